@@ -1,0 +1,185 @@
+/**
+ * Debian's real ProFTPD 1.3.8 as the legacy FTP server, run in the server namespace in the foreground
+ * (`proftpd -n`) as a child process that this module owns, with the fixture files in its FTP root.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, chown, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { E2eTools } from './prerequisites.js';
+import { type Topology, GATEWAY_PRIVATE_ADDRESS, SERVER_ADDRESS, runChecked, waitForFtpBanner } from './topology.js';
+
+export const FTP_USER = 'scott';
+export const FTP_PASSWORD = 'tiger';
+/** The unprivileged account that the virtual user maps to (Debian's nobody/nogroup). */
+const FTP_UID = 65534;
+const FTP_GID = 65534;
+
+const TEMPLATE = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'proftpd', 'proftpd.conf.template');
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export interface FileFigures {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+export const SAMPLE_FILE = 'sample.txt';
+export const JAPANESE_FILE = '進捗どうですか.jpg';
+export const LARGE_FILE = 'random-64MiB.bin';
+
+/** Writes `size` random bytes to `path` and returns the figures, hashing while it writes. */
+export async function writeRandomFile(path: string, size: number): Promise<FileFigures> {
+  const hash = createHash('sha256');
+  const handle = await open(path, 'w');
+  try {
+    const chunkSize = 1 << 20;
+    for (let written = 0; written < size; written += chunkSize) {
+      const chunk = randomBytes(Math.min(chunkSize, size - written));
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+  } finally {
+    await handle.close();
+  }
+  return { name: path.split('/').at(-1) ?? path, size, sha256: hash.digest('hex') };
+}
+
+export async function figuresOf(path: string, name: string): Promise<FileFigures> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) {
+    if (!Buffer.isBuffer(chunk)) throw new Error(`unexpected chunk type reading ${path}`);
+    size += chunk.length;
+    hash.update(chunk);
+  }
+  return { name, size, sha256: hash.digest('hex') };
+}
+
+/** The files in the FTP root, created fresh for each run (nothing big is committed). */
+export async function createServerFixtures(root: string): Promise<ReadonlyMap<string, FileFigures>> {
+  const sample = Buffer.from('hello, ftp!\n', 'ascii'); // exactly 12 bytes
+  await writeFile(join(root, SAMPLE_FILE), sample);
+  const files: FileFigures[] = [
+    { name: SAMPLE_FILE, size: sample.length, sha256: createHash('sha256').update(sample).digest('hex') },
+    { ...(await writeRandomFile(join(root, JAPANESE_FILE), 37 * 1024 + 123)), name: JAPANESE_FILE },
+    await writeRandomFile(join(root, LARGE_FILE), 64 * 1024 * 1024),
+  ];
+  for (const file of files) await chown(join(root, file.name), FTP_UID, FTP_GID);
+  return new Map(files.map((file) => [file.name, file]));
+}
+
+export interface ProftpdOptions {
+  readonly tools: E2eTools;
+  readonly topology: Topology;
+  /** A directory of this run; ProFTPD gets `<workDir>/proftpd` (config, logs) and `<workDir>/ftp-root`. */
+  readonly workDir: string;
+  /** Adds `MasqueradeAddress <address>`: the fixed legacy setup, for tests that need one. */
+  readonly masqueradeAddress?: string;
+}
+
+export interface ProftpdServer {
+  /** The FTP root on disk (the virtual user's home and chroot). */
+  readonly root: string;
+  readonly fixtures: ReadonlyMap<string, FileFigures>;
+  readonly banner: string;
+  /** ProFTPD's SystemLog, for failure messages. */
+  readLog(): Promise<string>;
+  /** SIGTERM, then SIGKILL after a bound. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function fill(template: string, values: Readonly<Record<string, string>>): string {
+  return template.replace(/\{\{([A-Z_]+)\}\}/g, (whole, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`proftpd.conf.template: no value for ${whole}`);
+    return value;
+  });
+}
+
+async function cryptPassword(openssl: string, password: string): Promise<string> {
+  // SHA-512 crypt, which glibc's crypt(3) in ProFTPD verifies.
+  const result = await runChecked(openssl, ['passwd', '-6', '-salt', randomBytes(6).toString('hex'), '-stdin'], {
+    stdin: `${password}\n`,
+  });
+  return result.stdout.toString('utf8').trim();
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServer> {
+  const { tools, topology } = options;
+  const runDir = join(options.workDir, 'proftpd');
+  const root = join(options.workDir, 'ftp-root');
+  await mkdir(runDir, { recursive: true, mode: 0o755 });
+  await mkdir(root, { recursive: true });
+  // The work dir comes from mkdtemp (0700); the FTP account must be able to reach its home.
+  await chmod(options.workDir, 0o755);
+  await chmod(runDir, 0o755);
+  await chown(root, FTP_UID, FTP_GID);
+  await chmod(root, 0o755);
+  const fixtures = await createServerFixtures(root);
+
+  const hash = await cryptPassword(tools.openssl, FTP_PASSWORD);
+  await writeFile(join(runDir, 'ftpd.passwd'), `${FTP_USER}:${hash}:${FTP_UID}:${FTP_GID}::${root}:/bin/false\n`, {
+    mode: 0o600,
+  });
+  await writeFile(join(runDir, 'ftpd.group'), `nogroup:x:${FTP_GID}:${FTP_USER}\n`, { mode: 0o600 });
+  const config = fill(await readFile(TEMPLATE, 'utf8'), {
+    RUN_DIR: runDir,
+    MASQUERADE: options.masqueradeAddress === undefined ? '' : `MasqueradeAddress     ${options.masqueradeAddress}`,
+  });
+  const configPath = join(runDir, 'proftpd.conf');
+  await writeFile(configPath, config, { mode: 0o644 });
+  await runChecked(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-t', '-c', configPath]);
+
+  const child = spawn(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-n', '-c', configPath], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const spawned = new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    child.kill('SIGTERM');
+    if (!(await waitForExit(child, STOP_TIMEOUT_MS))) {
+      child.kill('SIGKILL');
+      await waitForExit(child, STOP_TIMEOUT_MS);
+    }
+  };
+  const readLog = async (): Promise<string> => {
+    const log = await readFile(join(runDir, 'proftpd.log'), 'utf8').catch(() => '');
+    return `${log}${stderr === '' ? '' : `\n[stderr]\n${stderr}`}`;
+  };
+
+  try {
+    await spawned;
+    // Proven from the gateway: the address ftpmasq dials, over the private link.
+    const banner = await waitForFtpBanner(tools.ip, topology.execArgs(topology.gateway), SERVER_ADDRESS, 21, START_TIMEOUT_MS);
+    return { root, fixtures, banner, readLog, stop };
+  } catch (error) {
+    await stop();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`ProFTPD did not come up on ${SERVER_ADDRESS}:21 (seen from ${GATEWAY_PRIVATE_ADDRESS}): ${reason}\n${await readLog()}`);
+  }
+}
