@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * The command line: flags -> validated Config -> start(). The only file that reads
+ * process.argv or calls process.exit. Exit codes: 0 ok, 2 bad input, 1 runtime failure.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
+import { ConfigError } from './config/values.js';
+import { ListenError, start } from './daemon.js';
+import { createLogger } from './observability/logger.js';
+
+const EXIT_OK = 0;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function buildProgram(): Command {
+  const program = new Command('ftpmasq')
+    .description(
+      'FTP proxy for legacy servers behind NAT: rewrites unroutable PASV addresses and relays data through its own passive ports.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run ftpmasq --help for usage)')
+    .exitOverride();
+  for (const spec of OPTION_SPECS) {
+    const description =
+      spec.defaultValue === undefined ? spec.description : `${spec.description} (default: ${spec.defaultValue})`;
+    const option = new Option(`${spec.flag} <${spec.valueName}>`, description);
+    if (spec.repeatable === true) option.argParser(collect);
+    program.addOption(option);
+  }
+  program.action(async (options: Record<string, unknown>) => {
+    await runProxy(toRawOptions(options));
+  });
+  return program;
+}
+
+/** Commander hands back unknown-typed values; keep only the strings the schema knows. */
+function toRawOptions(options: Record<string, unknown>): RawOptions {
+  const raw: RawOptions = {};
+  for (const spec of OPTION_SPECS) {
+    const value = options[spec.key];
+    if (typeof value === 'string') raw[spec.key] = value;
+    else if (Array.isArray(value) && spec.key === 'listen') {
+      raw.listen = value.filter((item): item is string => typeof item === 'string');
+    }
+  }
+  return raw;
+}
+
+async function runProxy(raw: RawOptions): Promise<void> {
+  const config = buildConfig(raw);
+  const logger = createLogger(config.logLevel);
+  const daemon = await start(config, { logger });
+  logger.info(
+    {
+      listen: daemon.addresses.map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
+      upstream: `${config.upstream.host}:${config.upstream.port}`,
+      mode: config.mode,
+      epsv: config.epsv,
+      active: config.active,
+      passivePorts: `${config.passivePorts.low}-${config.passivePorts.high}`,
+      publicAddress: config.publicAddress ?? 'local address of each control connection',
+    },
+    'ftpmasq ready',
+  );
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      void daemon.stop().then(resolve);
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  logger.flush();
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) {
+        return EXIT_OK;
+      }
+      return EXIT_USAGE;
+    }
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ftpmasq: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof ListenError) {
+      process.stderr.write(`ftpmasq: ${error.message}\n`);
+      return EXIT_RUNTIME;
+    }
+    process.stderr.write(`ftpmasq: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_RUNTIME;
+  }
+}
+
+const exitCode = await main(process.argv);
+process.exitCode = exitCode;
+// Sessions in their close grace period must not hold a stopped proxy open.
+setTimeout(() => process.exit(exitCode), 3000).unref();

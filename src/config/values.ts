@@ -1,0 +1,107 @@
+/**
+ * Pure parsers for option values. Each failure is a ConfigError naming the field, the expected
+ * form and the value received, so the CLI can print one line and exit 2.
+ */
+import { isValidIp } from '../protocol/address-policy.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    readonly expected: string,
+    readonly received: string,
+  ) {
+    super(`${field}: expected ${expected}, got ${JSON.stringify(received)}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PortRange {
+  readonly low: number;
+  readonly high: number;
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function parsePortNumber(text: string, allowZero: boolean): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  if (port > 65535 || (port === 0 && !allowZero)) return undefined;
+  return port;
+}
+
+/**
+ * `HOST:PORT`, `[IPv6]:PORT`. Listen addresses must be IP literals; an upstream may be a host
+ * name. Port 0 (any free port) is accepted only where `allowPortZero` says so.
+ */
+export function parseEndpoint(
+  field: string,
+  value: string,
+  options: { allowHostname: boolean; allowPortZero: boolean },
+): Endpoint {
+  const expected = options.allowHostname ? 'HOST:PORT or [IPv6]:PORT' : 'IP:PORT or [IPv6]:PORT';
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(value);
+  let host: string;
+  let portText: string;
+  if (bracketed !== null) {
+    host = bracketed[1] ?? '';
+    portText = bracketed[2] ?? '';
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon <= 0 || value.indexOf(':') !== colon) throw new ConfigError(field, expected, value);
+    host = value.slice(0, colon);
+    portText = value.slice(colon + 1);
+  }
+  const port = parsePortNumber(portText, options.allowPortZero);
+  if (port === undefined) {
+    throw new ConfigError(field, `${expected} with a port from ${options.allowPortZero ? 0 : 1} to 65535`, value);
+  }
+  if (bracketed !== null && !isValidIp(host)) throw new ConfigError(field, expected, value);
+  if (!isValidIp(host) && !(options.allowHostname && HOSTNAME.test(host))) {
+    throw new ConfigError(field, expected, value);
+  }
+  return { host, port };
+}
+
+/** `LOW-HIGH`, both from 1024 to 65535, LOW <= HIGH. */
+export function parsePortRange(field: string, value: string): PortRange {
+  const expected = 'LOW-HIGH with 1024 <= LOW <= HIGH <= 65535';
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(value.trim());
+  if (match === null) throw new ConfigError(field, expected, value);
+  const low = Number(match[1]);
+  const high = Number(match[2]);
+  if (low < 1024 || high > 65535 || low > high) throw new ConfigError(field, expected, value);
+  return { low, high };
+}
+
+export function parseIpAddress(field: string, value: string): string {
+  if (!isValidIp(value)) throw new ConfigError(field, 'an IPv4 or IPv6 address', value);
+  return value;
+}
+
+export function parseChoice<T extends string>(field: string, value: string, choices: readonly T[]): T {
+  const found = choices.find((choice) => choice === value);
+  if (found === undefined) throw new ConfigError(field, `one of ${choices.join('|')}`, value);
+  return found;
+}
+
+/** A duration in whole seconds (`30`, `30s`) or milliseconds (`500ms`), returned in milliseconds. */
+export function parseDuration(field: string, value: string): number {
+  const match = /^(\d{1,9})(ms|s)?$/.exec(value.trim());
+  if (match === null) throw new ConfigError(field, 'a duration such as 30s or 500ms', value);
+  const amount = Number(match[1]);
+  const ms = match[2] === 'ms' ? amount : amount * 1000;
+  if (ms <= 0) throw new ConfigError(field, 'a duration above zero', value);
+  return ms;
+}
+
+export function parsePositiveInteger(field: string, value: string, max = 1_000_000): number {
+  if (!/^\d{1,9}$/.test(value.trim()) || Number(value) < 1 || Number(value) > max) {
+    throw new ConfigError(field, `a whole number from 1 to ${max}`, value);
+  }
+  return Number(value);
+}

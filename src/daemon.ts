@@ -1,0 +1,121 @@
+import net from 'node:net';
+import type { Config } from './config/schema.js';
+import type { Endpoint } from './config/values.js';
+import { PassivePortPool } from './data/passive-port-pool.js';
+import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ControlSession, type SessionContext } from './session/control-session.js';
+
+export interface RunningDaemon {
+  /** The bound control listeners (port 0 in the config becomes the real port here). */
+  readonly addresses: readonly Endpoint[];
+  readonly metrics: Metrics;
+  readonly sessionCount: () => number;
+  /** Stops accepting, closes every session and releases every port. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+}
+
+/** Wires listeners, the passive port pool, metrics and sessions for one configuration. */
+export async function start(config: Config, options: StartOptions): Promise<RunningDaemon> {
+  const { logger } = options;
+  const metrics = options.metrics ?? new Metrics();
+  const pool = new PassivePortPool(config.passivePorts, {
+    onChange: (inUse) => metrics.passivePortsInUse.set(inUse),
+  });
+  metrics.passivePortsCapacity.set(pool.capacity);
+  const context: SessionContext = { config, pool, metrics, logger, diagnosis: { unroutablePasvWarned: false } };
+  const sessions = new Set<ControlSession>();
+
+  const onConnection = (socket: net.Socket): void => {
+    if (sessions.size >= config.maxSessions) {
+      metrics.refuse('session_limit');
+      logger.warn({ limit: config.maxSessions, client: socket.remoteAddress }, 'session limit reached');
+      socket.on('error', () => socket.destroy());
+      socket.end('421 Too many connections, try again later.\r\n');
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    const session = new ControlSession(socket, context, (closed) => sessions.delete(closed));
+    sessions.add(session);
+    void session.start();
+  };
+
+  const servers: net.Server[] = [];
+  const addresses: Endpoint[] = [];
+  try {
+    for (const endpoint of config.listen) {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
+      servers.push(server);
+      // [::] alone is dual-stack; beside an IPv4 listener on the same port it must be IPv6-only.
+      const ipv6Only =
+        endpoint.host.includes(':') &&
+        config.listen.some((other) => !other.host.includes(':') && other.port === endpoint.port);
+      await listen(server, endpoint, ipv6Only);
+      const bound = server.address();
+      if (bound === null || typeof bound === 'string') throw new Error('listener has no TCP address');
+      addresses.push({ host: bound.address, port: bound.port });
+      server.on('error', (error) => logger.error({ err: error.message }, 'control listener error'));
+    }
+  } catch (error) {
+    await Promise.all(servers.map((server) => closeServer(server)));
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    addresses,
+    metrics,
+    sessionCount: () => sessions.size,
+    stop() {
+      stopping ??= (async () => {
+        const closing = servers.map((server) => closeServer(server));
+        for (const session of [...sessions]) session.close('shutdown', '421 Service shutting down.\r\n');
+        await Promise.all(closing);
+      })();
+      return stopping;
+    },
+  };
+}
+
+export class ListenError extends Error {
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+function listen(server: net.Server, endpoint: Endpoint, ipv6Only: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      const where = endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+      reject(new ListenError(endpoint, error.code ?? 'EUNKNOWN', `cannot listen on ${where}: ${error.message}`));
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host: endpoint.host, port: endpoint.port, ipv6Only, backlog: 1024 });
+  });
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+  });
+}

@@ -1,0 +1,124 @@
+import net from 'node:net';
+import type { PortRange } from '../config/values.js';
+
+/**
+ * One port of the passive range, bound and listening for its session (bind-and-hold: the port
+ * is never probed and then re-bound, so no other process can slip in between).
+ * The pool owns the listener; the session holds the lease and releases it.
+ */
+export interface PortLease {
+  readonly port: number;
+  /** Listening, with pauseOnConnect and allowHalfOpen set for relaying. */
+  readonly server: net.Server;
+  /** Closes the listener but keeps the port reserved for the relay that uses it. */
+  stopListening(): void;
+  /** Closes the listener and returns the port to the pool. Idempotent. */
+  release(): void;
+}
+
+export interface PassivePortPoolOptions {
+  /** Called whenever the number of held ports changes, for the in-use gauge. */
+  readonly onChange?: (inUse: number) => void;
+  /** How many ports one acquire tries when others are taken by other processes. */
+  readonly maxAttempts?: number;
+}
+
+export class PassivePortPool {
+  readonly range: PortRange;
+  private readonly held = new Set<number>();
+  private cursor: number;
+  private readonly onChange: (inUse: number) => void;
+  private readonly maxAttempts: number;
+
+  constructor(range: PortRange, options: PassivePortPoolOptions = {}) {
+    this.range = range;
+    this.cursor = range.low;
+    this.onChange = options.onChange ?? (() => undefined);
+    this.maxAttempts = options.maxAttempts ?? 64;
+  }
+
+  get capacity(): number {
+    return this.range.high - this.range.low + 1;
+  }
+
+  get inUse(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Binds the next free port of the range on `bindHost`. Ports are handed out round-robin so a
+   * port just released (and perhaps still awaited by a slow client) is the last to be reused.
+   * Resolves undefined when the range is exhausted.
+   */
+  async acquire(bindHost: string): Promise<PortLease | undefined> {
+    let attempts = 0;
+    let scanned = 0;
+    while (scanned < this.capacity && attempts < this.maxAttempts) {
+      const port = this.cursor;
+      this.cursor = port >= this.range.high ? this.range.low : port + 1;
+      scanned++;
+      if (this.held.has(port)) continue;
+      attempts++;
+      this.hold(port);
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+      const bound = await listen(server, bindHost, port);
+      if (bound.ok) return this.makeLease(port, server);
+      this.free(port);
+      if (bound.code !== 'EADDRINUSE' && bound.code !== 'EACCES') throw bound.error;
+    }
+    return undefined;
+  }
+
+  private makeLease(port: number, server: net.Server): PortLease {
+    let listening = true;
+    let released = false;
+    // An accept error after listening (EMFILE, say) must not crash the process: the client's
+    // connect fails and the server's own data timeout answers the transfer.
+    server.on('error', () => stopListening());
+    const stopListening = (): void => {
+      if (!listening) return;
+      listening = false;
+      server.close();
+    };
+    return {
+      port,
+      server,
+      stopListening,
+      release: () => {
+        if (released) return;
+        released = true;
+        stopListening();
+        this.free(port);
+      },
+    };
+  }
+
+  private hold(port: number): void {
+    this.held.add(port);
+    this.onChange(this.held.size);
+  }
+
+  private free(port: number): void {
+    if (this.held.delete(port)) this.onChange(this.held.size);
+  }
+}
+
+type ListenResult = { ok: true } | { ok: false; code: string; error: Error };
+
+function listen(server: net.Server, host: string, port: number): Promise<ListenResult> {
+  return new Promise((resolve) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening);
+      server.close();
+      resolve({ ok: false, code: error.code ?? 'EUNKNOWN', error });
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve({ ok: true });
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    // A client opens one data connection per PASV: a short backlog is enough.
+    server.listen({ host, port, backlog: 8, exclusive: true });
+  });
+}

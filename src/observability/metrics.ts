@@ -1,0 +1,132 @@
+/**
+ * Every Prometheus metric ftpmasq exports, on an injectable registry so tests get a fresh one.
+ * Label values are closed sets (no client addresses, no file names).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const REWRITE_KINDS = ['pasv', 'epsv', 'port', 'eprt'] as const;
+export const DATA_MODES = ['passive', 'active'] as const;
+export const DIRECTIONS = ['to_client', 'to_server'] as const;
+export const REFUSAL_REASONS = [
+  'foreign_data_peer',
+  'bounce_foreign_host',
+  'bounce_privileged_port',
+  'line_too_long',
+  'session_limit',
+  'passive_ports_exhausted',
+  'auth_tls',
+  'epsv_disabled',
+  'active_disabled',
+  'not_supported',
+  'after_epsv_all',
+  'ipv6_pasv',
+  'bad_argument',
+] as const;
+export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply'] as const;
+
+export type RewriteKind = (typeof REWRITE_KINDS)[number];
+export type DataMode = (typeof DATA_MODES)[number];
+export type Direction = (typeof DIRECTIONS)[number];
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
+
+export class Metrics {
+  readonly registry: Registry;
+  readonly rewrites: Counter<'kind'>;
+  readonly sessionsActive: Gauge;
+  readonly sessionsTotal: Counter;
+  readonly dataConnections: Counter<'mode'>;
+  readonly dataBytes: Counter<'direction'>;
+  readonly passivePortsInUse: Gauge;
+  readonly passivePortsCapacity: Gauge;
+  readonly refusals: Counter<'reason'>;
+  readonly upstreamErrors: Counter<'stage'>;
+  readonly upstreamUnroutablePasv: Counter;
+  readonly dataSetupSeconds: Histogram;
+
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
+    const registry = options.registry ?? new Registry();
+    this.registry = registry;
+    const registers = [registry];
+    this.rewrites = new Counter({
+      name: 'ftpmasq_rewrites_total',
+      help: 'Replies or commands whose data address or port ftpmasq changed, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.sessionsActive = new Gauge({
+      name: 'ftpmasq_sessions_active',
+      help: 'Client control sessions open now.',
+      registers,
+    });
+    this.sessionsTotal = new Counter({
+      name: 'ftpmasq_sessions_total',
+      help: 'Client control sessions accepted since start.',
+      registers,
+    });
+    this.dataConnections = new Counter({
+      name: 'ftpmasq_data_connections_total',
+      help: 'Data connections relayed (both ends connected), by mode.',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.dataBytes = new Counter({
+      name: 'ftpmasq_data_bytes_total',
+      help: 'Data connection bytes relayed, counted when each data connection closes, by direction.',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.passivePortsInUse = new Gauge({
+      name: 'ftpmasq_passive_ports_in_use',
+      help: "Ports of ftpmasq's passive range held now (listening or relaying).",
+      registers,
+    });
+    this.passivePortsCapacity = new Gauge({
+      name: 'ftpmasq_passive_ports_capacity',
+      help: "Size of ftpmasq's passive port range.",
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'ftpmasq_refusals_total',
+      help: 'Commands or connections ftpmasq refused, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'ftpmasq_upstream_errors_total',
+      help: 'Failures talking to the upstream server, by stage.',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.upstreamUnroutablePasv = new Counter({
+      name: 'ftpmasq_upstream_unroutable_pasv_total',
+      help: 'Upstream 227 replies that named an address the client cannot reach or that is not the upstream itself.',
+      registers,
+    });
+    this.dataSetupSeconds = new Histogram({
+      name: 'ftpmasq_data_connection_setup_seconds',
+      help: 'Time from the first data connection arriving (or the transfer command, in active mode) until both ends are connected.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    // Zero every known label so dashboards and rate() see the series from the start.
+    for (const kind of REWRITE_KINDS) this.rewrites.inc({ kind }, 0);
+    for (const mode of DATA_MODES) this.dataConnections.inc({ mode }, 0);
+    for (const direction of DIRECTIONS) this.dataBytes.inc({ direction }, 0);
+    for (const reason of REFUSAL_REASONS) this.refusals.inc({ reason }, 0);
+    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ stage }, 0);
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  }
+
+  rewrite(kind: RewriteKind): void {
+    this.rewrites.inc({ kind });
+  }
+
+  refuse(reason: RefusalReason): void {
+    this.refusals.inc({ reason });
+  }
+
+  upstreamError(stage: UpstreamStage): void {
+    this.upstreamErrors.inc({ stage });
+  }
+}

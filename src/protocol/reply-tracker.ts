@@ -1,0 +1,76 @@
+/**
+ * Classifies upstream reply lines into RFC 959 replies (section 4.2), including multi-line
+ * replies: `211-First line` ... `211 End`. Only the ASCII reply code is looked at; the text is
+ * left as bytes.
+ */
+export interface ReplyLine {
+  readonly line: Buffer;
+  /** The reply code of the reply this line belongs to; undefined for a stray line. */
+  readonly code: number | undefined;
+  readonly first: boolean;
+  /** The line that completes the reply. */
+  readonly last: boolean;
+}
+
+const DIGIT_0 = 0x30;
+const SPACE = 0x20;
+const HYPHEN = 0x2d;
+
+function isDigit(byte: number | undefined): boolean {
+  return byte !== undefined && byte >= DIGIT_0 && byte <= DIGIT_0 + 9;
+}
+
+/** The three-digit code at the start of the line, or undefined. */
+export function readReplyCode(line: Buffer): number | undefined {
+  const a = line[0];
+  const b = line[1];
+  const c = line[2];
+  if (a === undefined || b === undefined || c === undefined) return undefined;
+  if (!isDigit(a) || !isDigit(b) || !isDigit(c)) return undefined;
+  if (isDigit(line[3])) return undefined; // four digits is not a reply code
+  return (a - DIGIT_0) * 100 + (b - DIGIT_0) * 10 + (c - DIGIT_0);
+}
+
+/** What follows the code: ' ' or the end of the line ends the reply, '-' opens a multi-line one. */
+function separatorAfterCode(line: Buffer): 'final' | 'continued' | 'other' {
+  const sep = line[3];
+  if (sep === undefined || sep === SPACE || sep === 0x0d || sep === 0x0a) return 'final';
+  if (sep === HYPHEN) return 'continued';
+  return 'other';
+}
+
+export class ReplyTracker {
+  private openCode: number | undefined;
+
+  /** True while a multi-line reply has begun and not ended. */
+  get inMultiLine(): boolean {
+    return this.openCode !== undefined;
+  }
+
+  classify(line: Buffer): ReplyLine {
+    const openCode = this.openCode;
+    if (openCode !== undefined) {
+      // RFC 959: the reply ends at a line that starts with the same code followed by a space.
+      // Lines in between may start with anything, other codes included.
+      const code = readReplyCode(line);
+      const last = code === openCode && separatorAfterCode(line) === 'final';
+      if (last) this.openCode = undefined;
+      return { line, code: openCode, first: false, last };
+    }
+    const code = readReplyCode(line);
+    if (code === undefined) return { line, code: undefined, first: true, last: true };
+    switch (separatorAfterCode(line)) {
+      case 'final':
+        return { line, code, first: true, last: true };
+      case 'continued':
+        this.openCode = code;
+        return { line, code, first: true, last: false };
+      case 'other':
+        return { line, code: undefined, first: true, last: true };
+    }
+  }
+}
+
+export function isPreliminary(code: number): boolean {
+  return code >= 100 && code < 200;
+}

@@ -1,0 +1,742 @@
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../config/schema.js';
+import { DataRelay, type RelayResult } from '../data/data-relay.js';
+import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
+import { dial } from '../net/dial.js';
+import type { Logger } from '../observability/logger.js';
+import type { DataMode, Metrics } from '../observability/metrics.js';
+import {
+  checkActiveTarget,
+  decidePasvRewrite,
+  ipFamily,
+  isAllowedDataPeer,
+  isSameHost,
+  isUnroutable,
+  normalizeAddress,
+} from '../protocol/address-policy.js';
+import { argumentText, parseCommand, type ClientCommand } from '../protocol/command.js';
+import {
+  format227,
+  format229,
+  parse227,
+  parse229,
+  parseEprtArgument,
+  parsePortArgument,
+  type HostPort,
+  type ParseResult,
+} from '../protocol/data-addresses.js';
+import { LineReader, lineEnding } from '../protocol/line-reader.js';
+import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
+import { TRANSFER_VERBS, shouldDropFeature, type Intent } from './intents.js';
+
+/** Shared by all sessions of one daemon. */
+export interface SessionContext {
+  readonly config: Config;
+  readonly pool: PassivePortPool;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
+  readonly diagnosis: { unroutablePasvWarned: boolean };
+}
+
+type PassiveSetup = {
+  readonly kind: 'passive';
+  readonly lease: PortLease;
+  readonly upstreamPort: number;
+  readonly timer: NodeJS.Timeout;
+};
+type ActiveSetup = { readonly kind: 'active'; readonly upstreamPort: number; readonly clientTarget: HostPort };
+type DataSetup = PassiveSetup | ActiveSetup;
+
+type UpstreamItem = Buffer | 'end' | 'line-too-long';
+type PauseReason = 'backpressure' | 'processing' | 'connecting';
+
+/** How long a closing session waits for the peer to take its last reply before destroying. */
+const CLOSE_GRACE_MS = 2000;
+/** After a negative transfer reply, how long the relay may still flush what it holds. */
+const NEGATIVE_REPLY_FLUSH_MS = 2000;
+
+let sessionCounter = 0;
+
+/**
+ * One client control connection and everything it owns: the upstream control connection, the
+ * queue of commands awaiting replies, the current passive port or active target, and its data
+ * relays. `close()` is the single teardown path.
+ */
+export class ControlSession {
+  readonly id: string;
+  private readonly startedAt = performance.now();
+  private readonly log: Logger;
+  private upstream: net.Socket | undefined;
+  private readonly clientReader = new LineReader();
+  private readonly upstreamReader = new LineReader();
+  private readonly replies = new ReplyTracker();
+  private readonly pending: Intent[] = [{ kind: 'greeting' }];
+  private readonly upstreamBacklog: UpstreamItem[] = [];
+  private draining = false;
+  /** Lines of a 227/229 reply held until its last line, to be answered as one. */
+  private heldReply: Buffer[] = [];
+  private dataSetup: DataSetup | undefined;
+  private readonly relays = new Set<DataRelay>();
+  /** The newest relay: the one a transfer's final reply waits for. */
+  private currentRelay: DataRelay | undefined;
+  /** Data sockets accepted or dialled whose relay does not exist yet. */
+  private readonly connectingDataSockets = new Set<net.Socket>();
+  private epsvAllSeen = false;
+  private closed = false;
+  private closeReason = '';
+  private readonly clientPauses = new Set<PauseReason>();
+  private readonly upstreamPauses = new Set<PauseReason>();
+  private halfCloseTimer: NodeJS.Timeout | undefined;
+  private readonly clientAddress: string;
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly context: SessionContext,
+    private readonly onClosed: (session: ControlSession) => void,
+  ) {
+    this.id = (++sessionCounter).toString(36);
+    this.clientAddress = normalizeAddress(client.remoteAddress ?? '');
+    this.log = context.logger.child({ session: this.id });
+    client.setNoDelay(true);
+    client.on('error', (error) => this.close(`client error: ${error.message}`));
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('end', () => this.onClientEnd());
+    client.on('close', () => this.close('client closed'));
+    client.on('drain', () => this.resume('upstream', 'backpressure'));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async start(): Promise<void> {
+    const { config, metrics } = this.context;
+    metrics.sessionsTotal.inc();
+    metrics.sessionsActive.inc();
+    this.log.info({ client: `${this.clientAddress}:${this.client.remotePort}` }, 'session start');
+    this.pause('client', 'connecting');
+    try {
+      const upstream = await dial({
+        host: config.upstream.host,
+        port: config.upstream.port,
+        timeoutMs: config.upstreamConnectTimeoutMs,
+        allowHalfOpen: true,
+      });
+      if (this.closed) {
+        upstream.destroy();
+        return;
+      }
+      this.attachUpstream(upstream);
+      this.resume('client', 'connecting');
+    } catch (error) {
+      metrics.upstreamError('connect');
+      this.log.error({ err: errorMessage(error) }, 'upstream unreachable');
+      this.close('upstream unreachable', '421 Service not available, closing control connection.\r\n');
+    }
+  }
+
+  private attachUpstream(upstream: net.Socket): void {
+    this.upstream = upstream;
+    upstream.setNoDelay(true);
+    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    upstream.on('end', () => this.enqueueUpstream('end'));
+    upstream.on('error', (error) => {
+      this.context.metrics.upstreamError('control');
+      this.log.error({ err: error.message }, 'upstream control connection failed');
+      this.close('upstream error', '421 Service not available, upstream connection lost.\r\n');
+    });
+    upstream.on('close', () => this.enqueueUpstream('end'));
+    upstream.on('drain', () => this.resume('client', 'backpressure'));
+  }
+
+  // ---- client -> upstream ------------------------------------------------------------------
+
+  private onClientData(chunk: Buffer): void {
+    const result = this.clientReader.push(chunk);
+    for (const line of result.lines) {
+      if (this.closed) return;
+      this.handleClientLine(line);
+    }
+    if (!result.ok) {
+      this.context.metrics.refuse('line_too_long');
+      this.log.warn({ limit: this.clientReader.maxLineBytes }, 'client line too long');
+      this.close('client line too long', '500 Command line too long.\r\n');
+    }
+  }
+
+  private onClientEnd(): void {
+    // Pass the half-close on: the server answers what it has and closes, which closes us.
+    this.upstream?.end();
+    this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
+  }
+
+  private handleClientLine(line: Buffer): void {
+    const command = parseCommand(line);
+    if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
+    switch (command.verb) {
+      case 'AUTH':
+        // RFC 2228 534: the control channel must stay readable, or the 227 could not be fixed.
+        this.context.metrics.refuse('auth_tls');
+        this.answerLocally('534 AUTH is not available through this ftpmasq proxy; continue without TLS.\r\n');
+        return;
+      case 'PASV':
+        this.onPasv(command);
+        return;
+      case 'EPSV':
+        this.onEpsv(command);
+        return;
+      case 'PORT':
+      case 'EPRT':
+        this.onActiveCommand(command, command.verb);
+        return;
+      case 'LPSV':
+      case 'LPRT':
+        this.context.metrics.refuse('not_supported');
+        this.answerLocally(`502 ${command.verb} is not implemented; use EPSV or PASV.\r\n`);
+        return;
+      case 'FEAT':
+        this.forward(line, { kind: 'feat' });
+        return;
+      default:
+        if (TRANSFER_VERBS.has(command.verb)) {
+          this.onTransferCommand(line);
+          return;
+        }
+        this.forward(line, { kind: 'plain' });
+    }
+  }
+
+  private onPasv(command: ClientCommand): void {
+    if (this.refuseAfterEpsvAll('PASV')) return;
+    if (this.context.config.mode === 'relay' && this.advertisedIpv4() === undefined) {
+      this.context.metrics.refuse('ipv6_pasv');
+      this.answerLocally('425 PASV cannot name an IPv6 address; use EPSV.\r\n');
+      return;
+    }
+    this.releaseDataSetup();
+    this.forward(command.line, { kind: 'passive', upstreamReply: 227, answerAs: 227, delimiter: '|' });
+  }
+
+  private onEpsv(command: ClientCommand): void {
+    const { config, metrics } = this.context;
+    const argument = argumentText(command).toUpperCase();
+    if (config.epsv === 'disable') {
+      metrics.refuse('epsv_disabled');
+      this.answerLocally('502 EPSV is disabled on this proxy; use PASV.\r\n');
+      return;
+    }
+    if (argument === 'ALL') {
+      // RFC 2428 section 4: after EPSV ALL, PORT, EPRT and PASV are refused.
+      this.epsvAllSeen = true;
+      if (config.epsv === 'translate') this.answerLocally('200 EPSV ALL command successful.\r\n');
+      else this.forward(command.line, { kind: 'plain' });
+      return;
+    }
+    if (config.epsv === 'translate') {
+      const clientFamily = ipFamily(this.clientAddress) === 6 ? '2' : '1';
+      if (argument !== '' && argument !== clientFamily) {
+        this.answerLocally(`522 Network protocol not supported, use (${clientFamily}).\r\n`);
+        return;
+      }
+      this.releaseDataSetup();
+      this.forward(Buffer.from('PASV\r\n'), { kind: 'passive', upstreamReply: 227, answerAs: 229, delimiter: '|' });
+      return;
+    }
+    this.releaseDataSetup();
+    this.forward(command.line, { kind: 'passive', upstreamReply: 229, answerAs: 229, delimiter: '|' });
+  }
+
+  private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
+    const { config, metrics } = this.context;
+    if (config.active === 'disable') {
+      metrics.refuse('active_disabled');
+      this.answerLocally(`502 ${verb} is disabled on this proxy; use passive mode.\r\n`);
+      return;
+    }
+    if (this.refuseAfterEpsvAll(verb)) return;
+    const parsed: ParseResult<HostPort> =
+      verb === 'PORT' ? parsePortArgument(argumentText(command)) : parseEprtArgument(argumentText(command));
+    if (!parsed.ok) {
+      metrics.refuse('bad_argument');
+      this.answerLocally(`501 Syntax error in ${verb} argument: ${parsed.reason}.\r\n`);
+      return;
+    }
+    const decision = checkActiveTarget(parsed.value.host, parsed.value.port, this.clientAddress);
+    if (!decision.ok) {
+      metrics.refuse(decision.reason === 'foreign-host' ? 'bounce_foreign_host' : 'bounce_privileged_port');
+      this.log.warn({ verb, target: `${parsed.value.host}:${parsed.value.port}`, reason: decision.reason }, 'active target refused');
+      this.answerLocally(`${decision.reply}\r\n`);
+      return;
+    }
+    this.releaseDataSetup();
+    // The server's own active mode would need a route back through the gateway: ftpmasq asks
+    // for a passive port upstream instead and connects out to the client itself.
+    this.forward(Buffer.from('PASV\r\n'), { kind: 'active', clientTarget: parsed.value, verb });
+  }
+
+  private refuseAfterEpsvAll(verb: string): boolean {
+    if (!this.epsvAllSeen) return false;
+    this.context.metrics.refuse('after_epsv_all');
+    this.answerLocally(`501 ${verb} not allowed after EPSV ALL.\r\n`);
+    return true;
+  }
+
+  private onTransferCommand(line: Buffer): void {
+    const setup = this.dataSetup;
+    if (setup?.kind === 'active') {
+      this.dataSetup = undefined;
+      this.startActiveRelay(setup);
+    }
+    this.forward(line, { kind: 'transfer' });
+  }
+
+  private forward(line: Buffer, intent: Intent): void {
+    const upstream = this.upstream;
+    if (upstream === undefined) return;
+    this.pending.push(intent);
+    if (!upstream.write(line)) this.pause('client', 'backpressure');
+  }
+
+  /** A reply of ftpmasq's own, sent after the replies still owed for earlier commands. */
+  private answerLocally(reply: string): void {
+    const bytes = Buffer.from(reply, 'latin1');
+    if (this.pending.length === 0) this.sendToClient(bytes);
+    else this.pending.push({ kind: 'local', reply: bytes });
+  }
+
+  // ---- upstream -> client ------------------------------------------------------------------
+
+  private onUpstreamData(chunk: Buffer): void {
+    const result = this.upstreamReader.push(chunk);
+    for (const line of result.lines) this.upstreamBacklog.push(line);
+    if (!result.ok) this.upstreamBacklog.push('line-too-long');
+    void this.drainUpstream();
+  }
+
+  private enqueueUpstream(item: 'end'): void {
+    if (this.upstreamBacklog.at(-1) === item) return;
+    this.upstreamBacklog.push(item);
+    void this.drainUpstream();
+  }
+
+  /**
+   * Replies are handled strictly in order. Most are handled synchronously; a 227 that needs a
+   * port bound, or a transfer reply waiting for its data, pauses the upstream until done.
+   */
+  private async drainUpstream(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (!this.closed) {
+        const item = this.upstreamBacklog.shift();
+        if (item === undefined) break;
+        if (item === 'end') {
+          this.closeAfterFlush('upstream closed');
+          break;
+        }
+        if (item === 'line-too-long') {
+          this.context.metrics.upstreamError('bad_reply');
+          this.log.error({ limit: this.upstreamReader.maxLineBytes }, 'upstream line too long');
+          this.close('upstream line too long', '421 Service not available, upstream sent a line that is too long.\r\n');
+          break;
+        }
+        const work = this.handleUpstreamLine(item);
+        if (work !== undefined) {
+          this.pause('upstream', 'processing');
+          await work;
+          this.resume('upstream', 'processing');
+        }
+      }
+    } catch (error) {
+      this.log.error({ err: errorMessage(error) }, 'reply handling failed');
+      this.close('internal error', '421 Service not available, internal error.\r\n');
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private handleUpstreamLine(line: Buffer): Promise<void> | undefined {
+    const reply = this.replies.classify(line);
+    const head = this.pending[0];
+    const code = reply.code;
+    if (code === undefined) {
+      this.sendToClient(line);
+      return undefined;
+    }
+    if (
+      (head?.kind === 'passive' || head?.kind === 'active') &&
+      (this.heldReply.length > 0 || code === 227 || code === 229)
+    ) {
+      this.heldReply.push(line);
+      if (!reply.last) return undefined;
+      const lines = this.heldReply;
+      this.heldReply = [];
+      return this.answerDataSetupReply(head, code, lines);
+    }
+    if (!reply.last) {
+      if (head?.kind === 'feat' && shouldDropFeature(line, this.context.config.epsv === 'disable')) return undefined;
+      this.sendToClient(line);
+      return undefined;
+    }
+    if (isPreliminary(code) || head === undefined) {
+      this.sendToClient(line);
+      return undefined;
+    }
+    if (head.kind === 'transfer') {
+      const relay = this.currentRelay;
+      if (relay !== undefined && !relay.isClosed) return this.gateTransferReply(line, code, relay);
+    }
+    this.sendToClient(line);
+    this.completeHead();
+    return undefined;
+  }
+
+  /** The final reply to RETR/STOR/LIST reaches the client only after the data has. */
+  private async gateTransferReply(line: Buffer, code: number, relay: DataRelay): Promise<void> {
+    if (code < 400) {
+      await relay.toClientDone();
+    } else {
+      // 426/451/550: the transfer failed; let the relay flush what it holds, briefly, then end it.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        relay.toClientDone(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, NEGATIVE_REPLY_FLUSH_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      relay.close('aborted');
+    }
+    if (this.closed) return;
+    this.sendToClient(line);
+    this.completeHead();
+  }
+
+  private async answerDataSetupReply(
+    intent: Extract<Intent, { kind: 'passive' | 'active' }>,
+    code: number,
+    lines: Buffer[],
+  ): Promise<void> {
+    const replyText = Buffer.concat(lines);
+    const eol = lineEnding(lines.at(-1) ?? Buffer.alloc(0)) || '\r\n';
+    const expected = intent.kind === 'active' ? 227 : intent.upstreamReply;
+    if (code !== expected) {
+      // An error such as 530 or 425, or a reply of the other kind: passed on as it came.
+      for (const line of lines) this.sendToClient(line);
+      this.completeHead();
+      return;
+    }
+    const upstreamPort = this.parseUpstreamPassive(code, replyText);
+    if (upstreamPort === undefined) {
+      this.context.metrics.upstreamError('bad_reply');
+      this.log.error({ reply: replyText.toString('latin1').trim() }, 'cannot parse upstream passive reply');
+      this.finishWithReply(`425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`);
+      return;
+    }
+    if (intent.kind === 'active') {
+      this.dataSetup = { kind: 'active', upstreamPort, clientTarget: intent.clientTarget };
+      this.context.metrics.rewrite(intent.verb === 'PORT' ? 'port' : 'eprt');
+      this.finishWithReply(`200 ${intent.verb} command successful.${eol}`);
+      return;
+    }
+    if (this.context.config.mode === 'rewrite') {
+      this.answerRewriteMode(intent, upstreamPort, lines, replyText, eol);
+      return;
+    }
+    const lease = await this.context.pool.acquire(this.clientSideLocalAddress());
+    if (this.closed) {
+      lease?.release();
+      return;
+    }
+    if (lease === undefined) {
+      this.context.metrics.refuse('passive_ports_exhausted');
+      this.log.warn({ capacity: this.context.pool.capacity }, 'passive port range exhausted');
+      this.finishWithReply("425 Can't open data connection: no free passive port.\r\n");
+      return;
+    }
+    this.holdPassivePort(lease, upstreamPort);
+    const advertised = this.advertisedIpv4();
+    const answer =
+      intent.answerAs === 227 && advertised !== undefined
+        ? format227(advertised, lease.port, eol)
+        : format229(lease.port, intent.delimiter, eol);
+    this.context.metrics.rewrite(intent.answerAs === 227 ? 'pasv' : 'epsv');
+    this.log.info(
+      { from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim(), upstreamPort },
+      'passive reply relayed',
+    );
+    this.finishWithReply(answer);
+  }
+
+  private answerRewriteMode(
+    intent: Extract<Intent, { kind: 'passive' }>,
+    upstreamPort: number,
+    lines: Buffer[],
+    replyText: Buffer,
+    eol: string,
+  ): void {
+    if (intent.answerAs === 229) {
+      // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
+      this.context.metrics.rewrite('epsv');
+      this.finishWithReply(format229(upstreamPort, intent.delimiter, eol));
+      return;
+    }
+    const parsed = parse227(replyText);
+    const advertised = this.advertisedIpv4();
+    if (parsed.ok && advertised !== undefined && intent.upstreamReply === 227) {
+      const decision = decidePasvRewrite(parsed.value.host, advertised);
+      if (decision.rewrite) {
+        const answer = format227(advertised, upstreamPort, eol);
+        this.context.metrics.rewrite('pasv');
+        this.log.info({ from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim() }, 'pasv reply rewritten');
+        this.finishWithReply(answer);
+        return;
+      }
+    }
+    for (const line of lines) this.sendToClient(line);
+    this.completeHead();
+  }
+
+  private parseUpstreamPassive(code: number, replyText: Buffer): number | undefined {
+    if (code === 229) {
+      const parsed = parse229(replyText);
+      return parsed.ok ? parsed.value.port : undefined;
+    }
+    const parsed = parse227(replyText);
+    if (!parsed.ok) return undefined;
+    this.diagnoseUpstreamPasv(parsed.value.host);
+    // CVE-2020-8284: the address inside a 227 is never dialled, only the port is used.
+    return parsed.value.port;
+  }
+
+  private diagnoseUpstreamPasv(advertisedHost: string): void {
+    const upstreamAddress = this.upstream?.remoteAddress ?? '';
+    if (!isUnroutable(advertisedHost) && isSameHost(advertisedHost, upstreamAddress)) return;
+    this.context.metrics.upstreamUnroutablePasv.inc();
+    if (this.context.diagnosis.unroutablePasvWarned) return;
+    this.context.diagnosis.unroutablePasvWarned = true;
+    this.log.warn(
+      { advertised: advertisedHost, upstream: upstreamAddress },
+      `upstream 227 names ${advertisedHost}, which clients cannot reach; ftpmasq is covering for it. ` +
+        'Fix at the source: ProFTPD MasqueradeAddress, vsftpd pasv_address, Pure-FTPd ForcePassiveIP.',
+    );
+  }
+
+  private finishWithReply(reply: string | Buffer): void {
+    this.sendToClient(typeof reply === 'string' ? Buffer.from(reply, 'latin1') : reply);
+    this.completeHead();
+  }
+
+  private completeHead(): void {
+    this.pending.shift();
+    while (this.pending[0]?.kind === 'local') {
+      const local = this.pending.shift();
+      if (local?.kind === 'local') this.sendToClient(local.reply);
+    }
+  }
+
+  private sendToClient(bytes: Buffer): void {
+    if (this.closed) return;
+    if (!this.client.write(bytes)) this.pause('upstream', 'backpressure');
+  }
+
+  // ---- data connections --------------------------------------------------------------------
+
+  /** The address clients are told to connect to in a 227: IPv4 only, by the protocol. */
+  private advertisedIpv4(): string | undefined {
+    const configured = this.context.config.publicAddress;
+    if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
+    const local = this.clientSideLocalAddress();
+    return ipFamily(local) === 4 && ipFamily(this.clientAddress) === 4 ? local : undefined;
+  }
+
+  private clientSideLocalAddress(): string {
+    return normalizeAddress(this.client.localAddress ?? '0.0.0.0');
+  }
+
+  private holdPassivePort(lease: PortLease, upstreamPort: number): void {
+    this.releaseDataSetup();
+    const timer = setTimeout(() => {
+      if (this.dataSetup !== setup) return;
+      this.log.info({ port: lease.port }, 'passive port timed out waiting for the client');
+      this.releaseDataSetup();
+    }, this.context.config.passiveTimeoutMs);
+    const setup: PassiveSetup = { kind: 'passive', lease, upstreamPort, timer };
+    this.dataSetup = setup;
+    lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(setup, socket));
+  }
+
+  private onPassiveConnection(setup: PassiveSetup, socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    if (this.closed || this.dataSetup !== setup) {
+      socket.destroy();
+      return;
+    }
+    if (!isAllowedDataPeer(socket.remoteAddress, this.clientAddress)) {
+      this.context.metrics.refuse('foreign_data_peer');
+      this.log.warn({ peer: socket.remoteAddress, port: setup.lease.port }, 'data connection from a foreign address refused');
+      socket.destroy();
+      return;
+    }
+    clearTimeout(setup.timer);
+    setup.lease.stopListening();
+    this.dataSetup = undefined;
+    const startedAt = performance.now();
+    this.connectingDataSockets.add(socket);
+    this.dialUpstreamData(setup.upstreamPort).then(
+      (upstreamData) => {
+        this.connectingDataSockets.delete(socket);
+        if (this.closed || socket.destroyed) {
+          upstreamData.destroy();
+          socket.destroy();
+          setup.lease.release();
+          return;
+        }
+        this.startRelay(socket, upstreamData, 'passive', startedAt, () => setup.lease.release());
+      },
+      (error: unknown) => {
+        this.connectingDataSockets.delete(socket);
+        socket.destroy();
+        setup.lease.release();
+        this.context.metrics.upstreamError('data_connect');
+        this.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
+      },
+    );
+  }
+
+  private startActiveRelay(setup: ActiveSetup): void {
+    const startedAt = performance.now();
+    const { config } = this.context;
+    const toClient = dial({
+      host: setup.clientTarget.host,
+      port: setup.clientTarget.port,
+      timeoutMs: config.upstreamConnectTimeoutMs,
+      localAddress: this.clientSideLocalAddress(),
+      allowHalfOpen: true,
+    });
+    void Promise.allSettled([this.dialUpstreamData(setup.upstreamPort), toClient]).then(([upstreamResult, clientResult]) => {
+      const upstreamData = upstreamResult.status === 'fulfilled' ? upstreamResult.value : undefined;
+      const clientData = clientResult.status === 'fulfilled' ? clientResult.value : undefined;
+      if (this.closed || upstreamData === undefined || clientData === undefined) {
+        upstreamData?.destroy();
+        clientData?.destroy();
+        if (!this.closed) {
+          if (upstreamData === undefined) this.context.metrics.upstreamError('data_connect');
+          this.log.error(
+            {
+              upstream: upstreamResult.status === 'rejected' ? errorMessage(upstreamResult.reason) : 'ok',
+              client: clientResult.status === 'rejected' ? errorMessage(clientResult.reason) : 'ok',
+            },
+            'active data connection failed',
+          );
+        }
+        return;
+      }
+      clientData.pause();
+      upstreamData.pause();
+      this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined);
+    });
+  }
+
+  private dialUpstreamData(port: number): Promise<net.Socket> {
+    const upstream = this.upstream;
+    if (upstream?.remoteAddress === undefined) return Promise.reject(new Error('no upstream control connection'));
+    return dial({
+      host: upstream.remoteAddress,
+      port,
+      timeoutMs: this.context.config.upstreamConnectTimeoutMs,
+      // The same source address as the control connection: servers check that they match.
+      localAddress: upstream.localAddress,
+      allowHalfOpen: true,
+    });
+  }
+
+  private startRelay(
+    clientData: net.Socket,
+    upstreamData: net.Socket,
+    mode: DataMode,
+    startedAt: number,
+    releasePort: () => void,
+  ): void {
+    const { metrics } = this.context;
+    metrics.dataSetupSeconds.observe((performance.now() - startedAt) / 1000);
+    metrics.dataConnections.inc({ mode });
+    const relay = new DataRelay(clientData, upstreamData, (result: RelayResult) => {
+      releasePort();
+      this.relays.delete(relay);
+      if (this.currentRelay === relay) this.currentRelay = undefined;
+      metrics.dataBytes.inc({ direction: 'to_client' }, result.bytesToClient);
+      metrics.dataBytes.inc({ direction: 'to_server' }, result.bytesToUpstream);
+      this.log.info(
+        { mode, reason: result.reason, bytesToClient: result.bytesToClient, bytesToServer: result.bytesToUpstream },
+        'data connection closed',
+      );
+    });
+    this.relays.add(relay);
+    this.currentRelay = relay;
+  }
+
+  private releaseDataSetup(): void {
+    const setup = this.dataSetup;
+    this.dataSetup = undefined;
+    if (setup?.kind === 'passive') {
+      clearTimeout(setup.timer);
+      setup.lease.release();
+    }
+  }
+
+  // ---- flow control and teardown -----------------------------------------------------------
+
+  private pause(side: 'client' | 'upstream', reason: PauseReason): void {
+    const reasons = side === 'client' ? this.clientPauses : this.upstreamPauses;
+    reasons.add(reason);
+    (side === 'client' ? this.client : this.upstream)?.pause();
+  }
+
+  private resume(side: 'client' | 'upstream', reason: PauseReason): void {
+    const reasons = side === 'client' ? this.clientPauses : this.upstreamPauses;
+    if (!reasons.delete(reason) || reasons.size > 0 || this.closed) return;
+    (side === 'client' ? this.client : this.upstream)?.resume();
+  }
+
+  /** The upstream has gone: everything already received has been forwarded; end the client. */
+  private closeAfterFlush(reason: string): void {
+    this.close(reason, Buffer.alloc(0));
+  }
+
+  /**
+   * The one teardown path. With a last reply, the client connection is ended gracefully (so the
+   * reply and anything before it arrive) and destroyed after a grace period; without, at once.
+   */
+  close(reason: string, lastReply?: string | Buffer): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeReason = reason;
+    clearTimeout(this.halfCloseTimer);
+    this.releaseDataSetup();
+    for (const relay of this.relays) relay.close('session-closed');
+    for (const socket of this.connectingDataSockets) socket.destroy();
+    this.connectingDataSockets.clear();
+    this.upstream?.destroy();
+    if (lastReply !== undefined && !this.client.destroyed && this.client.writable) {
+      this.client.end(lastReply);
+      const grace = setTimeout(() => this.client.destroy(), CLOSE_GRACE_MS);
+      grace.unref();
+      this.client.once('close', () => clearTimeout(grace));
+    } else {
+      this.client.destroy();
+    }
+    this.context.metrics.sessionsActive.dec();
+    this.log.info(
+      { reason: this.closeReason, durationMs: Math.round(performance.now() - this.startedAt) },
+      'session end',
+    );
+    this.onClosed(this);
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
