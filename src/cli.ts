@@ -4,6 +4,9 @@
  * process.argv or calls process.exit. Exit codes: 0 ok, 2 bad input, 1 runtime failure.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { buildDemoCommand } from './commands/demo.js';
+import { buildProbeCommand } from './commands/probe.js';
+import type { CommandIo } from './commands/command-io.js';
 import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
@@ -17,7 +20,7 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
-function buildProgram(): Command {
+function buildProgram(io: CommandIo): Command {
   const program = new Command('ftpmasq')
     .description(
       'FTP proxy for legacy servers behind NAT: rewrites unroutable PASV addresses and relays data through its own passive ports.',
@@ -35,6 +38,8 @@ function buildProgram(): Command {
   program.action(async (options: Record<string, unknown>) => {
     await runProxy(toRawOptions(options));
   });
+  program.addCommand(buildDemoCommand(io));
+  program.addCommand(buildProbeCommand(io));
   return program;
 }
 
@@ -64,6 +69,8 @@ async function runProxy(raw: RawOptions): Promise<void> {
       active: config.active,
       passivePorts: `${config.passivePorts.low}-${config.passivePorts.high}`,
       publicAddress: config.publicAddress ?? 'local address of each control connection',
+      metrics:
+        daemon.metricsAddress === undefined ? 'off' : `http://${daemon.metricsAddress.host}:${daemon.metricsAddress.port}/metrics`,
     },
     'ftpmasq ready',
   );
@@ -79,10 +86,11 @@ async function runProxy(raw: RawOptions): Promise<void> {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  let exitCode = EXIT_OK;
+  const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
   try {
     await program.parseAsync([...argv]);
-    return EXIT_OK;
+    return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) {

@@ -3,13 +3,17 @@ import type { Config } from './config/schema.js';
 import type { Endpoint } from './config/values.js';
 import { PassivePortPool } from './data/passive-port-pool.js';
 import type { Logger } from './observability/logger.js';
+import { type RunningHttpServer, startHttpServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
+import { dial } from './net/dial.js';
 import { ControlSession, type SessionContext } from './session/control-session.js';
 
 export interface RunningDaemon {
   /** The bound control listeners (port 0 in the config becomes the real port here). */
   readonly addresses: readonly Endpoint[];
   readonly metrics: Metrics;
+  /** Where /metrics, /healthz and /readyz are served; undefined when turned off. */
+  readonly metricsAddress: Endpoint | undefined;
   readonly sessionCount: () => number;
   /** Stops accepting, closes every session and releases every port. */
   stop(): Promise<void>;
@@ -66,14 +70,36 @@ export async function start(config: Config, options: StartOptions): Promise<Runn
     throw error;
   }
 
+  const upstreamCheck = new UpstreamCheck(config, metrics);
+  let httpServer: RunningHttpServer | undefined;
+  if (config.metricsListen !== undefined) {
+    try {
+      httpServer = await startHttpServer(config.metricsListen, metrics, {
+        ready: () => {
+          if (!upstreamCheck.reachable) return { ready: false, detail: `upstream unreachable: ${upstreamCheck.lastError}` };
+          return { ready: true, detail: 'ready' };
+        },
+      });
+    } catch (error) {
+      await Promise.all(servers.map((server) => closeServer(server)));
+      const where = `${config.metricsListen.host}:${config.metricsListen.port}`;
+      const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'EUNKNOWN';
+      throw new ListenError(config.metricsListen, code, `cannot listen on ${where} (--metrics-listen): ${String(error)}`);
+    }
+  }
+  upstreamCheck.start();
+
   let stopping: Promise<void> | undefined;
   return {
     addresses,
     metrics,
+    metricsAddress: httpServer?.address,
     sessionCount: () => sessions.size,
     stop() {
       stopping ??= (async () => {
+        upstreamCheck.stop();
         const closing = servers.map((server) => closeServer(server));
+        if (httpServer !== undefined) closing.push(httpServer.close());
         for (const session of [...sessions]) session.close('shutdown', '421 Service shutting down.\r\n');
         await Promise.all(closing);
       })();
@@ -118,4 +144,53 @@ function closeServer(server: net.Server): Promise<void> {
     }
     server.close(() => resolve());
   });
+}
+
+/**
+ * /readyz's view of the upstream: a TCP connect every interval (closed at once, no FTP login),
+ * plus the outcome of every real session's connect.
+ */
+class UpstreamCheck {
+  reachable = true;
+  lastError = '';
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly metrics: Metrics,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  start(): void {
+    void this.check();
+    this.timer = setInterval(() => void this.check(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async check(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const socket = await dial({
+        host: this.config.upstream.host,
+        port: this.config.upstream.port,
+        timeoutMs: this.config.upstreamConnectTimeoutMs,
+        allowHalfOpen: false,
+      });
+      socket.destroy();
+      this.reachable = true;
+      this.lastError = '';
+    } catch (error) {
+      this.reachable = false;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      this.metrics.upstreamError('connect');
+    } finally {
+      this.running = false;
+    }
+  }
 }

@@ -1,0 +1,64 @@
+import http from 'node:http';
+import type { Endpoint } from '../config/values.js';
+import type { Metrics } from './metrics.js';
+
+export interface HealthState {
+  /** Listeners bound and the upstream answered its last check. */
+  readonly ready: () => { ready: boolean; detail: string };
+}
+
+export interface RunningHttpServer {
+  readonly address: Endpoint;
+  close(): Promise<void>;
+}
+
+/**
+ * /metrics (Prometheus text format), /healthz (the process answers) and /readyz (listeners up
+ * and upstream reachable at the last check). Nothing else is served.
+ */
+export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, health: HealthState): Promise<RunningHttpServer> {
+  const server = http.createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    switch (path) {
+      case '/metrics':
+        metrics.registry.metrics().then(
+          (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+          (error: unknown) =>
+            response.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${String(error)}\n`),
+        );
+        return;
+      case '/healthz':
+        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return;
+      case '/readyz': {
+        const state = health.ready();
+        response.writeHead(state.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${state.detail}\n`);
+        return;
+      }
+      default:
+        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: endpoint.host, port: endpoint.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') throw new Error('metrics listener has no TCP address');
+  return {
+    address: { host: bound.address, port: bound.port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on Debian 12 (as root) and runs every tier:
+# unit, integration, end-to-end (network namespaces, real ProFTPD, curl, ftplib, lftp, Prometheus).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "test:everything must run as root: it installs Debian packages and creates network namespaces." >&2
+  echo "For the tiers that need neither, run: npm ci && npm test" >&2
+  exit 2
+fi
+
+packages=(proftpd-basic curl lftp python3 iproute2 iptables procps prometheus)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # ProFTPD's package starts a system daemon where it can; the tests run their own in a namespace.
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npm test
+npm run test:e2e
