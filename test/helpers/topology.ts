@@ -108,10 +108,10 @@ export type NatMode =
   /** The plain 1:1 NAT that the legacy setup has: control port 21 and the passive range to the server. */
   | 'one-to-one'
   /**
-   * Only the passive range to the server, as an elastic IP in front of the server would forward it, while
-   * ftpmasq (rewrite mode) owns port 21. The forwarded data connections are also SNATed to the gateway's
-   * private address: ProFTPD (AllowForeignAddress off, its default) accepts a passive data connection only
-   * from the address of the control peer, and that peer is ftpmasq on 10.0.11.1.
+   * Only the passive range to the server, as an elastic IP in front of the server forwards it, while
+   * ftpmasq (rewrite mode) owns port 21. Destination NAT only: the server sees the data connections come
+   * from the client's own address while the control connection comes from ftpmasq (10.0.11.1), which
+   * ProFTPD 1.3.8 accepts with its defaults.
    */
   | 'passive-only';
 
@@ -124,6 +124,11 @@ export interface Topology {
   /** Adds a host to the public LAN (e.g. 203.0.113.3 for a bounce check). */
   addClientHost(address: string): Promise<ClientHost>;
   setNat(mode: NatMode): Promise<void>;
+  /**
+   * How many connections the gateway's DNAT has forwarded to the server's passive range since the last
+   * setNat (a nat-table rule sees only the first packet of each connection).
+   */
+  countNattedPassiveConnections(): Promise<number>;
   /** `ip netns exec <namespace> file args...` */
   exec(namespace: string, file: string, args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** The argv prefix that runs a program inside a namespace. */
@@ -206,10 +211,6 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
         return;
       case 'passive-only':
         await iptables(dnat(passiveRange));
-        await iptables([
-          '-t', 'nat', '-A', 'POSTROUTING', '-o', 'priv0', '-d', SERVER_ADDRESS, '-p', 'tcp', '--dport', passiveRange,
-          '-j', 'SNAT', '--to-source', GATEWAY_PRIVATE_ADDRESS,
-        ]);
         await setForwarding(true);
         return;
       default: {
@@ -217,6 +218,19 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
         throw new Error(`unknown NAT mode ${String(unknown)}`);
       }
     }
+  };
+
+  const countNattedPassiveConnections = async (): Promise<number> => {
+    const result = await runChecked(tools.ip, [
+      'netns', 'exec', gateway, tools.iptables, '-w', '5', '-t', 'nat', '-L', 'PREROUTING', '-n', '-v', '-x',
+    ]);
+    let connections = 0;
+    for (const line of result.stdout.toString('utf8').split('\n')) {
+      if (!line.includes('DNAT') || !line.includes(`dpts:${SERVER_PASSIVE_PORTS.first}:${SERVER_PASSIVE_PORTS.last}`)) continue;
+      const packets = Number(line.trim().split(/\s+/)[0]);
+      if (Number.isInteger(packets)) connections += packets;
+    }
+    return connections;
   };
 
   try {
@@ -248,6 +262,7 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
     client: firstClient,
     addClientHost,
     setNat,
+    countNattedPassiveConnections,
     exec: (namespace, file, args, options) => run(tools.ip, [...execArgs(namespace), file, ...args], options),
     execArgs,
     destroy,

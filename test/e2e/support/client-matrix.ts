@@ -16,6 +16,22 @@ export interface MatrixContext {
   readonly endpoint: FtpEndpoint;
   /** Extra evidence for a failure message (e.g. ftpmasq's log). */
   diagnostics(): string;
+  /**
+   * The address that the clients which send PASV must see inside the 227 reply (comma form, e.g.
+   * `203,0,113,10`): proof that the reply was rewritten, not merely that the transfer worked.
+   */
+  readonly expectedPasvAddress?: string;
+}
+
+const PASV_CLIENTS: ReadonlySet<ClientKind> = new Set(['curl-legacy', 'python-ftplib']);
+
+function expectPasvAddress(kind: ClientKind, run: RunResult, context: MatrixContext): void {
+  const expected = context.expectedPasvAddress;
+  if (expected === undefined || !PASV_CLIENTS.has(kind)) return;
+  // Both curl --verbose and ftplib's debug trace print the reply line on stderr.
+  const replies = run.stderr.match(/227 Entering Passive Mode \([\d,]+\)/g) ?? [];
+  expect(replies.length, failureMessage('no 227 reply in the client trace', run, context)).toBeGreaterThan(0);
+  for (const reply of replies) expect(reply).toContain(`(${expected},`);
 }
 
 export interface Figures {
@@ -71,6 +87,7 @@ export function describeClientMatrix(mode: string, kinds: readonly ClientKind[],
       const localPath = join(context.env.clientDir, `${mode}-${kind}-${Buffer.from(file).toString('hex').slice(0, 24)}`);
       const run = await clientFor(context).download(file, localPath);
       expect(run.code, failureMessage(`RETR ${file} failed`, run, context)).toBe(0);
+      expectPasvAddress(kind, run, context);
       const received = await figuresOf(localPath, file);
       expect(received, `client-side figures of ${file}`).toEqual(expected);
       const figures: Figures = { mode, client: kind, direction: 'download', file, size: received.size, sha256: received.sha256, ms: run.durationMs };
@@ -84,6 +101,7 @@ export function describeClientMatrix(mode: string, kinds: readonly ClientKind[],
       const { upload } = context.env;
       const run = await clientFor(context).upload(upload.path, remoteName);
       expect(run.code, failureMessage(`STOR ${remoteName} failed`, run, context)).toBe(0);
+      expectPasvAddress(kind, run, context);
       const stored = await figuresOf(join(context.env.proftpd.root, remoteName), remoteName);
       expect({ size: stored.size, sha256: stored.sha256 }, `server-side figures of ${remoteName}`).toEqual({
         size: upload.size,
