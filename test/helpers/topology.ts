@@ -282,8 +282,8 @@ async function removeNamespace(ip: string, name: string): Promise<void> {
   await run(ip, ['netns', 'del', name]);
 }
 
-/** Whether the run that made a namespace may still be using it: its pid is alive and runs our node binary. */
-function isLiveRun(pid: number): boolean {
+/** Whether the run that made a namespace (or temp dir) may still use it: its pid is alive and runs our node binary. */
+export function isLiveRun(pid: number): boolean {
   try {
     // A reused pid that runs another program (a shell, ProFTPD) cannot be a vitest worker.
     return readlinkSync(`/proc/${pid}/exe`) === readlinkSync('/proc/self/exe');

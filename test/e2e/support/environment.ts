@@ -2,12 +2,12 @@
  * One e2e test file's world: prerequisites, the namespaces, ProFTPD with its fixtures, the client-side
  * upload source, and one teardown that undoes all of it, whatever failed on the way.
  */
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type E2eTools, requireE2ePrerequisites } from '../../helpers/prerequisites.js';
 import { type FileFigures, type ProftpdServer, startProftpd, writeRandomFile } from '../../helpers/proftpd.js';
-import { type Topology, createTopology } from '../../helpers/topology.js';
+import { type Topology, createTopology, isLiveRun } from '../../helpers/topology.js';
 
 export const UPLOAD_SIZE = 5 * 1024 * 1024;
 
@@ -29,9 +29,22 @@ export interface EnvironmentOptions {
   readonly masqueradeAddress?: string;
 }
 
+const WORK_DIR_PREFIX = 'fmq-e2e-';
+
+/** Removes the work dirs (64 MiB and more each) that a crashed run left behind; a live run's stay. */
+async function removeStaleWorkDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    const match = /^fmq-e2e-(\d+)-/.exec(name);
+    if (match?.[1] === undefined) continue;
+    const owner = Number(match[1]);
+    if (owner === process.pid || !isLiveRun(owner)) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 export async function setUpEnvironment(options: EnvironmentOptions = {}): Promise<E2eEnvironment> {
   const tools = requireE2ePrerequisites();
-  const workDir = await mkdtemp(join(tmpdir(), 'fmq-e2e-'));
+  await removeStaleWorkDirs();
+  const workDir = await mkdtemp(join(tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-`));
   const undo: (() => Promise<void>)[] = [() => rm(workDir, { recursive: true, force: true })];
   const teardown = async (): Promise<void> => {
     const errors: unknown[] = [];
