@@ -1,0 +1,121 @@
+/** The built CLI as a process: exit codes, one-line errors, readiness and signals. */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
+
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 10_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` first');
+});
+
+describe('ftpmasq CLI', () => {
+  it('prints usage with every flag for --help and exits 0', () => {
+    const result = runCli(['--help']);
+    expect(result.status).toBe(0);
+    for (const flag of ['--listen', '--upstream', '--public-address', '--passive-ports', '--mode', '--log-level']) {
+      expect(result.stdout).toContain(flag);
+    }
+  });
+
+  const badValues: Array<{ title: string; args: string[]; field: string }> = [
+    { title: 'missing upstream', args: [], field: '--upstream' },
+    { title: 'port out of range', args: ['--upstream', '10.0.0.1:70000'], field: '--upstream' },
+    { title: 'LOW > HIGH', args: ['--upstream', '10.0.0.1:21', '--passive-ports', '61000-60000'], field: '--passive-ports' },
+    { title: 'passive port below 1024', args: ['--upstream', '10.0.0.1:21', '--passive-ports', '80-90'], field: '--passive-ports' },
+    { title: 'unparseable public address', args: ['--upstream', '10.0.0.1:21', '--public-address', '203.0.113'], field: '--public-address' },
+    { title: 'listen host not an IP', args: ['--upstream', '10.0.0.1:21', '--listen', 'localhost:21'], field: '--listen' },
+    { title: 'unknown mode', args: ['--upstream', '10.0.0.1:21', '--mode', 'proxy'], field: '--mode' },
+    { title: 'unknown log level', args: ['--upstream', '10.0.0.1:21', '--log-level', 'loud'], field: '--log-level' },
+  ];
+  for (const { title, args, field } of badValues) {
+    it(`exits 2 with one line naming ${field} for ${title}`, () => {
+      const result = runCli(args);
+      expect(result.status).toBe(2);
+      const lines = result.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(field);
+      expect(lines[0]).toContain('expected');
+    });
+  }
+
+  it('exits 2 for an unknown flag', () => {
+    const result = runCli(['--upstream', '10.0.0.1:21', '--bogus']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--bogus');
+  });
+
+  it('exits 1 with one line when the listen port is taken', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    if (address === null || typeof address === 'string') throw new Error('no address');
+    try {
+      const result = runCli(['--upstream', '127.0.0.1:21', '--listen', `127.0.0.1:${address.port}`, '--metrics-listen', 'off']);
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('cannot listen');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  describe('as a running proxy', () => {
+    let upstream: LegacyFtpServer;
+    let upstreamPort = 0;
+    beforeAll(async () => {
+      upstream = new LegacyFtpServer({ host: '127.0.0.1' });
+      upstreamPort = (await upstream.listen()).port;
+    });
+    afterAll(async () => {
+      await upstream.close();
+    });
+
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      it(`logs "ftpmasq ready" as JSON, serves, and exits 0 on ${signal}`, async () => {
+        const child = spawn(
+          process.execPath,
+          [cli, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--metrics-listen', 'off', '--passive-ports', '42900-42909'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        let stdout = '';
+        const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`no ready line within 10 s: ${stdout}`)), 10_000);
+          child.stdout.on('data', (chunk: Buffer) => {
+            stdout += chunk.toString('utf8');
+            for (const line of stdout.split('\n')) {
+              if (!line.includes('"ftpmasq ready"')) continue;
+              clearTimeout(timer);
+              const parsed: unknown = JSON.parse(line);
+              if (typeof parsed === 'object' && parsed !== null) resolve(Object.fromEntries(Object.entries(parsed)));
+            }
+          });
+        });
+        const listen = ready['listen'];
+        expect(Array.isArray(listen)).toBe(true);
+        const [first] = Array.isArray(listen) ? listen : [];
+        const port = Number(String(first).split(':').at(-1));
+        const greeting = await new Promise<string>((resolve, reject) => {
+          const socket = net.connect(port, '127.0.0.1');
+          socket.once('data', (chunk: Buffer) => {
+            socket.destroy();
+            resolve(chunk.toString('latin1'));
+          });
+          socket.once('error', reject);
+        });
+        expect(greeting).toMatch(/^220 /);
+        child.kill(signal);
+        expect(await exited).toBe(0);
+      });
+    }
+  });
+});
