@@ -81,6 +81,8 @@ export class ControlSession {
   private readonly relays = new Set<DataRelay>();
   /** The newest relay: the one a transfer's final reply waits for. */
   private currentRelay: DataRelay | undefined;
+  /** Settles when the data connections being made now are relayed or have failed. */
+  private relaySetup: Promise<void> | undefined;
   /** Data sockets accepted or dialled whose relay does not exist yet. */
   private readonly connectingDataSockets = new Set<net.Socket>();
   private epsvAllSeen = false;
@@ -385,9 +387,20 @@ export class ControlSession {
       return undefined;
     }
     if (head.kind === 'transfer') {
-      const relay = this.currentRelay;
-      if (relay !== undefined && !relay.isClosed) return this.gateTransferReply(line, code, relay);
+      // In active mode the server may finish a small transfer before ftpmasq has reached the
+      // client: the reply then waits for the relay to exist, and then for its data.
+      const setup = this.relaySetup;
+      if (setup !== undefined) return setup.then(() => this.answerTransferReply(line, code));
+      return this.answerTransferReply(line, code);
     }
+    this.sendToClient(line);
+    this.completeHead();
+    return undefined;
+  }
+
+  private answerTransferReply(line: Buffer, code: number): Promise<void> | undefined {
+    const relay = this.currentRelay;
+    if (relay !== undefined && !relay.isClosed) return this.gateTransferReply(line, code, relay);
     this.sendToClient(line);
     this.completeHead();
     return undefined;
@@ -585,7 +598,7 @@ export class ControlSession {
     this.dataSetup = undefined;
     const startedAt = performance.now();
     this.connectingDataSockets.add(socket);
-    this.dialUpstreamData(setup.upstreamPort).then(
+    const settled = this.dialUpstreamData(setup.upstreamPort).then(
       (upstreamData) => {
         this.connectingDataSockets.delete(socket);
         if (this.closed || socket.destroyed) {
@@ -604,6 +617,7 @@ export class ControlSession {
         this.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
       },
     );
+    this.trackRelaySetup(settled);
   }
 
   private startActiveRelay(setup: ActiveSetup): void {
@@ -616,7 +630,7 @@ export class ControlSession {
       localAddress: this.clientSideLocalAddress(),
       allowHalfOpen: true,
     });
-    void Promise.allSettled([this.dialUpstreamData(setup.upstreamPort), toClient]).then(([upstreamResult, clientResult]) => {
+    const settled = Promise.allSettled([this.dialUpstreamData(setup.upstreamPort), toClient]).then(([upstreamResult, clientResult]) => {
       const upstreamData = upstreamResult.status === 'fulfilled' ? upstreamResult.value : undefined;
       const clientData = clientResult.status === 'fulfilled' ? clientResult.value : undefined;
       if (this.closed || upstreamData === undefined || clientData === undefined) {
@@ -638,6 +652,14 @@ export class ControlSession {
       upstreamData.pause();
       this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined);
     });
+    this.trackRelaySetup(settled);
+  }
+
+  private trackRelaySetup(settled: Promise<void>): void {
+    const tracked = settled.finally(() => {
+      if (this.relaySetup === tracked) this.relaySetup = undefined;
+    });
+    this.relaySetup = tracked;
   }
 
   private dialUpstreamData(port: number): Promise<net.Socket> {
