@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ACTIVE_MODES,
+  buildConfig,
+  type Config,
+  EPSV_MODES,
+  LOG_LEVELS,
+  MODES,
+  OPTION_SPECS,
+  type RawOptions,
+} from '../../../src/config/schema.js';
+import { ConfigError } from '../../../src/config/values.js';
+
+function configErrorOf(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error: unknown) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+const UPSTREAM = 'ftp.internal:21';
+
+const DEFAULTS: Config = {
+  listen: [{ host: '0.0.0.0', port: 21 }],
+  upstream: { host: 'ftp.internal', port: 21 },
+  publicAddress: undefined,
+  passivePorts: { low: 60000, high: 60999 },
+  mode: 'relay',
+  epsv: 'passthrough',
+  active: 'relay',
+  logLevel: 'info',
+  metricsListen: { host: '127.0.0.1', port: 9464 },
+  passiveTimeoutMs: 30_000,
+  upstreamConnectTimeoutMs: 10_000,
+  maxSessions: 10_000,
+};
+
+describe('buildConfig with valid options', () => {
+  const cases: { title: string; input: RawOptions; expected: Config }[] = [
+    { title: 'only --upstream: every default applies', input: { upstream: UPSTREAM }, expected: DEFAULTS },
+    { title: 'one --listen as a string', input: { upstream: UPSTREAM, listen: '127.0.0.1:2121' }, expected: { ...DEFAULTS, listen: [{ host: '127.0.0.1', port: 2121 }] } },
+    {
+      title: 'repeated --listen, IPv4 and IPv6',
+      input: { upstream: UPSTREAM, listen: ['0.0.0.0:21', '[::]:21'] },
+      expected: { ...DEFAULTS, listen: [{ host: '0.0.0.0', port: 21 }, { host: '::', port: 21 }] },
+    },
+    {
+      title: 'repeated --listen keeps the order given',
+      input: { upstream: UPSTREAM, listen: ['[::1]:2121', '127.0.0.1:2121', '10.0.0.1:21'] },
+      expected: { ...DEFAULTS, listen: [{ host: '::1', port: 2121 }, { host: '127.0.0.1', port: 2121 }, { host: '10.0.0.1', port: 21 }] },
+    },
+    { title: 'an empty --listen list falls back to the default', input: { upstream: UPSTREAM, listen: [] }, expected: DEFAULTS },
+    { title: '--listen on port 0 (any free port)', input: { upstream: UPSTREAM, listen: '127.0.0.1:0' }, expected: { ...DEFAULTS, listen: [{ host: '127.0.0.1', port: 0 }] } },
+    { title: 'an IPv6 upstream', input: { upstream: '[2001:db8::21]:2121' }, expected: { ...DEFAULTS, upstream: { host: '2001:db8::21', port: 2121 } } },
+    { title: 'an IPv4 upstream', input: { upstream: '10.0.0.21:21' }, expected: { ...DEFAULTS, upstream: { host: '10.0.0.21', port: 21 } } },
+    { title: '--public-address IPv4', input: { upstream: UPSTREAM, publicAddress: '203.0.113.7' }, expected: { ...DEFAULTS, publicAddress: '203.0.113.7' } },
+    { title: '--public-address IPv6', input: { upstream: UPSTREAM, publicAddress: '2001:db8::7' }, expected: { ...DEFAULTS, publicAddress: '2001:db8::7' } },
+    { title: '--metrics-listen off', input: { upstream: UPSTREAM, metricsListen: 'off' }, expected: { ...DEFAULTS, metricsListen: undefined } },
+    { title: '--metrics-listen on all interfaces', input: { upstream: UPSTREAM, metricsListen: '0.0.0.0:9100' }, expected: { ...DEFAULTS, metricsListen: { host: '0.0.0.0', port: 9100 } } },
+    { title: '--metrics-listen on port 0', input: { upstream: UPSTREAM, metricsListen: '[::1]:0' }, expected: { ...DEFAULTS, metricsListen: { host: '::1', port: 0 } } },
+    { title: '--passive-ports', input: { upstream: UPSTREAM, passivePorts: '50000-50099' }, expected: { ...DEFAULTS, passivePorts: { low: 50000, high: 50099 } } },
+    { title: '--mode rewrite', input: { upstream: UPSTREAM, mode: 'rewrite' }, expected: { ...DEFAULTS, mode: 'rewrite' } },
+    { title: '--epsv translate', input: { upstream: UPSTREAM, epsv: 'translate' }, expected: { ...DEFAULTS, epsv: 'translate' } },
+    { title: '--epsv disable', input: { upstream: UPSTREAM, epsv: 'disable' }, expected: { ...DEFAULTS, epsv: 'disable' } },
+    { title: '--active disable', input: { upstream: UPSTREAM, active: 'disable' }, expected: { ...DEFAULTS, active: 'disable' } },
+    { title: '--log-level debug', input: { upstream: UPSTREAM, logLevel: 'debug' }, expected: { ...DEFAULTS, logLevel: 'debug' } },
+    { title: '--passive-timeout in ms', input: { upstream: UPSTREAM, passiveTimeout: '1500ms' }, expected: { ...DEFAULTS, passiveTimeoutMs: 1500 } },
+    { title: '--upstream-connect-timeout in bare seconds', input: { upstream: UPSTREAM, upstreamConnectTimeout: '3' }, expected: { ...DEFAULTS, upstreamConnectTimeoutMs: 3000 } },
+    { title: '--max-sessions', input: { upstream: UPSTREAM, maxSessions: '250' }, expected: { ...DEFAULTS, maxSessions: 250 } },
+    {
+      title: 'every option at once',
+      input: {
+        listen: ['192.0.2.1:21', '[2001:db8::1]:21'],
+        upstream: '[2001:db8::21]:21',
+        publicAddress: '198.51.100.1',
+        passivePorts: '1024-65535',
+        mode: 'rewrite',
+        epsv: 'translate',
+        active: 'disable',
+        logLevel: 'silent',
+        metricsListen: 'off',
+        passiveTimeout: '1s',
+        upstreamConnectTimeout: '250ms',
+        maxSessions: '1',
+      },
+      expected: {
+        listen: [{ host: '192.0.2.1', port: 21 }, { host: '2001:db8::1', port: 21 }],
+        upstream: { host: '2001:db8::21', port: 21 },
+        publicAddress: '198.51.100.1',
+        passivePorts: { low: 1024, high: 65535 },
+        mode: 'rewrite',
+        epsv: 'translate',
+        active: 'disable',
+        logLevel: 'silent',
+        metricsListen: undefined,
+        passiveTimeoutMs: 1000,
+        upstreamConnectTimeoutMs: 250,
+        maxSessions: 1,
+      },
+    },
+  ];
+
+  it.each(cases)('$title', ({ input, expected }) => {
+    expect(buildConfig(input)).toEqual(expected);
+  });
+
+  it.each([
+    ...MODES.map((value) => ({ key: 'mode' as const, value })),
+    ...EPSV_MODES.map((value) => ({ key: 'epsv' as const, value })),
+    ...ACTIVE_MODES.map((value) => ({ key: 'active' as const, value })),
+    ...LOG_LEVELS.map((value) => ({ key: 'logLevel' as const, value })),
+  ])('accepts every listed choice: $key $value', ({ key, value }) => {
+    expect(buildConfig({ upstream: UPSTREAM, [key]: value })[key]).toBe(value);
+  });
+
+  it('does not change the raw options it is given', () => {
+    const listen = ['0.0.0.0:21'];
+    const raw: RawOptions = { upstream: UPSTREAM, listen };
+    buildConfig(raw);
+    buildConfig({ upstream: UPSTREAM, listen: [] });
+    expect(listen).toEqual(['0.0.0.0:21']);
+    expect(raw).toEqual({ upstream: UPSTREAM, listen: ['0.0.0.0:21'] });
+  });
+});
+
+describe('buildConfig with a missing or bad value', () => {
+  const IP_FORM = 'IP:PORT or [IPv6]:PORT';
+  const HOST_FORM = 'HOST:PORT or [IPv6]:PORT';
+
+  const cases: { title: string; input: RawOptions; expected: { field: string; expected: string; received: string } }[] = [
+    { title: 'no --upstream', input: {}, expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' } },
+    { title: 'no --upstream, other options given', input: { listen: '0.0.0.0:21', mode: 'relay' }, expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' } },
+    { title: '--upstream without a port', input: { upstream: 'ftp.internal' }, expected: { field: '--upstream', expected: HOST_FORM, received: 'ftp.internal' } },
+    { title: '--upstream on port 0', input: { upstream: 'ftp.internal:0' }, expected: { field: '--upstream', expected: `${HOST_FORM} with a port from 1 to 65535`, received: 'ftp.internal:0' } },
+    { title: '--upstream empty', input: { upstream: '' }, expected: { field: '--upstream', expected: HOST_FORM, received: '' } },
+    { title: '--listen with a host name', input: { upstream: UPSTREAM, listen: 'localhost:21' }, expected: { field: '--listen', expected: IP_FORM, received: 'localhost:21' } },
+    { title: '--listen port 70000', input: { upstream: UPSTREAM, listen: '0.0.0.0:70000' }, expected: { field: '--listen', expected: `${IP_FORM} with a port from 0 to 65535`, received: '0.0.0.0:70000' } },
+    { title: 'the second of two --listen values', input: { upstream: UPSTREAM, listen: ['0.0.0.0:21', '::21'] }, expected: { field: '--listen', expected: IP_FORM, received: '::21' } },
+    { title: '--public-address with a host name', input: { upstream: UPSTREAM, publicAddress: 'ftp.example.com' }, expected: { field: '--public-address', expected: 'an IPv4 or IPv6 address', received: 'ftp.example.com' } },
+    { title: '--public-address with a port', input: { upstream: UPSTREAM, publicAddress: '203.0.113.7:21' }, expected: { field: '--public-address', expected: 'an IPv4 or IPv6 address', received: '203.0.113.7:21' } },
+    { title: '--passive-ports below 1024', input: { upstream: UPSTREAM, passivePorts: '1000-2000' }, expected: { field: '--passive-ports', expected: 'LOW-HIGH with 1024 <= LOW <= HIGH <= 65535', received: '1000-2000' } },
+    { title: '--passive-ports reversed', input: { upstream: UPSTREAM, passivePorts: '60999-60000' }, expected: { field: '--passive-ports', expected: 'LOW-HIGH with 1024 <= LOW <= HIGH <= 65535', received: '60999-60000' } },
+    { title: '--mode unknown', input: { upstream: UPSTREAM, mode: 'nat' }, expected: { field: '--mode', expected: 'one of relay|rewrite', received: 'nat' } },
+    { title: '--epsv unknown', input: { upstream: UPSTREAM, epsv: 'on' }, expected: { field: '--epsv', expected: 'one of passthrough|translate|disable', received: 'on' } },
+    { title: '--active unknown', input: { upstream: UPSTREAM, active: 'yes' }, expected: { field: '--active', expected: 'one of relay|disable', received: 'yes' } },
+    { title: '--log-level unknown', input: { upstream: UPSTREAM, logLevel: 'verbose' }, expected: { field: '--log-level', expected: 'one of fatal|error|warn|info|debug|trace|silent', received: 'verbose' } },
+    { title: '--metrics-listen with a host name', input: { upstream: UPSTREAM, metricsListen: 'localhost:9464' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: 'localhost:9464' } },
+    { title: '--metrics-listen OFF (off is lower case)', input: { upstream: UPSTREAM, metricsListen: 'OFF' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: 'OFF' } },
+    { title: '--metrics-listen empty', input: { upstream: UPSTREAM, metricsListen: '' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: '' } },
+    { title: '--passive-timeout in minutes', input: { upstream: UPSTREAM, passiveTimeout: '5m' }, expected: { field: '--passive-timeout', expected: 'a duration such as 30s or 500ms', received: '5m' } },
+    { title: '--passive-timeout zero', input: { upstream: UPSTREAM, passiveTimeout: '0s' }, expected: { field: '--passive-timeout', expected: 'a duration above zero', received: '0s' } },
+    { title: '--upstream-connect-timeout a word', input: { upstream: UPSTREAM, upstreamConnectTimeout: 'soon' }, expected: { field: '--upstream-connect-timeout', expected: 'a duration such as 30s or 500ms', received: 'soon' } },
+    { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
+    { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
+  ];
+
+  it.each(cases)('$title', ({ input, expected }) => {
+    const error = configErrorOf(() => buildConfig(input));
+    expect({ field: error.field, expected: error.expected, received: error.received }).toEqual(expected);
+    // The CLI's one line names the flag, the expected form and the value received.
+    expect(error.message).toBe(`${expected.field}: expected ${expected.expected}, got ${JSON.stringify(expected.received)}`);
+  });
+
+  it('every option in OPTION_SPECS has a bad-value case above naming its flag', () => {
+    const tested = new Set(cases.map((testCase) => testCase.expected.field));
+    expect([...tested].sort()).toEqual(OPTION_SPECS.map((spec) => spec.flag).sort());
+  });
+});
+
+describe('OPTION_SPECS', () => {
+  it('has unique keys and flags, each flag the kebab-case of its key', () => {
+    const keys = OPTION_SPECS.map((spec) => spec.key);
+    const flags = OPTION_SPECS.map((spec) => spec.flag);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(new Set(flags).size).toBe(flags.length);
+    for (const spec of OPTION_SPECS) {
+      expect(spec.flag).toBe(`--${spec.key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
+    }
+  });
+
+  it('only --upstream and --public-address lack a default, and only --listen repeats', () => {
+    expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual(['--public-address', '--upstream']);
+    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen']);
+  });
+
+  it('every default, given explicitly, builds the same config as leaving it out', () => {
+    const explicit: RawOptions = { upstream: UPSTREAM };
+    for (const spec of OPTION_SPECS) {
+      if (spec.defaultValue !== undefined) explicit[spec.key] = spec.defaultValue;
+    }
+    expect(buildConfig(explicit)).toEqual(buildConfig({ upstream: UPSTREAM }));
+  });
+
+  it('lists the choices of each choice option in its value name', () => {
+    const valueName = (flag: string): string | undefined => OPTION_SPECS.find((spec) => spec.flag === flag)?.valueName;
+    expect(valueName('--mode')).toBe(MODES.join('|'));
+    expect(valueName('--epsv')).toBe(EPSV_MODES.join('|'));
+    expect(valueName('--active')).toBe(ACTIVE_MODES.join('|'));
+    expect(valueName('--log-level')).toBe(LOG_LEVELS.join('|'));
+  });
+});
