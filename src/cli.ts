@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { buildDemoCommand } from './commands/demo.js';
 import { buildProbeCommand } from './commands/probe.js';
 import type { CommandIo } from './commands/command-io.js';
+import { loadConfigFile, mergeRawOptions } from './config/config-file.js';
 import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
@@ -35,8 +36,12 @@ function buildProgram(io: CommandIo): Command {
     if (spec.repeatable === true) option.argParser(collect);
     program.addOption(option);
   }
+  program.option('--config <FILE>', 'YAML file with the same options in camelCase (publicAddress: ...); flags win');
   program.action(async (options: Record<string, unknown>) => {
-    await runProxy(toRawOptions(options));
+    const flags = toRawOptions(options);
+    const configPath = options['config'];
+    const raw = typeof configPath === 'string' ? mergeRawOptions(loadConfigFile(configPath), flags) : flags;
+    await runProxy(raw);
   });
   program.addCommand(buildDemoCommand(io));
   program.addCommand(buildProbeCommand(io));
