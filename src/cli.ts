@@ -87,6 +87,7 @@ async function runProxy(raw: RawOptions): Promise<void> {
     process.once('SIGINT', shutdown);
     process.once('SIGTERM', shutdown);
   });
+  logger.info('stopped');
   logger.flush();
 }
 
