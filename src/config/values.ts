@@ -27,6 +27,11 @@ export interface PortRange {
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
+/** RFC 1123 section 2.1: a name whose last label is all digits would be read as an address. */
+function isHostName(text: string): boolean {
+  return HOSTNAME.test(text) && !/^\d+$/.test(text.split('.').at(-1) ?? '');
+}
+
 function parsePortNumber(text: string, allowZero: boolean): number | undefined {
   if (!/^\d{1,5}$/.test(text)) return undefined;
   const port = Number(text);
@@ -61,7 +66,7 @@ export function parseEndpoint(
     throw new ConfigError(field, `${expected} with a port from ${options.allowPortZero ? 0 : 1} to 65535`, value);
   }
   if (bracketed !== null && !isValidIp(host)) throw new ConfigError(field, expected, value);
-  if (!isValidIp(host) && !(options.allowHostname && HOSTNAME.test(host))) {
+  if (!isValidIp(host) && !(options.allowHostname && isHostName(host))) {
     throw new ConfigError(field, expected, value);
   }
   return { host, port };
@@ -89,6 +94,8 @@ export function parseChoice<T extends string>(field: string, value: string, choi
   return found;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A duration in whole seconds (`30`, `30s`) or milliseconds (`500ms`), returned in milliseconds. */
 export function parseDuration(field: string, value: string): number {
   const match = /^(\d{1,9})(ms|s)?$/.exec(value.trim());
@@ -96,6 +103,8 @@ export function parseDuration(field: string, value: string): number {
   const amount = Number(match[1]);
   const ms = match[2] === 'ms' ? amount : amount * 1000;
   if (ms <= 0) throw new ConfigError(field, 'a duration above zero', value);
+  // Node's timers turn anything longer into 1 ms.
+  if (ms > MAX_TIMER_MS) throw new ConfigError(field, `a duration of at most ${MAX_TIMER_MS}ms`, value);
   return ms;
 }
 

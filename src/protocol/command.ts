@@ -42,7 +42,8 @@ export function parseCommand(line: Buffer): ClientCommand {
   let verbEnd = body.indexOf(SPACE, verbStart);
   if (verbEnd === -1) verbEnd = body.length;
   const verbBytes = body.subarray(verbStart, Math.min(verbEnd, verbStart + MAX_VERB_BYTES));
-  const verb = verbBytes.toString('latin1').toUpperCase();
+  // ASCII-only upper-casing: latin1 "ß" must not become "SS" and forge a verb.
+  const verb = verbBytes.toString('latin1').replace(/[a-z]/g, (letter) => letter.toUpperCase());
   const argument = verbEnd < body.length ? body.subarray(verbEnd + 1) : Buffer.alloc(0);
   return { verb, argument, line };
 }

@@ -13,6 +13,11 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** The reply code and not a longer number ("2270" is not a 227). */
+function startsWithCode(text: string, code: string): boolean {
+  return text.startsWith(code) && !/^\d$/.test(text.charAt(code.length));
+}
+
 function fail<T>(reason: string): ParseResult<T> {
   return { ok: false, reason };
 }
@@ -35,10 +40,9 @@ function octetsToHostPort(numbers: readonly number[]): ParseResult<HostPort> {
  */
 export function parse227(line: Buffer): ParseResult<HostPort> {
   const text = line.toString('latin1');
-  if (!text.startsWith('227')) return fail('not a 227 reply');
-  const match = /(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})/.exec(
-    text.slice(3),
-  );
+  if (!startsWithCode(text, '227')) return fail('not a 227 reply');
+  // Whole numbers only: "4,2100" must fail the 0-255 check, not be read as "4,210".
+  const match = /(?<!\d)(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)(?!\d)/.exec(text.slice(3));
   if (match === null) return fail('no h1,h2,h3,h4,p1,p2 tuple in the 227 reply');
   return octetsToHostPort(match.slice(1, 7).map(Number));
 }
@@ -64,7 +68,7 @@ export interface ExtendedPassive {
 /** The port in a `229 Entering Extended Passive Mode (|||port|)` reply. */
 export function parse229(line: Buffer): ParseResult<ExtendedPassive> {
   const text = line.toString('latin1');
-  if (!text.startsWith('229')) return fail('not a 229 reply');
+  if (!startsWithCode(text, '229')) return fail('not a 229 reply');
   const open = text.indexOf('(', 3);
   if (open === -1) return fail('no "(" in the 229 reply');
   const delimiter = text.charAt(open + 1);
@@ -130,8 +134,9 @@ export function parseEprtArgument(argument: string): ParseResult<ExtendedPort> {
 
 export function formatEprtArgument(host: string, port: number): string {
   checkPort(port);
-  const family = ipaddr.IPv4.isValidFourPartDecimal(host) ? 1 : 2;
-  return `|${family}|${host}|${port}|`;
+  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return `|1|${host}|${port}|`;
+  if (ipaddr.IPv6.isValid(host) && !host.includes('%')) return `|2|${host}|${port}|`;
+  throw new RangeError(`EPRT needs an IPv4 or IPv6 address, got ${host}`);
 }
 
 function checkPort(port: number): void {

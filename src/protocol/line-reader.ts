@@ -73,7 +73,8 @@ export class LineReader {
 /** The line without its terminator (CRLF, or a bare LF). */
 export function stripLineEnding(line: Buffer): Buffer {
   let end = line.length;
-  if (end > 0 && line[end - 1] === LF) end--;
+  if (end === 0 || line[end - 1] !== LF) return line;
+  end--;
   if (end > 0 && line[end - 1] === 0x0d) end--;
   return line.subarray(0, end);
 }

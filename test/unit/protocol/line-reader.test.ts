@@ -543,10 +543,10 @@ describe('stripLineEnding and lineEnding', () => {
     expect(body.byteOffset).toBe(line.byteOffset);
   });
 
-  // BUG: stripLineEnding removes a trailing CR even when no LF follows it ("A\r" -> "A"), though its
+  // Regression (found by the unit tier, fixed): stripLineEnding removes a trailing CR even when no LF follows it ("A\r" -> "A"), though its
   // doc says it strips only CRLF or a bare LF, and lineEnding("A\r") is '' -- so body + ending loses the CR.
   // (LineReader never yields such a line; a caller passing an unterminated line would.)
-  it.fails('a bare CR at the end is not a terminator: "NOOP\\r" keeps its CR', () => {
+  it('a bare CR at the end is not a terminator: "NOOP\\r" keeps its CR', () => {
     const input = bytes('NOOP\r');
     expect(lineEnding(input)).toBe('');
     expect(stripLineEnding(input).toString('latin1')).toBe('NOOP\r');
