@@ -17,6 +17,7 @@ export interface RunningHttpServer {
  * and upstream reachable at the last check). Nothing else is served.
  */
 export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, health: HealthState): Promise<RunningHttpServer> {
+  metrics.setReadinessProbe(() => health.ready().ready);
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') {

@@ -1,8 +1,24 @@
 /**
  * Every Prometheus metric ftpmasq exports, on an injectable registry so tests get a fresh one.
- * Label values are closed sets (no client addresses, no file names).
+ * Label values are closed sets (no client addresses, no file names), and every series of a closed
+ * set exists from the start at zero, so `rate()` and `absent()` behave before the first event.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric name starts with this, prom-client's default process metrics included. */
+export const METRIC_PREFIX = 'ftpmasq_';
+/** The prefixes of prom-client's default process and runtime metrics, under {@link METRIC_PREFIX}. */
+export const DEFAULT_METRIC_PREFIXES = [`${METRIC_PREFIX}process_`, `${METRIC_PREFIX}nodejs_`] as const;
+/**
+ * prom-client defaults that are gauges named `..._total`, which `promtool check metrics` rejects
+ * ("non-counter metrics should not have _total suffix"). Each is the sum of the labelled gauge of
+ * the same name without `_total`, so nothing is lost by dropping them.
+ */
+const DROPPED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
 
 export const REWRITE_KINDS = ['pasv', 'epsv', 'port', 'eprt'] as const;
 export const DATA_MODES = ['passive', 'active'] as const;
@@ -30,6 +46,20 @@ export type Direction = (typeof DIRECTIONS)[number];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
 
+/** The closed label sets, by metric and label: the one description used to zero-initialise and to test. */
+export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  ftpmasq_rewrites_total: { kind: REWRITE_KINDS },
+  ftpmasq_data_connections_total: { mode: DATA_MODES },
+  ftpmasq_data_bytes_total: { direction: DIRECTIONS },
+  ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
+  ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
+};
+
+/** Whether a metric is one of prom-client's defaults rather than ftpmasq's own. */
+export function isDefaultMetric(name: string): boolean {
+  return DEFAULT_METRIC_PREFIXES.some((prefix) => name.startsWith(prefix));
+}
+
 export class Metrics {
   readonly registry: Registry;
   readonly rewrites: Counter<'kind'>;
@@ -43,6 +73,8 @@ export class Metrics {
   readonly upstreamErrors: Counter<'stage'>;
   readonly upstreamUnroutablePasv: Counter;
   readonly dataSetupSeconds: Histogram;
+  readonly ready: Gauge;
+  private readinessProbe: (() => boolean) | undefined;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = options.registry ?? new Registry();
@@ -109,13 +141,25 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.ready = new Gauge({
+      name: 'ftpmasq_ready',
+      help: '1 when /readyz answers 200 (listeners up, upstream reachable at the last check), else 0.',
+      registers,
+      // Read at scrape time, so the gauge is never staler than /readyz itself.
+      collect: () => {
+        this.ready.set(this.readinessProbe?.() === true ? 1 : 0);
+      },
+    });
     // Zero every known label so dashboards and rate() see the series from the start.
     for (const kind of REWRITE_KINDS) this.rewrites.inc({ kind }, 0);
     for (const mode of DATA_MODES) this.dataConnections.inc({ mode }, 0);
     for (const direction of DIRECTIONS) this.dataBytes.inc({ direction }, 0);
     for (const reason of REFUSAL_REASONS) this.refusals.inc({ reason }, 0);
     for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ stage }, 0);
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+      for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
   }
 
   rewrite(kind: RewriteKind): void {
@@ -128,5 +172,10 @@ export class Metrics {
 
   upstreamError(stage: UpstreamStage): void {
     this.upstreamErrors.inc({ stage });
+  }
+
+  /** What `ftpmasq_ready` reports at each scrape: the same answer /readyz gives. */
+  setReadinessProbe(probe: () => boolean): void {
+    this.readinessProbe = probe;
   }
 }

@@ -1,0 +1,76 @@
+/**
+ * The README's metrics table, rendered from a metrics registry so the documentation cannot drift
+ * from what /metrics serves (a unit test compares the README region with this output).
+ */
+import type { Registry } from 'prom-client';
+import { DEFAULT_METRIC_PREFIXES, isDefaultMetric } from './metrics.js';
+
+interface MetricRow {
+  readonly name: string;
+  readonly type: string;
+  readonly labels: string;
+  readonly help: string;
+}
+
+function escapeCell(text: string): string {
+  return text.replaceAll('|', '\\|');
+}
+
+function code(text: string): string {
+  return `\`${text}\``;
+}
+
+/** "`kind`: `pasv`, `epsv`" per label, from the series present (the closed sets, zero-initialised). */
+function describeLabels(type: string, series: readonly { labels: Partial<Record<string, string | number>> }[]): string {
+  const valuesByLabel = new Map<string, string[]>();
+  for (const { labels } of series) {
+    for (const [label, value] of Object.entries(labels)) {
+      if (value === undefined) continue;
+      if (type === 'histogram' && label === 'le') continue;
+      const values = valuesByLabel.get(label) ?? [];
+      if (!values.includes(String(value))) values.push(String(value));
+      valuesByLabel.set(label, values);
+    }
+  }
+  const parts = [...valuesByLabel].map(([label, values]) => `${code(label)}: ${values.map(code).join(', ')}`);
+  if (type === 'histogram') {
+    const bounds = series.flatMap(({ labels }) => (labels['le'] === undefined ? [] : [String(labels['le'])]));
+    const unique = [...new Set(bounds)].filter((bound) => bound !== '+Inf');
+    if (unique.length > 0) parts.push(`buckets (${code('le')}) ${unique[0] ?? ''} to ${unique.at(-1) ?? ''}`);
+  }
+  return parts.join('; ');
+}
+
+/**
+ * A Markdown table of every metric in the registry, in registration order: name, type, labels with
+ * their closed value sets, and the help text. prom-client's default process and runtime metrics
+ * (which vary by platform) are summarised in one last row.
+ */
+export async function renderMetricsTable(registry: Registry): Promise<string> {
+  const rows: MetricRow[] = [];
+  let hasDefaults = false;
+  for (const snapshot of await registry.getMetricsAsJSON()) {
+    if (isDefaultMetric(snapshot.name)) {
+      hasDefaults = true;
+      continue;
+    }
+    rows.push({
+      name: snapshot.name,
+      type: String(snapshot.type),
+      labels: describeLabels(String(snapshot.type), snapshot.values),
+      help: snapshot.help,
+    });
+  }
+  const lines = [
+    '| Metric | Type | Labels | Meaning |',
+    '| --- | --- | --- | --- |',
+    ...rows.map((row) => `| ${code(row.name)} | ${row.type} | ${escapeCell(row.labels)} | ${escapeCell(row.help)} |`),
+  ];
+  if (hasDefaults) {
+    const names = DEFAULT_METRIC_PREFIXES.map((prefix) => code(`${prefix}*`)).join(', ');
+    lines.push(
+      `| ${names} | various | | prom-client's default process and Node.js runtime metrics (CPU, memory, file descriptors, event loop lag, heap, GC), with the ftpmasq_ prefix |`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,92 @@
+/** /metrics, /healthz and /readyz on a loopback socket (port 0), nothing else. */
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type RunningHttpServer, startHttpServer } from '../../../src/observability/http-server.js';
+import { Metrics } from '../../../src/observability/metrics.js';
+
+interface Answer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+function request(server: RunningHttpServer, path: string, method = 'GET'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: server.address.host, port: server.address.port, path, method, timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('startHttpServer', () => {
+  let server: RunningHttpServer | undefined;
+  let ready = { ready: true, detail: 'ready' };
+  const metrics = new Metrics({ defaultMetrics: false });
+  const start = async (): Promise<RunningHttpServer> => {
+    server = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready });
+    return server;
+  };
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('serves the registry in the Prometheus text format on /metrics', async () => {
+    const running = await start();
+    metrics.rewrite('pasv');
+    const answer = await request(running, '/metrics');
+    expect(answer.status).toBe(200);
+    expect(answer.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(answer.body).toContain('# HELP ftpmasq_rewrites_total ');
+    expect(answer.body).toMatch(/^ftpmasq_rewrites_total\{kind="pasv"\} 1$/m);
+    expect((await request(running, '/metrics?x=1')).status).toBe(200);
+  });
+
+  it('answers /healthz 200 whatever the upstream does', async () => {
+    const running = await start();
+    ready = { ready: false, detail: 'upstream unreachable: ECONNREFUSED' };
+    expect(await request(running, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+  });
+
+  it('answers /readyz 200 or 503 with the detail, and ftpmasq_ready agrees', async () => {
+    const running = await start();
+    ready = { ready: true, detail: 'ready' };
+    expect(await request(running, '/readyz')).toMatchObject({ status: 200, body: 'ready\n' });
+    expect((await request(running, '/metrics')).body).toMatch(/^ftpmasq_ready 1$/m);
+    ready = { ready: false, detail: 'upstream unreachable: connect ECONNREFUSED 10.0.11.251:21' };
+    expect(await request(running, '/readyz')).toMatchObject({
+      status: 503,
+      body: 'upstream unreachable: connect ECONNREFUSED 10.0.11.251:21\n',
+    });
+    expect((await request(running, '/metrics')).body).toMatch(/^ftpmasq_ready 0$/m);
+  });
+
+  it.each([
+    { title: 'an unknown path', path: '/', method: 'GET', status: 404 },
+    { title: 'a near miss', path: '/metrics/', method: 'GET', status: 404 },
+    { title: 'POST', path: '/metrics', method: 'POST', status: 405 },
+    { title: 'HEAD', path: '/healthz', method: 'HEAD', status: 200 },
+  ])('answers $title with $status', async ({ path, method, status }) => {
+    const running = await start();
+    expect((await request(running, path, method)).status).toBe(status);
+  });
+
+  it('reports the bound port when asked for port 0, and closes', async () => {
+    const running = await start();
+    expect(running.address.port).toBeGreaterThan(0);
+    await running.close();
+    await expect(request(running, '/healthz')).rejects.toThrow();
+    server = undefined;
+  });
+});

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { renderMetricsTable } from '../../../src/observability/metrics-doc.js';
+import { LABEL_VALUES, Metrics, isDefaultMetric } from '../../../src/observability/metrics.js';
+
+const START = '<!-- metrics:start -->';
+const END = '<!-- metrics:end -->';
+
+function readmeMetricsRegion(): string {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  if (start === -1 || end === -1 || end < start) throw new Error(`README.md lacks the ${START} ... ${END} markers`);
+  return readme.slice(start + START.length, end).trim();
+}
+
+/** The first cell of each body row, backticks removed. */
+function tableNames(table: string): string[] {
+  return table
+    .split('\n')
+    .slice(2)
+    .map((row) => (row.split(' | ')[0] ?? '').replace(/^\| /, '').replaceAll('`', ''));
+}
+
+describe('README metrics table', () => {
+  it('equals the table rendered from a fresh registry (regenerate it from renderMetricsTable)', async () => {
+    const rendered = await renderMetricsTable(new Metrics().registry);
+    expect(readmeMetricsRegion(), 'the README metrics table drifted from src/observability/metrics.ts').toBe(rendered);
+  });
+
+  it('covers every metric name that /metrics serves, and names no metric it does not serve', async () => {
+    const metrics = new Metrics();
+    const exposition = await metrics.registry.metrics();
+    const served = [...exposition.matchAll(/^# HELP (\S+) /gm)].map((match) => match[1] ?? '');
+    const documented = tableNames(readmeMetricsRegion());
+    for (const name of served) {
+      const covered = isDefaultMetric(name)
+        ? documented.some((entry) => entry.includes('*') && entry.split(', ').some((glob) => name.startsWith(glob.replace('*', ''))))
+        : documented.includes(name);
+      expect(covered, `${name} is served but not in the README table`).toBe(true);
+    }
+    for (const name of documented.filter((entry) => !entry.includes('*'))) expect(served).toContain(name);
+  });
+});
+
+describe('renderMetricsTable', () => {
+  it('lists each closed label set in full, in order', async () => {
+    const table = await renderMetricsTable(new Metrics({ defaultMetrics: false }).registry);
+    for (const [name, labels] of Object.entries(LABEL_VALUES)) {
+      const row = table.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+      for (const [label, values] of Object.entries(labels)) {
+        expect(row, name).toContain(`\`${label}\`: ${values.map((value) => `\`${value}\``).join(', ')}`);
+      }
+    }
+  });
+
+  it('has no defaults row when the registry has no default metrics, and escapes pipes in help text', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    expect(await renderMetricsTable(metrics.registry)).not.toContain('ftpmasq_process_*');
+    const { Gauge } = await import('prom-client');
+    new Gauge({ name: 'ftpmasq_test_pipe', help: 'a | b', registers: [metrics.registry] });
+    const table = await renderMetricsTable(metrics.registry);
+    expect(table).toContain('| `ftpmasq_test_pipe` | gauge |  | a \\| b |');
+    for (const row of table.split('\n')) expect(row.split(/(?<!\\)\|/).length, row).toBe(6);
+  });
+
+  it('names the histogram buckets', async () => {
+    const table = await renderMetricsTable(new Metrics({ defaultMetrics: false }).registry);
+    expect(table).toContain('| `ftpmasq_data_connection_setup_seconds` | histogram | buckets (`le`) 0.0005 to 10 |');
+  });
+});
