@@ -33,25 +33,72 @@ export function verbOf(line: Buffer): string {
   return (space === -1 ? text : text.slice(0, space)).toUpperCase();
 }
 
-/** A passive data port of the scripted upstream: listening on 127.0.0.1, one connection. */
+/**
+ * One data connection accepted by the scripted upstream. Reading starts at once, so EOF is seen
+ * even when the script does not read: `hungUp` resolves when the proxy sends FIN or the socket
+ * closes, whichever comes first.
+ */
+export class UpstreamDataSocket {
+  private readonly chunks: Buffer[] = [];
+  private endedFlag = false;
+  /** Every byte received, at EOF; rejects if the socket closes without EOF (a reset). */
+  readonly ended: Promise<Buffer>;
+  readonly closed: Promise<void>;
+  readonly hungUp: Promise<void>;
+
+  constructor(readonly socket: net.Socket) {
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => this.chunks.push(chunk));
+    this.ended = new Promise((resolve, reject) => {
+      socket.on('end', () => {
+        this.endedFlag = true;
+        resolve(Buffer.concat(this.chunks));
+      });
+      socket.on('close', () => {
+        if (!this.endedFlag) reject(new Error(`upstream data socket closed without EOF after ${this.bytesReceived} bytes`));
+      });
+    });
+    this.ended.catch(() => undefined);
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve()));
+    this.hungUp = Promise.race([this.ended.then(() => undefined, () => undefined), this.closed]);
+  }
+
+  get hasEnded(): boolean {
+    return this.endedFlag;
+  }
+
+  get bytesReceived(): number {
+    return this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  }
+
+  /** Writes and, when `end`, half-closes; resolves once flushed. */
+  send(bytes: Buffer, options: { end: boolean }): Promise<void> {
+    return new Promise((resolve) => {
+      if (options.end) this.socket.end(bytes, () => resolve());
+      else this.socket.write(bytes, () => resolve());
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** A passive data port of the scripted upstream: listening on 127.0.0.1. */
 export class UpstreamDataPort {
-  private readonly acceptedSocket: Promise<net.Socket>;
-  accepted: net.Socket | undefined;
+  private readonly firstSocket: Promise<UpstreamDataSocket>;
   /** Every connection accepted (a second one would be a bug in the proxy). */
-  readonly connections: net.Socket[] = [];
+  readonly connections: UpstreamDataSocket[] = [];
 
   private constructor(
     private readonly server: net.Server,
     readonly port: number,
   ) {
-    this.acceptedSocket = new Promise((resolve) => {
+    this.firstSocket = new Promise((resolve) => {
       server.on('connection', (socket: net.Socket) => {
-        socket.on('error', () => undefined);
-        this.connections.push(socket);
-        if (this.accepted === undefined) {
-          this.accepted = socket;
-          resolve(socket);
-        }
+        const connection = new UpstreamDataSocket(socket);
+        this.connections.push(connection);
+        if (this.connections.length === 1) resolve(connection);
       });
     });
   }
@@ -72,29 +119,14 @@ export class UpstreamDataPort {
     return `${host.split('.').join(',')},${this.port >> 8},${this.port & 0xff}`;
   }
 
-  accept(timeoutMs = DEFAULT_WAIT_MS): Promise<net.Socket> {
-    return withTimeout(this.acceptedSocket, timeoutMs, () => `no data connection to upstream port ${this.port}`);
-  }
-
-  /** Reads until EOF; resolves with the bytes, or rejects if the socket closes without EOF. */
-  static readAll(socket: net.Socket): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let ended = false;
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('end', () => {
-        ended = true;
-        resolve(Buffer.concat(chunks));
-      });
-      socket.on('close', () => {
-        if (!ended) reject(new Error('upstream data socket closed without EOF'));
-      });
-    });
+  /** The first data connection. */
+  accept(timeoutMs = DEFAULT_WAIT_MS): Promise<UpstreamDataSocket> {
+    return withTimeout(this.firstSocket, timeoutMs, () => `no data connection to upstream port ${this.port}`);
   }
 
   close(): void {
     this.server.close();
-    for (const socket of this.connections) socket.destroy();
+    for (const connection of this.connections) connection.destroy();
   }
 }
 
@@ -252,6 +284,11 @@ export class UpstreamConnection {
 
   waitForClose(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
     return withTimeout(this.closed, timeoutMs, () => 'upstream control connection still open');
+  }
+
+  /** Resolves when the proxy has sent FIN or the connection has closed, whichever is first. */
+  waitForHangUp(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    return withTimeout(Promise.race([this.ended, this.closed]), timeoutMs, () => 'the proxy has not hung up on the upstream');
   }
 }
 

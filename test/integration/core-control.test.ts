@@ -1,0 +1,425 @@
+/**
+ * The control channel through ftpmasq: FEAT filtering, AUTH refusal, line limits both ways,
+ * line endings, multi-line replies in any chunking, and teardown when either side goes away.
+ * Upstreams are LegacyFtpServer or a scripted server whose bytes each test chooses.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildConfig, type RawOptions } from '../../src/config/schema.js';
+import { start, type RunningDaemon } from '../../src/daemon.js';
+import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { RawFtpClient, delay, trust227, waitUntil, withTimeout, type Endpoint } from '../helpers/raw-ftp-client.js';
+import {
+  ScriptedUpstream,
+  type Script,
+  type UpstreamConnection,
+  type UpstreamDataSocket,
+} from '../helpers/scripted-upstream.js';
+
+// Below the ephemeral range (32768-60999); one hundred per integration file.
+const PASSIVE_PORTS = '23200-23299';
+
+const cleanups: Array<() => Promise<void>> = [];
+const clients: RawFtpClient[] = [];
+const upstreams: ScriptedUpstream[] = [];
+
+interface Proxy {
+  readonly daemon: RunningDaemon;
+  readonly endpoint: Endpoint;
+}
+
+async function startProxy(upstream: string, options: RawOptions = {}): Promise<Proxy> {
+  const config = buildConfig({
+    listen: '127.0.0.1:0',
+    upstream,
+    metricsListen: 'off',
+    passivePorts: PASSIVE_PORTS,
+    logLevel: 'silent',
+    ...options,
+  });
+  const daemon = await start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
+  cleanups.push(() => daemon.stop());
+  const endpoint = daemon.addresses[0];
+  if (endpoint === undefined) throw new Error('daemon has no listener');
+  return { daemon, endpoint };
+}
+
+async function scripted(script: Script, options: { allowHalfOpen?: boolean } = {}): Promise<ScriptedUpstream> {
+  const upstream = await ScriptedUpstream.start(script, options);
+  upstreams.push(upstream);
+  cleanups.push(() => upstream.close());
+  return upstream;
+}
+
+async function legacyServer(): Promise<Endpoint> {
+  const legacy = new LegacyFtpServer({ host: '127.0.0.1' });
+  const endpoint = await legacy.listen();
+  cleanups.push(() => legacy.close());
+  return endpoint;
+}
+
+async function connect(endpoint: Endpoint): Promise<RawFtpClient> {
+  const client = await RawFtpClient.connect(endpoint);
+  clients.push(client);
+  return client;
+}
+
+async function open(endpoint: Endpoint): Promise<RawFtpClient> {
+  const client = await connect(endpoint);
+  await client.expectReply(220);
+  return client;
+}
+
+/** A closed port on 127.0.0.1: bound, then released. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address.port;
+}
+
+/** The standard upstream: greets, logs in, then answers with `responder` and the defaults. */
+function standard(responder: Parameters<UpstreamConnection['serve']>[0] = () => undefined): Script {
+  return async (connection) => {
+    await connection.greetAndLogin();
+    await connection.serve(responder);
+  };
+}
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  const errors = upstreams.splice(0).flatMap((upstream) => upstream.scriptErrors);
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  expect(errors).toEqual([]);
+});
+
+describe('FEAT', () => {
+  it('drops the AUTH, PBSZ and PROT lines and passes every other byte unchanged', async () => {
+    const upstream = await legacyServer();
+    const proxy = await startProxy(`${upstream.host}:${upstream.port}`);
+    const straight = await open(upstream);
+    const relayed = await open(proxy.endpoint);
+    const expected = (await straight.command('FEAT')).lines.filter(
+      (line) => !/^ (AUTH|PBSZ|PROT)\b/.test(line.toString('latin1')),
+    );
+    const reply = await relayed.command('FEAT');
+    expect(reply.text).toBe('211-Features:\r\n EPSV\r\n EPRT\r\n MDTM\r\n MLST type*;size*;modify*;\r\n SIZE\r\n UTF8\r\n211 End\r\n');
+    expect(reply.raw.equals(Buffer.concat(expected))).toBe(true);
+  });
+
+  it('filters a FEAT reply delivered one byte at a time, bare-LF and CCC included', async () => {
+    const feat = '211-Extensions supported:\n AUTH TLS\n CCC\n SIZE\n PBSZ\n PROT\n MDTM\n211 END\n';
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('FEAT');
+      await connection.writeByteByByte(feat);
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const reply = await client.command('FEAT');
+    expect(reply.text).toBe('211-Extensions supported:\n SIZE\n MDTM\n211 END\n');
+  });
+});
+
+describe('AUTH', () => {
+  it('answers AUTH TLS with 534 itself; the upstream never sees it and pipelined commands still work', async () => {
+    const upstream = await scripted(standard((verb) => (verb === 'PWD' ? '257 "/" is current\r\n' : undefined)));
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    client.send('AUTH TLS', 'USER scott', 'PASS tiger', 'AUTH SSL', 'PWD');
+    const replies = await client.readReplies(5);
+    expect(replies.map((reply) => reply.code)).toEqual([534, 331, 230, 534, 257]);
+    const session = await upstream.nextSession();
+    await waitUntil(() => session.commands.length >= 3, 2000, () => 'upstream did not get 3 commands');
+    expect(session.verbs()).toEqual(['USER', 'PASS', 'PWD']);
+    expect(session.receivedBytes().toString('latin1')).not.toContain('AUTH');
+    expect(await proxy.daemon.metrics.refusals.get()).toMatchObject({
+      values: expect.arrayContaining([expect.objectContaining({ labels: { reason: 'auth_tls' }, value: 2 })]),
+    });
+  });
+
+  it('keeps the session with a server that would answer 234 and hang up', async () => {
+    const upstream = await legacyServer();
+    const proxy = await startProxy(`${upstream.host}:${upstream.port}`);
+    const client = await open(proxy.endpoint);
+    const reply = await client.command('AUTH TLS');
+    expect(reply.code).toBe(534);
+    await client.login();
+    expect((await client.command('NOOP')).code).toBe(200);
+    expect(client.isClosed).toBe(false);
+  });
+
+  it('answers an AUTH sent before the greeting after the greeting', async () => {
+    const upstream = await scripted(async (connection) => {
+      await delay(100);
+      await connection.greetAndLogin('220 slow greeting\r\n');
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await connect(proxy.endpoint);
+    client.send('AUTH TLS');
+    const [greeting, auth] = await client.readReplies(2);
+    expect(greeting?.text).toBe('220 slow greeting\r\n');
+    expect(auth?.code).toBe(534);
+  });
+});
+
+describe('line limits', () => {
+  it('forwards a client line of exactly 8192 bytes unchanged', async () => {
+    const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 long line ok\r\n' : undefined)));
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    const line = Buffer.from(`SITE ${'A'.repeat(8192 - 7)}\r\n`, 'latin1');
+    expect(line.length).toBe(8192);
+    await client.login();
+    const reply = await client.command(line);
+    expect(reply.text).toBe('200 long line ok\r\n');
+    const session = await upstream.nextSession();
+    expect(session.commands.at(-1)?.equals(line)).toBe(true);
+  });
+
+  it('answers a client line over 8 KiB with 500 and closes; the line never reaches the upstream', async () => {
+    const upstream = await scripted(standard());
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    client.send(`SITE ${'A'.repeat(8192 - 6)}\r\n`); // 8193 bytes
+    const reply = await client.readReply();
+    expect(reply.code).toBe(500);
+    expect(reply.text.endsWith('\r\n')).toBe(true);
+    await client.waitForClose();
+    const session = await upstream.nextSession();
+    await session.waitForClose();
+    expect(session.receivedBytes().toString('latin1')).not.toContain('AAAA');
+    expect(proxy.daemon.sessionCount()).toBe(0);
+  });
+
+  it('answers a client line that grows past 8 KiB without a line end with 500 and closes', async () => {
+    const upstream = await scripted(standard());
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    for (let i = 0; i < 10; i++) {
+      client.writeRaw('B'.repeat(1000));
+      await delay(2);
+    }
+    expect((await client.readReply()).code).toBe(500);
+    await client.waitForClose();
+  });
+
+  it('answers an upstream line over 8 KiB with 421 and closes both sides', async () => {
+    const upstream = await scripted(standard((verb) => (verb === 'STAT' ? `211 ${'x'.repeat(9000)}\r\n` : undefined)));
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const reply = await client.command('STAT');
+    expect(reply.code).toBe(421);
+    expect(reply.text).not.toContain('xxxx');
+    await client.waitForClose();
+    const session = await upstream.nextSession();
+    await session.waitForClose();
+  });
+});
+
+describe('line endings', () => {
+  it('passes bare-LF commands and bare-LF replies on unchanged, in both directions', async () => {
+    const upstream = await scripted(async (connection) => {
+      connection.write('220 bare LF greeting\n');
+      await connection.serve((verb) => {
+        if (verb === 'USER') return '331 need password\n';
+        if (verb === 'PASS') return '230-welcome\n230 logged in\n';
+        if (verb === 'NOOP') return '200 crlf reply\r\n';
+        return undefined;
+      });
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await connect(proxy.endpoint);
+    expect((await client.readReply()).text).toBe('220 bare LF greeting\n');
+    expect((await client.command('USER scott\n')).text).toBe('331 need password\n');
+    expect((await client.command('PASS tiger\r\n')).text).toBe('230-welcome\n230 logged in\n');
+    expect((await client.command('NOOP\n')).text).toBe('200 crlf reply\r\n');
+    const session = await upstream.nextSession();
+    expect(Buffer.concat(session.commands).toString('latin1')).toBe('USER scott\nPASS tiger\r\nNOOP\n');
+  });
+
+  it("keeps the upstream's bare LF on the 227 it rewrites", async () => {
+    const upstream = await scripted(
+      standard((verb) => (verb === 'PASV' ? '227 Entering Passive Mode (10,0,11,251,200,1)\n' : undefined)),
+    );
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const reply = await client.command('PASV\n');
+    expect(reply.text).toMatch(/^227 Entering Passive Mode \(127,0,0,1,\d+,\d+\)\.\n$/);
+  });
+});
+
+describe('multi-line replies', () => {
+  const STATUS =
+    '211-Status of scripted upstream\r\n 211 is not the end (leading space)\r\n211-still going\r\n200 other code inside\r\n211 End of status\r\n';
+
+  it('arrive intact when the upstream writes them one byte at a time', async () => {
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('STAT');
+      await connection.writeByteByByte(STATUS);
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const reply = await client.command('STAT');
+    expect(reply.text).toBe(STATUS);
+    expect(reply.lines).toHaveLength(5);
+    expect((await client.command('NOOP')).code).toBe(200);
+  });
+
+  it('arrive intact when split in two at every byte offset', async () => {
+    const bytes = Buffer.from(STATUS, 'latin1');
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      for (let offset = 1; offset < bytes.length; offset++) {
+        await connection.expectCommand('STAT');
+        connection.write(bytes.subarray(0, offset));
+        await delay(2);
+        connection.write(bytes.subarray(offset));
+      }
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    for (let offset = 1; offset < bytes.length; offset++) {
+      const reply = await client.command('STAT');
+      expect(reply.raw.equals(bytes), `split at ${offset}`).toBe(true);
+    }
+    // Nothing extra or out of place came with them.
+    expect((await client.command('NOOP')).text).toBe('200 NOOP ok\r\n');
+  });
+
+  it('a multi-line 227 written byte by byte is answered as one relayed 227', async () => {
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('PASV');
+      const port = await connection.openDataPort();
+      await connection.writeByteByByte(`227-Entering Passive Mode\r\n227 (${port.tuple()})\r\n`);
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const reply = await client.command('PASV');
+    expect(reply.lines).toHaveLength(1);
+    expect(reply.text).toMatch(/^227 Entering Passive Mode \(127,0,0,1,\d+,\d+\)\.\r\n$/);
+    const target = trust227(reply);
+    expect(target.port).toBeGreaterThanOrEqual(23200);
+    expect(target.port).toBeLessThanOrEqual(23299);
+    expect((await client.command('NOOP')).code).toBe(200);
+  });
+});
+
+describe('teardown', () => {
+  it('answers 421 and closes when the upstream is unreachable', async () => {
+    const port = await closedPort();
+    const proxy = await startProxy(`127.0.0.1:${port}`, { upstreamConnectTimeout: '2s' });
+    const client = await connect(proxy.endpoint);
+    const reply = await client.readReply();
+    expect(reply.text.startsWith('421 Service not available')).toBe(true);
+    await client.waitForClose();
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 2000, () => 'session still counted');
+  });
+
+  it('closes the client when the upstream closes the control connection, after its last reply', async () => {
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('NOOP');
+      connection.write('200 last words\r\n');
+      connection.end();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    expect((await client.command('NOOP')).text).toBe('200 last words\r\n');
+    await client.waitForClose();
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 2000, () => 'session still counted');
+  });
+
+  it('closes the client when the upstream resets mid-session with a command unanswered', async () => {
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('STAT');
+      connection.socket.resetAndDestroy();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    client.send('STAT');
+    await client.waitForClose();
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 2000, () => 'session still counted');
+  });
+
+  it('closes the upstream session and the data relay when the client goes away', async () => {
+    let upstreamData: UpstreamDataSocket | undefined;
+    const upstream = await scripted(async (connection) => {
+      await connection.greetAndLogin();
+      await connection.expectCommand('PASV');
+      const port = await connection.openDataPort();
+      connection.write(`227 Entering Passive Mode (${port.tuple()})\r\n`);
+      upstreamData = await port.accept();
+      await connection.serve();
+    });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const target = await client.pasv();
+    const data = await client.connectData(target);
+    await waitUntil(() => upstreamData !== undefined, 2000, () => 'no upstream data connection');
+    const upstreamDataHungUp = upstreamData?.hungUp;
+    const session = await upstream.nextSession();
+
+    client.socket.destroy();
+    await session.waitForHangUp(1000);
+    await withTimeout(upstreamDataHungUp ?? Promise.reject(new Error('no data socket')), 1000, () => 'upstream data still open');
+    await withTimeout(data.closed, 1000, () => 'client data connection still open');
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 1000, () => 'session still counted');
+    expect((await proxy.daemon.metrics.passivePortsInUse.get()).values[0]?.value).toBe(0);
+  });
+
+  it('closes the upstream session when the client resets the connection', async () => {
+    const upstream = await scripted(standard(), { allowHalfOpen: true });
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    const session = await upstream.nextSession();
+    client.socket.resetAndDestroy();
+    await session.waitForHangUp(1000);
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 1000, () => 'session still counted');
+  });
+
+  it('closes an upstream that never answers once the client half-closes (within the grace period)', async () => {
+    // A server that accepts and never says a word, and does not close on EOF either.
+    const upstream = await scripted(() => undefined, { allowHalfOpen: true });
+    const proxy = await startProxy(upstream.address);
+    const client = await connect(proxy.endpoint);
+    client.send('USER scott');
+    await delay(100);
+    expect(client.unreadReplies).toBe(0);
+    const session = await upstream.nextSession();
+    client.socket.end();
+    await session.waitForHangUp(1000); // the client's half-close is passed on at once
+    // The session ends after its grace period, though the upstream neither answers nor closes.
+    await client.waitForClose(3500);
+    expect(proxy.daemon.sessionCount()).toBe(0);
+    // ftpmasq's upstream socket is gone too: a late write is answered with a reset, which the
+    // next write reports (the upstream stopped reading at EOF, so only a write can notice).
+    session.write('220 too late\r\n');
+    await delay(50);
+    session.write('220 still too late\r\n');
+    await session.waitForClose(1000);
+  });
+});
