@@ -6,18 +6,34 @@
  *   reply, as curl did before 7.74 (and as many embedded and scripted clients still do).
  * - `curl-epsv`: today's curl defaults: EPSV, so the data connection goes to the control peer's address.
  * - `python-ftplib`: ftplib with `trust_server_pasv_ipv4_address = True` (Python before 3.6.13 dialled
- *   the 227 address too).
+ *   the 227 address too). Over IPv6 (an IPv6 endpoint address) ftplib sends EPSV instead.
+ *
+ * Active mode (issue 4), where the data connection comes to the client:
+ *
+ * - `curl-eprt`: `curl -P -`: curl listens on the control connection's local address and sends EPRT
+ *   (falling back to PORT only if EPRT is refused).
+ * - `curl-port`: `curl -P - --disable-eprt`: PORT, as old clients and appliances send it.
+ * - `python-ftplib-active`: ftplib with `set_pasv(False)`: PORT over IPv4, EPRT |2|...| over IPv6.
+ *
+ * Besides, {@link runFtplibCommands} sends raw control lines (FEAT, a PASV or PORT by hand) and returns
+ * the replies, and {@link startAcceptRecorder} is a listener that records who connects to it.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FTP_PASSWORD, FTP_USER } from './proftpd.js';
 import type { E2eTools } from './prerequisites.js';
 import type { ClientHost, RunResult, Topology } from './topology.js';
 
-export type ClientKind = 'curl-legacy' | 'curl-epsv' | 'python-ftplib';
+export type ClientKind = 'curl-legacy' | 'curl-epsv' | 'python-ftplib' | ActiveClientKind;
+/** The passive-mode clients of the core matrix. */
 export const CLIENT_KINDS: readonly ClientKind[] = ['curl-legacy', 'curl-epsv', 'python-ftplib'];
+export type ActiveClientKind = 'curl-eprt' | 'curl-port' | 'python-ftplib-active';
+export const ACTIVE_CLIENT_KINDS: readonly ActiveClientKind[] = ['curl-eprt', 'curl-port', 'python-ftplib-active'];
 
-const FTPLIB_CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'e2e', 'support', 'ftplib-client.py');
+const SUPPORT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'e2e', 'support');
+const FTPLIB_CLIENT = join(SUPPORT_DIR, 'ftplib-client.py');
+const ACCEPT_RECORDER = join(SUPPORT_DIR, 'accept-recorder.py');
 /** Bounds one client operation: the whole transfer (curl --max-time) or every socket wait (ftplib). */
 const CLIENT_TIMEOUT_S = 60;
 const CONNECT_TIMEOUT_S = 5;
@@ -60,7 +76,13 @@ export function createClient(kind: ClientKind, options: ClientOptions): FtpClien
     case 'curl-epsv':
       return createCurlClient(kind, options, []);
     case 'python-ftplib':
-      return createFtplibClient(options);
+      return createFtplibClient(kind, options, []);
+    case 'curl-eprt':
+      return createCurlClient(kind, options, ['--ftp-port', '-']);
+    case 'curl-port':
+      return createCurlClient(kind, options, ['--ftp-port', '-', '--disable-eprt']);
+    case 'python-ftplib-active':
+      return createFtplibClient(kind, options, ['--active']);
     default: {
       const unknown: never = kind;
       throw new Error(`unknown client ${String(unknown)}`);
@@ -70,7 +92,7 @@ export function createClient(kind: ClientKind, options: ClientOptions): FtpClien
 
 function createCurlClient(kind: ClientKind, options: ClientOptions, modeArgs: readonly string[]): FtpClient {
   const { tools, topology, host, endpoint } = options;
-  const base = `ftp://${endpoint.address}:${endpoint.port}/`;
+  const base = `ftp://${urlHost(endpoint.address)}:${endpoint.port}/`;
   const curl = (args: readonly string[]): Promise<RunResult> =>
     topology.exec(
       host.namespace,
@@ -98,18 +120,11 @@ function createCurlClient(kind: ClientKind, options: ClientOptions, modeArgs: re
   };
 }
 
-function createFtplibClient(options: ClientOptions): FtpClient {
-  const { tools, topology, host, endpoint } = options;
-  const ftplib = (args: readonly string[]): Promise<RunResult> =>
-    topology.exec(
-      host.namespace,
-      tools.python3,
-      [FTPLIB_CLIENT, endpoint.address, String(endpoint.port), FTP_USER, FTP_PASSWORD, String(CLIENT_TIMEOUT_S), ...args],
-      { timeoutMs: PROCESS_TIMEOUT_MS, env: CLIENT_ENV },
-    );
+function createFtplibClient(kind: ClientKind, options: ClientOptions, modeArgs: readonly string[]): FtpClient {
+  const ftplib = (args: readonly string[]): Promise<RunResult> => runFtplib(options, modeArgs, args);
   return {
-    kind: 'python-ftplib',
-    host,
+    kind,
+    host: options.host,
     async list() {
       const run = await ftplib(['list']);
       return { run, listing: run.stdout.toString('utf8') };
@@ -117,6 +132,154 @@ function createFtplibClient(options: ClientOptions): FtpClient {
     download: (remoteName, localPath) => ftplib(['get', remoteName, localPath]),
     upload: (localPath, remoteName) => ftplib(['put', localPath, remoteName]),
   };
+}
+
+function runFtplib(options: ClientOptions, modeArgs: readonly string[], args: readonly string[]): Promise<RunResult> {
+  const { tools, topology, host, endpoint } = options;
+  return topology.exec(
+    host.namespace,
+    tools.python3,
+    [FTPLIB_CLIENT, ...modeArgs, endpoint.address, String(endpoint.port), FTP_USER, FTP_PASSWORD, String(CLIENT_TIMEOUT_S), ...args],
+    { timeoutMs: PROCESS_TIMEOUT_MS, env: CLIENT_ENV },
+  );
+}
+
+/** An IPv6 literal goes in brackets in a URL. */
+function urlHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+export interface CommandReply {
+  readonly command: string;
+  /** The whole reply, its lines joined by "\n" (ftplib's sendcmd). */
+  readonly reply: string;
+}
+
+export interface CommandsResult {
+  readonly run: RunResult;
+  readonly replies: readonly CommandReply[];
+}
+
+function isCommandReply(value: unknown): value is CommandReply {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'command' in value &&
+    typeof value.command === 'string' &&
+    'reply' in value &&
+    typeof value.reply === 'string'
+  );
+}
+
+/**
+ * Logs in with ftplib and sends each line as it is (FEAT, PASV by hand, a PORT that must be refused),
+ * whatever the replies; opens no data connection. The replies come back in order.
+ */
+export async function runFtplibCommands(options: ClientOptions, commands: readonly string[]): Promise<CommandsResult> {
+  const run = await runFtplib(options, [], ['commands', ...commands]);
+  const replies: CommandReply[] = [];
+  for (const line of run.stdout.toString('utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    const value: unknown = JSON.parse(line);
+    if (!isCommandReply(value)) throw new Error(`ftplib-client commands: unexpected output line ${line}`);
+    replies.push(value);
+  }
+  return { run, replies };
+}
+
+export interface AcceptRecorder {
+  readonly host: ClientHost;
+  readonly address: string;
+  readonly port: number;
+  /** The peer address of every connection accepted so far, in order. */
+  accepts(): readonly string[];
+  /** Stops listening (bounded) and returns every accept. Idempotent. */
+  stop(): Promise<readonly string[]>;
+}
+
+const RECORDER_START_TIMEOUT_MS = 10_000;
+const RECORDER_STOP_TIMEOUT_MS = 5_000;
+
+/**
+ * A listener on `address:port` inside a client host's namespace that records every connection it
+ * accepts: the target of a bounce attempt, and the proof that nothing reached it. It stops on its own
+ * after `maxSeconds`, whatever the test does.
+ */
+export async function startAcceptRecorder(
+  tools: E2eTools,
+  topology: Topology,
+  host: ClientHost,
+  address: string,
+  port: number,
+  maxSeconds = 60,
+): Promise<AcceptRecorder> {
+  const child: ChildProcess = spawn(
+    tools.ip,
+    [...topology.execArgs(host.namespace), tools.python3, ACCEPT_RECORDER, address, String(port), String(maxSeconds)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const accepted: string[] = [];
+  let stdout = '';
+  let stderr = '';
+  let partial = '';
+  let onListening: (() => void) | undefined;
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    stdout += text;
+    partial += text;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'listening') onListening?.();
+      const match = /^accept (\S+) \d+$/.exec(line);
+      if (match?.[1] !== undefined) accepted.push(match[1]);
+    }
+  });
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+
+  let stopping: Promise<readonly string[]> | undefined;
+  const stop = (): Promise<readonly string[]> => {
+    stopping ??= (async () => {
+      child.stdin?.end();
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), RECORDER_STOP_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!inTime) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      return [...accepted];
+    })();
+    return stopping;
+  };
+
+  const problem = await new Promise<string | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(`not listening after ${RECORDER_START_TIMEOUT_MS} ms`), RECORDER_START_TIMEOUT_MS);
+    const settle = (why: string | undefined): void => {
+      clearTimeout(timer);
+      resolve(why);
+    };
+    onListening = () => settle(undefined);
+    if (stdout.split('\n').includes('listening')) settle(undefined);
+    child.once('error', (error) => settle(`cannot start: ${error.message}`));
+    void exited.then(() => settle(`exited ${child.exitCode ?? child.signalCode} before listening`));
+  });
+  if (problem !== undefined) {
+    await stop();
+    throw new Error(`accept recorder on ${urlHost(address)}:${port} in ${host.namespace}: ${problem}: ${stderr.trim()}`);
+  }
+  return { host, address, port, accepts: () => [...accepted], stop };
 }
 
 /** One line for a failure message: what ran, how it ended, and the tail of its stderr. */

@@ -25,6 +25,11 @@ export const GATEWAY_PRIVATE_ADDRESS = '10.0.11.1';
 export const SERVER_ADDRESS = '10.0.11.251';
 export const PRIVATE_PREFIX_LENGTH = 24;
 export const FIRST_CLIENT_ADDRESS = '203.0.113.2';
+/** The public LAN's IPv6 prefix (RFC 3849 documentation space), given by {@link Topology.enableIpv6}. */
+export const PUBLIC_PREFIX6 = '2001:db8:113::';
+export const PUBLIC_PREFIX6_LENGTH = 64;
+/** The gateway's IPv6 address on the public LAN (br0), where ftpmasq listens for IPv6 clients. */
+export const PUBLIC_ADDRESS6 = `${PUBLIC_PREFIX6}10`;
 /** The server's passive range (ProFTPD `PassivePorts`) that the gateway's NAT forwards. */
 export const SERVER_PASSIVE_PORTS = { first: 60000, last: 61000 } as const;
 
@@ -100,6 +105,18 @@ export async function runChecked(file: string, args: readonly string[], options:
 export interface ClientHost {
   readonly namespace: string;
   readonly address: string;
+  /**
+   * Its IPv6 address once {@link Topology.enableIpv6} ran (2001:db8:113::x for 203.0.113.x), else
+   * undefined.
+   */
+  readonly address6?: string | undefined;
+}
+
+type MutableClientHost = { -readonly [K in keyof ClientHost]: ClientHost[K] };
+
+/** 203.0.113.x -> 2001:db8:113::x: the IPv6 address a client host gets, easy to tell apart in a trace. */
+export function clientAddress6(address: string): string {
+  return `${PUBLIC_PREFIX6}${address.split('.').at(-1) ?? ''}`;
 }
 
 export type NatMode =
@@ -121,8 +138,14 @@ export interface Topology {
   /** The client hosts on the public LAN, the first one 203.0.113.2. */
   readonly clients: readonly ClientHost[];
   readonly client: ClientHost;
-  /** Adds a host to the public LAN (e.g. 203.0.113.3 for a bounce check). */
+  /** Adds a host to the public LAN (e.g. 203.0.113.3 for a bounce check); IPv6 too once enabled. */
   addClientHost(address: string): Promise<ClientHost>;
+  /**
+   * Makes the public LAN dual-stack: the gateway's br0 gets 2001:db8:113::10/64 and every client host,
+   * present and future, 2001:db8:113::x/64. The private side and the server stay IPv4-only, as a legacy
+   * server is. Addresses are added `nodad`, so they are usable at once (no tentative phase). Idempotent.
+   */
+  enableIpv6(): Promise<void>;
   setNat(mode: NatMode): Promise<void>;
   /**
    * How many connections the gateway's DNAT has forwarded to the server's passive range since the last
@@ -148,7 +171,9 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
   const gateway = `${base}-gw`;
   const server = `${base}-srv`;
   const created: string[] = [];
-  const clients: ClientHost[] = [];
+  // Mutable here (enableIpv6 fills address6 in); readonly to everyone else.
+  const clients: MutableClientHost[] = [];
+  let ipv6 = false;
   const ip = (args: readonly string[]): Promise<RunResult> => runChecked(tools.ip, args);
 
   const addNamespace = async (name: string): Promise<void> => {
@@ -178,9 +203,23 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
     await ip(['-n', gateway, 'link', 'set', port, 'up']);
     await ip(['-n', namespace, 'addr', 'add', `${address}/${PUBLIC_PREFIX_LENGTH}`, 'dev', 'eth0']);
     await ip(['-n', namespace, 'link', 'set', 'eth0', 'up']);
-    const host = { namespace, address };
+    const host: MutableClientHost = { namespace, address, address6: undefined };
     clients.push(host);
+    if (ipv6) await addAddress6(host);
     return host;
+  };
+
+  const addAddress6 = async (host: MutableClientHost): Promise<void> => {
+    const address6 = clientAddress6(host.address);
+    await ip(['-n', host.namespace, 'addr', 'add', `${address6}/${PUBLIC_PREFIX6_LENGTH}`, 'dev', 'eth0', 'nodad']);
+    host.address6 = address6;
+  };
+
+  const enableIpv6 = async (): Promise<void> => {
+    if (ipv6) return;
+    ipv6 = true;
+    await ip(['-n', gateway, 'addr', 'add', `${PUBLIC_ADDRESS6}/${PUBLIC_PREFIX6_LENGTH}`, 'dev', 'br0', 'nodad']);
+    for (const host of clients) await addAddress6(host);
   };
 
   const iptables = async (args: readonly string[]): Promise<void> => {
@@ -261,6 +300,7 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
     clients,
     client: firstClient,
     addClientHost,
+    enableIpv6,
     setNat,
     countNattedPassiveConnections,
     exec: (namespace, file, args, options) => run(tools.ip, [...execArgs(namespace), file, ...args], options),

@@ -1,26 +1,50 @@
 """One FTP operation with Python's ftplib, as a legacy client does it: PASV, and the 227 address trusted.
 
-Usage: ftplib-client.py HOST PORT USER PASSWORD TIMEOUT list
-       ftplib-client.py HOST PORT USER PASSWORD TIMEOUT get REMOTE LOCAL
-       ftplib-client.py HOST PORT USER PASSWORD TIMEOUT put LOCAL REMOTE
+Usage: ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT list
+       ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT get REMOTE LOCAL
+       ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT put LOCAL REMOTE
+       ftplib-client.py HOST PORT USER PASSWORD TIMEOUT commands COMMAND [COMMAND ...]
 
 `trust_server_pasv_ipv4_address = True` restores the behaviour of Python before 3.6.13 / 3.7.10 / 3.8.8:
 the data connection goes to the address inside the 227 reply, not to the control peer. ftplib sends PASV
-(not EPSV) on IPv4. TIMEOUT (seconds) bounds every socket operation, control and data, so a failure is
-fast. The LIST output goes to stdout as UTF-8; the protocol trace (set_debuglevel) goes to stderr.
-Exit status: 0 done, 1 FTP or network error (its class and errno on the last stderr line), 2 bad usage.
+(not EPSV) when HOST is IPv4, and EPSV when HOST is IPv6. `--active` is `set_pasv(False)`: ftplib listens
+on the control connection's local address and sends PORT (IPv4) or EPRT |2|...| (IPv6).
+
+`commands` logs in and sends each COMMAND as one control line (ftplib's sendcmd), whatever the reply, and
+prints one JSON object per command on stdout: {"command": ..., "reply": ...}, the reply's lines joined
+by "\\n". It opens no data connection: for FEAT, a PASV by hand, a PORT that must be refused.
+
+TIMEOUT (seconds) bounds every socket operation, control and data, so a failure is fast. The LIST output
+goes to stdout as UTF-8; the protocol trace (set_debuglevel) goes to stderr. Exit status: 0 done, 1 FTP
+or network error (its class and errno on the last stderr line), 2 bad usage.
 """
 
 import ftplib
+import json
 import sys
 
 
+def send_commands(ftp, commands, out):
+    for command in commands:
+        try:
+            reply = ftp.sendcmd(command)
+        except ftplib.Error as error:
+            # error_reply, error_temp, error_perm, error_proto: the reply text is the message.
+            reply = str(error)
+        out.write(json.dumps({"command": command, "reply": reply}).encode("utf-8") + b"\n")
+
+
 def main(argv):
-    if len(argv) < 7:
+    arguments = argv[1:]
+    active = False
+    if arguments[:1] == ["--active"]:
+        active = True
+        arguments = arguments[1:]
+    if len(arguments) < 6:
         sys.stderr.write(__doc__)
         return 2
-    host, port, user, password, timeout, operation = argv[1:7]
-    operands = argv[7:]
+    host, port, user, password, timeout, operation = arguments[:6]
+    operands = arguments[6:]
     out = sys.stdout.buffer
     # ftplib prints its debug trace with print(); keep stdout for the listing only.
     sys.stdout = sys.stderr
@@ -30,7 +54,7 @@ def main(argv):
         ftp.set_debuglevel(1)
         ftp.connect(host, int(port))
         ftp.login(user, password)
-        ftp.set_pasv(True)
+        ftp.set_pasv(not active)
         if operation == "list" and not operands:
             ftp.retrlines("LIST", lambda line: out.write(line.encode("utf-8") + b"\n"))
         elif operation == "get" and len(operands) == 2:
@@ -39,6 +63,8 @@ def main(argv):
         elif operation == "put" and len(operands) == 2:
             with open(operands[0], "rb") as local:
                 ftp.storbinary("STOR " + operands[1], local, blocksize=1 << 16)
+        elif operation == "commands" and operands:
+            send_commands(ftp, operands, out)
         else:
             sys.stderr.write(__doc__)
             return 2
