@@ -44,7 +44,7 @@ const CONVERGE_TIMEOUT_MS = 30_000;
 const POLL_MS = 500;
 const RULE_COUNT = 6;
 /** Log lines that belong to the process, not to a session. */
-const PROCESS_MESSAGES = new Set(['ftpmasq ready', 'shutting down']);
+const PROCESS_MESSAGES = new Set(['ftpmasq ready', 'shutting down', 'stopped']);
 
 function outputOf(result: RunResult): string {
   return `${result.stdout.toString('utf8')}${result.stderr}`;
