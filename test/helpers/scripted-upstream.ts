@@ -67,6 +67,17 @@ export class UpstreamDataSocket {
     return this.endedFlag;
   }
 
+  /**
+   * Reads slowly: after each chunk, stops reading for `gapMs`. A slow reader keeps the proxy's
+   * socket buffers full and its backpressure path busy while the client's end arrives.
+   */
+  readSlowly(gapMs: number): void {
+    this.socket.on('data', () => {
+      this.socket.pause();
+      setTimeout(() => this.socket.resume(), gapMs);
+    });
+  }
+
   get bytesReceived(): number {
     return this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
   }
