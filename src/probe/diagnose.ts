@@ -232,7 +232,9 @@ export function diagnoseProbe(run: ProbeRun): Diagnosis {
       notes,
       recommendation: recommend(observations, advertised.address, {
         upstreamIsAdvertised: false,
-        publicAddress: control.unroutable ? PUBLIC_ADDRESS_PLACEHOLDER : control.address,
+        // The control address is the server's own (or a NAT's that forwards only the control
+        // port): which address ftpmasq can take is the operator's call.
+        publicAddress: PUBLIC_ADDRESS_PLACEHOLDER,
         rewriteAlternative: false,
         serverFix: false,
       }),
