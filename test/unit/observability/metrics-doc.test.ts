@@ -69,3 +69,36 @@ describe('renderMetricsTable', () => {
     expect(table).toContain('| `ftpmasq_data_connection_setup_seconds` | histogram | buckets (`le`) 0.0005 to 10 |');
   });
 });
+
+describe('docs/METRICS.md', () => {
+  const doc = readFileSync(new URL('../../../docs/METRICS.md', import.meta.url), 'utf8');
+
+  it('has a section for every own metric', async () => {
+    const headings = [...doc.matchAll(/^### (.+)$/gm)].map((match) => match[1] ?? '');
+    const names = (await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((metric) => metric.name);
+    for (const name of names) expect(headings.some((heading) => heading.split(', ').includes(name)), name).toBe(true);
+  });
+
+  it('names no metric that /metrics does not serve (histogram series suffixes allowed)', async () => {
+    const served = new Set((await new Metrics().registry.getMetricsAsJSON()).map((metric) => metric.name));
+    const mentioned = new Set(doc.match(/\bftpmasq_[a-z_]*[a-z]\b/g) ?? []);
+    expect(mentioned.size).toBeGreaterThan(10);
+    for (const name of mentioned) {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      expect(served.has(name) || served.has(base), name).toBe(true);
+    }
+  });
+
+  it('explains every refusal reason and every upstream stage in a table row', () => {
+    for (const [label, values] of Object.entries({ ...LABEL_VALUES['ftpmasq_refusals_total'], ...LABEL_VALUES['ftpmasq_upstream_errors_total'] })) {
+      for (const value of values) expect(doc, `${label}=${value}`).toContain(`| \`${value}\` |`);
+    }
+  });
+
+  it('describes each alert of deploy/prometheus/ftpmasq-rules.yml', () => {
+    const rules = readFileSync(new URL('../../../deploy/prometheus/ftpmasq-rules.yml', import.meta.url), 'utf8');
+    const alerts = [...rules.matchAll(/^\s*- alert: (\w+)$/gm)].map((match) => match[1] ?? '');
+    expect(alerts.length).toBeGreaterThan(0);
+    for (const alert of alerts) expect(doc).toContain(`| \`${alert}\` |`);
+  });
+});
