@@ -1,0 +1,44 @@
+/**
+ * docs/LOGGING.md lists every log message the daemon writes, at its level: a new or renamed log line
+ * without its row fails here.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const SOURCES = ['src/session/control-session.ts', 'src/daemon.ts', 'src/cli.ts'];
+const doc = readFileSync(new URL('../../../docs/LOGGING.md', import.meta.url), 'utf8');
+const events = doc.slice(doc.indexOf('## Events'), doc.indexOf('## The diagnosis line'));
+
+/** `log.warn({...}, 'message');` and `logger.info('message');` calls: their level and message literal. */
+function logCalls(source: string): { level: string; message: string }[] {
+  const calls: { level: string; message: string }[] = [];
+  for (const match of source.matchAll(/\b(?:log|logger)\.(info|warn|error|debug)\(([\s\S]*?)\);?\n/g)) {
+    const [, level = '', args = ''] = match;
+    const message = /'([^'\\]*)'\s*,?\s*\)?\s*$/.exec(args)?.[1];
+    if (message !== undefined) calls.push({ level, message });
+  }
+  return calls;
+}
+
+describe('docs/LOGGING.md', () => {
+  const calls = SOURCES.flatMap((path) => logCalls(readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8')));
+
+  it('finds the log calls it checks', () => {
+    expect(calls.length).toBeGreaterThan(15);
+  });
+
+  it.each(calls.filter((call) => !call.message.startsWith('Fix at the source')))(
+    'has a row for "$message" at $level',
+    ({ level, message }) => {
+      const row = events.split('\n').find((line) => line.startsWith('|') && line.includes(`\`${message}\``));
+      expect(row, `no row naming \`${message}\``).toBeDefined();
+      expect(row?.split(' | ')[1]).toBe(level);
+    },
+  );
+
+  it('shows the diagnosis with what fixes it at the source', () => {
+    const diagnosis = calls.find((call) => call.message.startsWith('Fix at the source'));
+    expect(diagnosis?.level).toBe('warn');
+    expect(doc).toContain(diagnosis?.message);
+  });
+});
