@@ -1,0 +1,357 @@
+/**
+ * One measurement of one figure on one variant. Each returns plain numbers (NaN where a figure
+ * does not apply) and the raw evidence, and throws when the transfer itself went wrong (wrong
+ * size, wrong checksum, too few sessions held): a wrong figure is worse than none.
+ */
+import { spawn } from 'node:child_process';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { run } from '../../test/helpers/topology.js';
+import type { LoadJob } from '../load-client.js';
+import {
+  childrenOf,
+  childrenPssKiB,
+  cpuOfTree,
+  peakRssKiB,
+  pssKiB,
+  readSystemCpu,
+  resetPeakRss,
+  rssKiB,
+  systemBusySeconds,
+} from './proc.js';
+import { FTP_PASSWORD, FTP_USER, LOAD_CLIENT_PATH, type RunningProcess, type Variant, type World, waitForChildren } from './world.js';
+
+export type Figures = Record<string, number>;
+
+export interface Measurement {
+  readonly figures: Figures;
+  readonly notes?: Record<string, unknown>;
+}
+
+const GIB = 1024 * 1024 * 1024;
+
+/** CPU and wall clock of the processes that matter, around one measurement. */
+class CpuWindow {
+  private readonly proxyBefore: number;
+  private readonly serverBefore: number;
+  private readonly systemBefore = readSystemCpu();
+  private readonly t0 = performance.now();
+
+  constructor(
+    private readonly proxy: RunningProcess | undefined,
+    private readonly server: RunningProcess,
+  ) {
+    this.proxyBefore = proxy === undefined ? Number.NaN : cpuOfTree(proxy.pid);
+    this.serverBefore = cpuOfTree(server.pid);
+  }
+
+  async close(): Promise<{ proxy: number; server: number; systemBusy: number; softirq: number; wall: number }> {
+    const wall = (performance.now() - this.t0) / 1000;
+    // Forking servers: a session's CPU is in the parent's totals only once the child is reaped.
+    if (this.proxy !== undefined && this.proxy.name.includes('modproxy')) await waitForChildren(this.proxy.pid, 0, 10_000);
+    await waitForChildren(this.server.pid, 0, 10_000);
+    const system = systemBusySeconds(this.systemBefore, readSystemCpu());
+    return {
+      proxy: this.proxy === undefined ? Number.NaN : cpuOfTree(this.proxy.pid) - this.proxyBefore,
+      server: cpuOfTree(this.server.pid) - this.serverBefore,
+      systemBusy: system.busy,
+      softirq: system.softirq,
+      wall,
+    };
+  }
+}
+
+interface CurlFigures {
+  readonly size: number;
+  readonly timeTotal: number;
+  readonly timePretransfer: number;
+  readonly clientCpu: number;
+}
+
+async function curl(world: World, variant: Variant, args: readonly string[]): Promise<CurlFigures> {
+  const { host, port } = world.endpoint(variant);
+  const url = `ftp://${host}:${port}/`;
+  const argv = world.clientArgv(world.tools.time, [
+    '-f', 'time %U %S',
+    world.tools.curl,
+    '--silent', '--show-error',
+    '--user', `${FTP_USER}:${FTP_PASSWORD}`,
+    // PASV and the address inside the 227, as a legacy client does.
+    '--disable-epsv', '--no-ftp-skip-pasv-ip',
+    '--connect-timeout', '5', '--max-time', '300',
+    '--write-out', '%{size_download} %{size_upload} %{time_total} %{time_pretransfer}\\n',
+    ...args.map((arg) => arg.replace('{URL}', url)),
+  ]);
+  const [file, ...rest] = argv;
+  const result = await run(file ?? '', rest, { timeoutMs: 330_000 });
+  const out = result.stdout.toString('utf8').trim().split(/\s+/).map(Number);
+  const timeLine = result.stderr.split('\n').find((line) => line.startsWith('time ')) ?? '';
+  const [, user = 'NaN', system = 'NaN'] = timeLine.split(' ');
+  if (result.code !== 0) throw new Error(`curl failed (${result.code}): ${result.stderr.trim()}`);
+  const [down = 0, up = 0, total = Number.NaN, pretransfer = Number.NaN] = out;
+  return { size: Math.max(down, up), timeTotal: total, timePretransfer: pretransfer, clientCpu: Number(user) + Number(system) };
+}
+
+/** 1 GiB (or --quick's size) download to /dev/null, or upload from tmpfs, with curl. */
+export async function measureTransfer(world: World, variant: Variant, direction: 'download' | 'upload', tag: string): Promise<Measurement> {
+  const file = world.files.big;
+  const window = new CpuWindow(world.proxyOf(variant), world.serverOf(variant));
+  let figures: CurlFigures;
+  const remoteName = `upload-${tag}.bin`;
+  if (direction === 'download') {
+    figures = await curl(world, variant, ['--output', '/dev/null', `{URL}${file.name}`]);
+    if (figures.size !== file.size) throw new Error(`downloaded ${figures.size} bytes, expected ${file.size}`);
+  } else {
+    figures = await curl(world, variant, ['--upload-file', file.path, `{URL}${remoteName}`]);
+  }
+  const cpu = await window.close();
+  if (direction === 'upload') {
+    const stored = await stat(join(world.ftpRoot, remoteName));
+    await rm(join(world.ftpRoot, remoteName), { force: true });
+    if (stored.size !== file.size) throw new Error(`the server stored ${stored.size} bytes, expected ${file.size}`);
+  }
+  const seconds = figures.timeTotal - figures.timePretransfer;
+  const gib = file.size / GIB;
+  return {
+    figures: {
+      mbPerSecond: file.size / 1e6 / seconds,
+      proxyCpuPerGiB: cpu.proxy / gib,
+      serverCpuPerGiB: cpu.server / gib,
+      clientCpuPerGiB: figures.clientCpu / gib,
+      systemBusyPerGiB: cpu.systemBusy / gib,
+      softirqPerGiB: cpu.softirq / gib,
+      seconds,
+    },
+  };
+}
+
+interface ClientRecord {
+  readonly [key: string]: unknown;
+}
+
+function numberOf(record: ClientRecord, key: string): number {
+  const value = record[key];
+  return typeof value === 'number' ? value : Number.NaN;
+}
+
+/** Runs the load client in the client namespace; for hold jobs `drive` talks to it while it holds. */
+async function runLoadClient(
+  world: World,
+  job: LoadJob,
+  drive?: (held: ClientRecord, ask: (command: string, event: string) => Promise<ClientRecord>) => Promise<void>,
+): Promise<ClientRecord> {
+  const argv = world.clientArgv(process.execPath, [LOAD_CLIENT_PATH, JSON.stringify(job)]);
+  const [file, ...args] = argv;
+  const child = spawn(file ?? '', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const records: ClientRecord[] = [];
+  const waiters: Array<{ event: string; resolve: (record: ClientRecord) => void }> = [];
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    let record: ClientRecord;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed !== 'object' || parsed === null) return;
+      record = parsed as ClientRecord;
+    } catch {
+      return;
+    }
+    const index = waiters.findIndex((waiter) => waiter.event === record['event'] || record['event'] === 'error');
+    if (index >= 0) waiters.splice(index, 1)[0]?.resolve(record);
+    else records.push(record);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const next = (event: string): Promise<ClientRecord> => {
+    const queued = records.findIndex((record) => record['event'] === event || record['event'] === 'error');
+    if (queued >= 0) return Promise.resolve(records.splice(queued, 1)[0] ?? {});
+    return new Promise((resolve) => waiters.push({ event, resolve }));
+  };
+  const bounded = <T>(promise: Promise<T>, what: string): Promise<T> =>
+    Promise.race([
+      promise,
+      exited.then((code): never => {
+        throw new Error(`load client exited ${code} while waiting for ${what}: ${stderr.trim()}`);
+      }),
+    ]);
+  try {
+    if (drive !== undefined) {
+      const held = await bounded(next('held'), 'held');
+      if (held['event'] === 'error') throw new Error(`load client: ${String(held['error'])}`);
+      await drive(held, async (command, event) => {
+        child.stdin.write(`${command}\n`);
+        return bounded(next(event), event);
+      });
+      child.stdin.end();
+    }
+    const done: ClientRecord = drive === undefined ? await bounded(next('done'), 'its result') : { event: 'released' };
+    if (done['event'] === 'error') throw new Error(`load client: ${String(done['error'])}`);
+    await exited;
+    return done;
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+function common(world: World, variant: Variant, maxSeconds: number): { host: string; port: number; user: string; password: string; maxSeconds: number } {
+  const { host, port } = world.endpoint(variant);
+  return { host, port, user: FTP_USER, password: FTP_PASSWORD, maxSeconds };
+}
+
+/** Complete short sessions: connect, USER/PASS, PASV, RETR of 12 bytes, QUIT. */
+export async function measureSessions(world: World, variant: Variant, concurrency: number, count: number, maxSeconds: number): Promise<Measurement> {
+  const window = new CpuWindow(world.proxyOf(variant), world.serverOf(variant));
+  const done = await runLoadClient(world, {
+    mode: 'sessions',
+    ...common(world, variant, maxSeconds),
+    file: world.files.sample.name,
+    count,
+    concurrency,
+  });
+  const cpu = await window.close();
+  const ok = numberOf(done, 'ok');
+  const failed = numberOf(done, 'failed');
+  if (failed > 0) throw new Error(`${failed} of ${ok + failed} sessions failed: ${String(done['firstError'])}`);
+  return {
+    figures: {
+      sessionsPerSecond: numberOf(done, 'sessionsPerSecond'),
+      p50Ms: numberOf(done, 'p50Ms'),
+      p99Ms: numberOf(done, 'p99Ms'),
+      proxyCpuMsPerSession: (cpu.proxy * 1000) / ok,
+      serverCpuMsPerSession: (cpu.server * 1000) / ok,
+      clientCpuMsPerSession: (numberOf(done, 'clientCpuSeconds') * 1000) / ok,
+      systemBusyMsPerSession: (cpu.systemBusy * 1000) / ok,
+      sessions: ok,
+    },
+  };
+}
+
+/** `count` parallel downloads of the parallel file: aggregate MB/s, all SHA-256 right, proxy peak memory. */
+export async function measureParallel(world: World, variant: Variant, count: number): Promise<Measurement> {
+  const proxy = world.proxyOf(variant);
+  const isFtpmasq = proxy !== undefined && !proxy.name.includes('modproxy');
+  let baselineRss = Number.NaN;
+  if (proxy !== undefined && isFtpmasq) {
+    resetPeakRss(proxy.pid);
+    baselineRss = rssKiB(proxy.pid);
+  }
+  // mod_proxy's memory is its session processes: sample their summed PSS while the run lasts.
+  let peakTreeKiB = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling && proxy !== undefined && !isFtpmasq) {
+      const tree = childrenPssKiB(proxy.pid).kib + pssKiB(proxy.pid);
+      peakTreeKiB = Math.max(peakTreeKiB, tree);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  const window = new CpuWindow(proxy, world.serverOf(variant));
+  const file = world.files.parallel;
+  let done: ClientRecord;
+  try {
+    done = await runLoadClient(world, {
+      mode: 'parallel',
+      ...common(world, variant, 300),
+      file: file.name,
+      count,
+      size: file.size,
+      sha256: file.sha256,
+    });
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const cpu = await window.close();
+  const ok = numberOf(done, 'ok');
+  if (ok !== count) throw new Error(`${count - ok} of ${count} parallel downloads wrong: ${String(done['firstError'])}`);
+  const seconds = numberOf(done, 'elapsedSeconds');
+  const peakMiB = proxy === undefined ? Number.NaN : isFtpmasq ? peakRssKiB(proxy.pid) / 1024 : peakTreeKiB / 1024;
+  return {
+    figures: {
+      aggregateMbPerSecond: (count * file.size) / 1e6 / seconds,
+      sha256Ok: ok,
+      proxyPeakMiB: peakMiB,
+      proxyPeakAboveIdleMiB: isFtpmasq ? peakMiB - baselineRss / 1024 : Number.NaN,
+      proxyCpuPerGiB: cpu.proxy / ((count * file.size) / GIB),
+      clientCpuPerGiB: numberOf(done, 'clientCpuSeconds') / ((count * file.size) / GIB),
+      serverCpuPerGiB: cpu.server / ((count * file.size) / GIB),
+      seconds,
+    },
+  };
+}
+
+/** NOOP round trips through one logged-in session. */
+export async function measureNoop(world: World, variant: Variant, count: number): Promise<Measurement> {
+  const done = await runLoadClient(world, { mode: 'noop', ...common(world, variant, 60), count });
+  await waitForChildren(world.serverOf(variant).pid, 0, 10_000);
+  return { figures: { p50Us: numberOf(done, 'p50Us'), p99Us: numberOf(done, 'p99Us'), samples: numberOf(done, 'ok') } };
+}
+
+export interface HeldTarget {
+  /** The process whose memory is measured: ftpmasq, or mod_proxy's master (its children are the sessions). */
+  readonly proxy: RunningProcess;
+  readonly forking: boolean;
+  readonly endpoint: { readonly host: string; readonly port: number };
+}
+
+function proxyMemoryKiB(target: HeldTarget): number {
+  if (!target.forking) return pssKiB(target.proxy.pid);
+  return pssKiB(target.proxy.pid) + childrenPssKiB(target.proxy.pid).kib;
+}
+
+/** `count` logged-in sessions held at once; all must answer NOOP; proxy PSS per session. */
+export async function measureHeld(world: World, target: HeldTarget, count: number): Promise<Measurement> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const before = proxyMemoryKiB(target);
+  let heldCount = 0;
+  let answered = 0;
+  let answeredAfter = 0;
+  let heldMemory = Number.NaN;
+  let connectSeconds = Number.NaN;
+  let noopSeconds = Number.NaN;
+  let processes = Number.NaN;
+  const job: LoadJob = {
+    mode: 'hold',
+    host: target.endpoint.host,
+    port: target.endpoint.port,
+    user: FTP_USER,
+    password: FTP_PASSWORD,
+    maxSeconds: 600,
+    count,
+    connectConcurrency: 100,
+  };
+  await runLoadClient(world, job, async (held, ask) => {
+    heldCount = numberOf(held, 'held');
+    connectSeconds = numberOf(held, 'elapsedSeconds');
+    if (heldCount !== count) throw new Error(`held ${heldCount} of ${count}: ${String(held['firstError'])}`);
+    const noop = await ask('noop', 'noop');
+    answered = numberOf(noop, 'answered');
+    noopSeconds = numberOf(noop, 'elapsedSeconds');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    heldMemory = proxyMemoryKiB(target);
+    if (target.forking) processes = childrenOf(target.proxy.pid).length;
+    const again = await ask('noop', 'noop');
+    answeredAfter = numberOf(again, 'answered');
+    await ask('quit', 'released');
+  });
+  if (answered !== count || answeredAfter !== count) {
+    throw new Error(`only ${Math.min(answered, answeredAfter)} of ${count} held sessions answered NOOP`);
+  }
+  if (target.forking) await waitForChildren(target.proxy.pid, 0, 60_000);
+  return {
+    figures: {
+      held: heldCount,
+      answeringNoop: Math.min(answered, answeredAfter),
+      pssPerSessionKiB: (heldMemory - before) / count,
+      proxyPssHeldMiB: heldMemory / 1024,
+      proxyPssIdleMiB: before / 1024,
+      connectSeconds,
+      noopAllSeconds: noopSeconds,
+      ...(target.forking ? { processes } : {}),
+    },
+  };
+}

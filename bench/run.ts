@@ -1,0 +1,297 @@
+/**
+ * `npm run bench`: the side-by-side benchmark of issue #7. Root, network namespaces, real
+ * ProFTPD; (a) direct NAT, (b) ftpmasq relay, (c) ftpmasq rewrite, (d) ProFTPD mod_proxy,
+ * interleaved round by round (a b c d, a b c d, ...) within each scenario.
+ *
+ *   npm run bench                      the full run that docs/PERFORMANCE.md quotes
+ *   npm run bench -- --quick           smaller sizes, one round: a smoke test of the whole bench
+ *   npm run bench -- --rounds 5 --only download,upload --variants direct,relay
+ *   npm run bench -- --cpu-prof        ftpmasq writes .cpuprofile files to bench/results/profiles/
+ *
+ * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type RoundResult, DETAIL_ROWS, ROWS, checkTargets, markdownTable, targetsTable } from './lib/report.js';
+import {
+  type Measurement,
+  measureHeld,
+  measureNoop,
+  measureParallel,
+  measureSessions,
+  measureTransfer,
+} from './lib/scenarios.js';
+import { PORTS, VARIANTS, type Variant, type World, createWorld } from './lib/world.js';
+import { PUBLIC_ADDRESS } from '../test/helpers/topology.js';
+
+const MIB = 1024 * 1024;
+const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
+
+interface Settings {
+  readonly quick: boolean;
+  readonly rounds: number;
+  readonly only: readonly string[] | undefined;
+  readonly variants: readonly Variant[];
+  readonly cpuProf: boolean;
+  readonly transferBytes: number;
+  readonly parallelCount: number;
+  readonly parallelBytes: number;
+  readonly sessions1: number;
+  readonly sessions20: number;
+  readonly noopCount: number;
+  readonly heldScripted: number;
+  readonly heldProftpd: number;
+}
+
+function parseArgs(argv: readonly string[]): Settings {
+  const quick = argv.includes('--quick');
+  const value = (flag: string): string | undefined => {
+    const index = argv.indexOf(flag);
+    return index >= 0 ? argv[index + 1] : undefined;
+  };
+  const int = (flag: string, fallback: number): number => {
+    const text = value(flag);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} expects a positive integer, got ${text}`);
+    return n;
+  };
+  const known = new Set(['--world-only', '--quick', '--cpu-prof', '--rounds', '--only', '--variants', '--held', '--held-proftpd', '--transfer-mib']);
+  for (const arg of argv) {
+    if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown flag ${arg}; flags: ${[...known].join(' ')}`);
+  }
+  const variants = (value('--variants')?.split(',') ?? [...VARIANTS]).map((name) => {
+    const variant = VARIANTS.find((candidate) => candidate === name);
+    if (variant === undefined) throw new Error(`--variants: unknown ${name}; one of ${VARIANTS.join(',')}`);
+    return variant;
+  });
+  return {
+    quick,
+    rounds: int('--rounds', quick ? 1 : 3),
+    only: value('--only')?.split(','),
+    variants,
+    cpuProf: argv.includes('--cpu-prof'),
+    transferBytes: int('--transfer-mib', quick ? 64 : 1024) * MIB,
+    parallelCount: 50,
+    parallelBytes: (quick ? 2 : 16) * MIB,
+    sessions1: quick ? 50 : 300,
+    sessions20: quick ? 200 : 2000,
+    noopCount: quick ? 500 : 5000,
+    heldScripted: int('--held', quick ? 500 : 5000),
+    heldProftpd: int('--held-proftpd', quick ? 100 : 1000),
+  };
+}
+
+interface Scenario {
+  readonly id: string;
+  readonly variants: readonly Variant[];
+  measure(world: World, variant: Variant, round: number): Promise<Measurement>;
+}
+
+function scenarios(settings: Settings, heldProxies: Map<string, () => Promise<void>>): Scenario[] {
+  return [
+    {
+      id: 'download',
+      variants: VARIANTS,
+      measure: (world, variant, round) => measureTransfer(world, variant, 'download', `${variant}-${round}`),
+    },
+    {
+      id: 'upload',
+      variants: VARIANTS,
+      measure: (world, variant, round) => measureTransfer(world, variant, 'upload', `${variant}-${round}`),
+    },
+    {
+      id: 'sessions-1',
+      variants: VARIANTS,
+      measure: (world, variant) => measureSessions(world, variant, 1, settings.sessions1, 60),
+    },
+    {
+      id: 'sessions-20',
+      variants: VARIANTS,
+      measure: (world, variant) => measureSessions(world, variant, 20, settings.sessions20, 90),
+    },
+    {
+      id: 'parallel',
+      variants: VARIANTS,
+      measure: (world, variant) => measureParallel(world, variant, settings.parallelCount),
+    },
+    {
+      id: 'noop',
+      variants: VARIANTS,
+      measure: (world, variant) => measureNoop(world, variant, settings.noopCount),
+    },
+    {
+      // The full count against a minimal scripted upstream: a fresh ftpmasq process each time.
+      id: 'held-scripted',
+      variants: ['relay', 'rewrite'],
+      async measure(world, variant, round) {
+        await world.startScriptedUpstream();
+        const mode = variant === 'rewrite' ? 'rewrite' : 'relay';
+        const proxy = await world.startFtpmasq({
+          name: `ftpmasq-held-${mode}-${round}`,
+          mode,
+          listenPort: PORTS.scriptedProxy,
+          upstreamPort: PORTS.scriptedUpstream,
+          passivePorts: '53000-53999',
+          metricsPort: 9466,
+        });
+        heldProxies.set(proxy.name, () => proxy.stop());
+        try {
+          return await measureHeld(world, { proxy, forking: false, endpoint: { host: PUBLIC_ADDRESS, port: PORTS.scriptedProxy } }, settings.heldScripted);
+        } finally {
+          await proxy.stop();
+        }
+      },
+    },
+    {
+      // Against the real ProFTPD, which forks a process per session: as many as this run affords.
+      id: 'held-proftpd',
+      variants: ['relay', 'rewrite', 'modproxy'],
+      async measure(world, variant) {
+        const proxy = world.proxyOf(variant);
+        if (proxy === undefined) throw new Error(`no proxy process for ${variant}`);
+        return measureHeld(world, { proxy, forking: variant === 'modproxy', endpoint: world.endpoint(variant) }, settings.heldProftpd);
+      },
+    },
+  ];
+}
+
+function versionOf(file: string, args: readonly string[]): string {
+  try {
+    return execFileSync(file, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]?.trim() ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function describe(figures: Readonly<Record<string, number>>): string {
+  return Object.entries(figures)
+    .map(([key, value]) => `${key}=${Number.isInteger(value) ? value : value.toFixed(3)}`)
+    .join(' ');
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('npm run bench must run as root: it creates network namespaces and runs ProFTPD.\n');
+    return 2;
+  }
+  const settings = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const profileDir = settings.cpuProf ? join(RESULTS_DIR, 'profiles') : undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+  const heldProxies = new Map<string, () => Promise<void>>();
+  const all = scenarios(settings, heldProxies).filter((scenario) => settings.only === undefined || settings.only.includes(scenario.id));
+  const needsHeldProftpd = all.some((scenario) => scenario.id === 'held-proftpd');
+  const world = await createWorld({
+    sizes: { transferBytes: settings.transferBytes, parallelBytes: settings.parallelBytes },
+    maxInstances: Math.max(500, needsHeldProftpd ? settings.heldProftpd * 2 + 200 : 0),
+    cpuProfileDir: profileDir,
+    log,
+  });
+  if (process.argv.includes('--world-only')) {
+    // For profiling and debugging by hand: the world stays up until SIGINT.
+    log(`world up: client ${world.topology.client.namespace}, gateway ${world.topology.gateway}, server ${world.topology.server}`);
+    log(`endpoints: ${VARIANTS.map((variant) => `${variant} ${PUBLIC_ADDRESS}:${PORTS[variant]}`).join(', ')}; Ctrl-C tears down`);
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await world.teardown();
+    return 0;
+  }
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) return;
+    stopping = true;
+    log('interrupted: tearing down');
+    void world.teardown().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const results: RoundResult[] = [];
+  try {
+    for (const scenario of all) {
+      const variants = scenario.variants.filter((variant) => settings.variants.includes(variant));
+      for (let round = 1; round <= settings.rounds && !stopping; round++) {
+        for (const variant of variants) {
+          if (stopping) break;
+          try {
+            const measurement = await scenario.measure(world, variant, round);
+            results.push({ scenario: scenario.id, variant, round, figures: measurement.figures });
+            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}`);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            results.push({ scenario: scenario.id, variant, round, figures: {}, error: message });
+            log(`${scenario.id} round ${round} ${variant}: FAILED ${message}`);
+          }
+        }
+      }
+    }
+  } finally {
+    await world.teardown();
+  }
+  if (stopping) return 130;
+
+  const finished = new Date();
+  const command = `sudo npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const expected = { parallelCount: settings.parallelCount, heldScripted: settings.heldScripted };
+  const targets = checkTargets(results, expected);
+  const environment = {
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    command,
+    commit: versionOf('git', ['rev-parse', '--short', 'HEAD']),
+    node: process.version,
+    kernel: release(),
+    cpu: `${cpus()[0]?.model ?? 'unknown'} x ${cpus().length}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    proftpd: versionOf('/usr/sbin/proftpd', ['-v']),
+    modProxy: versionOf('dpkg-query', ['-W', '-f=${Version}', 'proftpd-mod-proxy']),
+    curl: versionOf('curl', ['--version']),
+    loadAverageAtStart: loadavg(),
+  };
+  const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel, ` +
+    `${settings.sessions1} / ${settings.sessions20} short sessions (1 / 20 clients), ${settings.noopCount} NOOPs, ` +
+    `${settings.heldScripted} held vs scripted upstream, ${settings.heldProftpd} held vs ProFTPD, ${settings.rounds} rounds`;
+  const failures = results.filter((result) => result.error !== undefined);
+  const markdown = [
+    `Run ${environment.started} to ${environment.finished}, commit ${environment.commit}, \`${command}\``,
+    '',
+    `${environment.cpu}, ${environment.memoryGiB} GiB, Linux ${environment.kernel}, Node ${environment.node}, ${environment.proftpd}, mod_proxy ${environment.modProxy}.`,
+    `Sizes: ${sizes}. Cells: median (min–max) over rounds.`,
+    '',
+    markdownTable(results, ROWS),
+    '',
+    targetsTable(targets),
+    '',
+    '<details><summary>Where the CPU went</summary>',
+    '',
+    markdownTable(results, DETAIL_ROWS),
+    '',
+    '</details>',
+    ...(failures.length === 0
+      ? []
+      : ['', 'Failed measurements:', '', ...failures.map((failure) => `- ${failure.scenario} round ${failure.round} ${failure.variant}: ${failure.error ?? ''}`)]),
+    '',
+  ].join('\n');
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const json = JSON.stringify({ environment, settings, targets, results }, null, 2);
+  const suffix = settings.quick ? '-quick' : '';
+  writeFileSync(join(RESULTS_DIR, `${stamp}${suffix}.json`), `${json}\n`);
+  writeFileSync(join(RESULTS_DIR, `${stamp}${suffix}.md`), markdown);
+  if (!settings.quick) {
+    writeFileSync(join(RESULTS_DIR, 'latest.json'), `${json}\n`);
+    writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown);
+  }
+  process.stdout.write(markdown);
+  log(`results: ${join(RESULTS_DIR, `${stamp}${suffix}.md`)}`);
+  return failures.length === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
