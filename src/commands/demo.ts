@@ -26,6 +26,8 @@ export function buildDemoCommand(io: CommandIo): Command {
   return new Command('demo')
     .description('reproduce the broken-PASV problem on loopback and show ftpmasq fixing it')
     .option('--verbose', "ftpmasq's own log lines (JSON) on stderr")
+    // addCommand() does not pass the program's exitOverride on: usage errors must reach cli.ts (exit 2).
+    .exitOverride()
     .action(async (options: { verbose?: boolean }) => {
       // Listen before anything can arrive: a signal during start-up stops the demo, not the process.
       const stopSignal = waitForStopSignal();

@@ -16,6 +16,8 @@ export function buildProbeCommand(io: CommandIo): Command {
   return new Command('probe')
     .description('check whether an FTP server needs ftpmasq')
     .argument('<url>', PROBE_URL_FORM)
+    // addCommand() does not pass the program's exitOverride on: usage errors must reach cli.ts (exit 2).
+    .exitOverride()
     .option('--json', 'print the observations and the diagnosis as JSON instead of the table')
     .action(async (url: string, options: { json?: boolean }) => {
       const parsed = parseProbeUrl(url);
