@@ -74,3 +74,18 @@ export async function renderMetricsTable(registry: Registry): Promise<string> {
   }
   return lines.join('\n');
 }
+
+/**
+ * What the README holds between `<!-- metrics:start -->` and `<!-- metrics:end -->`: the table and
+ * where to read on.
+ */
+export async function renderReadmeMetricsSection(registry: Registry): Promise<string> {
+  return [
+    await renderMetricsTable(registry),
+    '',
+    'Served on `--metrics-listen` (default `127.0.0.1:9464`) at `/metrics`, beside `/healthz` and `/readyz`.',
+    'What each metric counts, example queries and the alerts: [docs/METRICS.md](docs/METRICS.md); a scrape',
+    'config and alert rules checked by `promtool`: [deploy/prometheus/](deploy/prometheus/); the log format:',
+    '[docs/LOGGING.md](docs/LOGGING.md).',
+  ].join('\n');
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderMetricsTable } from '../../../src/observability/metrics-doc.js';
+import { renderMetricsTable, renderReadmeMetricsSection } from '../../../src/observability/metrics-doc.js';
 import { LABEL_VALUES, Metrics, isDefaultMetric } from '../../../src/observability/metrics.js';
 
 const START = '<!-- metrics:start -->';
@@ -23,8 +23,8 @@ function tableNames(table: string): string[] {
 }
 
 describe('README metrics table', () => {
-  it('equals the table rendered from a fresh registry (regenerate it from renderMetricsTable)', async () => {
-    const rendered = await renderMetricsTable(new Metrics().registry);
+  it('equals the section rendered from a fresh registry (regenerate it with renderReadmeMetricsSection)', async () => {
+    const rendered = await renderReadmeMetricsSection(new Metrics().registry);
     expect(readmeMetricsRegion(), 'the README metrics table drifted from src/observability/metrics.ts').toBe(rendered);
   });
 
@@ -32,7 +32,7 @@ describe('README metrics table', () => {
     const metrics = new Metrics();
     const exposition = await metrics.registry.metrics();
     const served = [...exposition.matchAll(/^# HELP (\S+) /gm)].map((match) => match[1] ?? '');
-    const documented = tableNames(readmeMetricsRegion());
+    const documented = tableNames(readmeMetricsRegion().split('\n\n')[0] ?? '');
     for (const name of served) {
       const covered = isDefaultMetric(name)
         ? documented.some((entry) => entry.includes('*') && entry.split(', ').some((glob) => name.startsWith(glob.replace('*', ''))))
@@ -51,6 +51,14 @@ describe('renderMetricsTable', () => {
       for (const [label, values] of Object.entries(labels)) {
         expect(row, name).toContain(`\`${label}\`: ${values.map((value) => `\`${value}\``).join(', ')}`);
       }
+    }
+  });
+
+  it('points from the README to the metrics and logging docs and deploy/prometheus, which exist', async () => {
+    const section = await renderReadmeMetricsSection(new Metrics({ defaultMetrics: false }).registry);
+    for (const target of ['docs/METRICS.md', 'docs/LOGGING.md', 'deploy/prometheus/']) {
+      expect(section).toContain(`](${target})`);
+      expect(() => readFileSync(new URL(`../../../${target}${target.endsWith('/') ? 'prometheus.yml' : ''}`, import.meta.url))).not.toThrow();
     }
   });
 
