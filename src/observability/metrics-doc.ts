@@ -89,3 +89,16 @@ export async function renderReadmeMetricsSection(registry: Registry): Promise<st
     '[docs/LOGGING.md](docs/LOGGING.md).',
   ].join('\n');
 }
+
+/**
+ * `text` with what lies between `<!-- name:start -->` and `<!-- name:end -->` replaced by `content`;
+ * an error when the markers are missing or out of order.
+ */
+export function replaceMarkedRegion(text: string, name: string, content: string): string {
+  const start = `<!-- ${name}:start -->`;
+  const end = `<!-- ${name}:end -->`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from === -1 || to === -1 || to < from) throw new Error(`no ${start} ... ${end} markers in order`);
+  return `${text.slice(0, from + start.length)}\n${content}\n${text.slice(to)}`;
+}

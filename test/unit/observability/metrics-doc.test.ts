@@ -1,13 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderMetricsTable, renderReadmeMetricsSection } from '../../../src/observability/metrics-doc.js';
+import { renderMetricsTable, renderReadmeMetricsSection, replaceMarkedRegion } from '../../../src/observability/metrics-doc.js';
 import { LABEL_VALUES, Metrics, isDefaultMetric } from '../../../src/observability/metrics.js';
 
+const README = new URL('../../../README.md', import.meta.url);
 const START = '<!-- metrics:start -->';
 const END = '<!-- metrics:end -->';
 
 function readmeMetricsRegion(): string {
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(README, 'utf8');
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
   if (start === -1 || end === -1 || end < start) throw new Error(`README.md lacks the ${START} ... ${END} markers`);
@@ -23,9 +24,13 @@ function tableNames(table: string): string[] {
 }
 
 describe('README metrics table', () => {
-  it('equals the section rendered from a fresh registry (regenerate it with renderReadmeMetricsSection)', async () => {
+  // To regenerate: UPDATE_DOCS=1 npx vitest run test/unit/observability/metrics-doc.test.ts
+  it('equals the section rendered from a fresh registry', async () => {
     const rendered = await renderReadmeMetricsSection(new Metrics().registry);
-    expect(readmeMetricsRegion(), 'the README metrics table drifted from src/observability/metrics.ts').toBe(rendered);
+    if (process.env['UPDATE_DOCS'] === '1') {
+      writeFileSync(README, replaceMarkedRegion(readFileSync(README, 'utf8'), 'metrics', rendered));
+    }
+    expect(readmeMetricsRegion(), 'the README metrics section drifted from the registry: UPDATE_DOCS=1 npx vitest run test/unit/observability/metrics-doc.test.ts').toBe(rendered);
   });
 
   it('covers every metric name that /metrics serves, and names no metric it does not serve', async () => {
@@ -40,6 +45,19 @@ describe('README metrics table', () => {
       expect(covered, `${name} is served but not in the README table`).toBe(true);
     }
     for (const name of documented.filter((entry) => !entry.includes('*'))) expect(served).toContain(name);
+  });
+});
+
+describe('replaceMarkedRegion', () => {
+  it.each([
+    { title: 'fills an empty region', text: 'a\n<!-- m:start -->\n<!-- m:end -->\nb', expected: 'a\n<!-- m:start -->\nX\n<!-- m:end -->\nb' },
+    { title: 'replaces old content', text: '<!-- m:start -->\nold\nold\n<!-- m:end -->', expected: '<!-- m:start -->\nX\n<!-- m:end -->' },
+  ])('$title', ({ text, expected }) => {
+    expect(replaceMarkedRegion(text, 'm', 'X')).toBe(expected);
+  });
+
+  it.each(['no markers', '<!-- m:end --> <!-- m:start -->', '<!-- m:start -->'])('refuses %j', (text) => {
+    expect(() => replaceMarkedRegion(text, 'm', 'X')).toThrow(/markers/);
   });
 });
 
