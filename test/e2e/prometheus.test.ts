@@ -41,6 +41,8 @@ const PROMETHEUS_PORT = 9090;
 const SCRAPE_INTERVAL_S = 1;
 /** How long Prometheus may take to show what the traffic did: several scrapes, bounded. */
 const CONVERGE_TIMEOUT_MS = 30_000;
+/** The readiness check's 10 s interval, a scrape and a rule evaluation, with room to spare. */
+const UPSTREAM_DOWN_TIMEOUT_MS = 30_000;
 const POLL_MS = 500;
 const RULE_COUNT = 6;
 /** Log lines that belong to the process, not to a session. */
@@ -378,11 +380,54 @@ describe('a real Prometheus scraping ftpmasq in front of ProFTPD', () => {
     expect((await gatewayCurl(`http://127.0.0.1:${METRICS_PORT}/readyz`)).stdout.toString()).toBe('ready\n');
   });
 
-  it('fires no alert on healthy traffic; Prometheus and ftpmasq stop cleanly', async () => {
-    const server = requirePrometheus();
-    const alerts = JSON.stringify(await server.api('/api/v1/alerts'));
+  it('fires no alert on healthy traffic', async () => {
+    const alerts = JSON.stringify(await requirePrometheus().api('/api/v1/alerts'));
     expect(alerts, alerts).toBe('{"alerts":[]}');
-    await server.stop();
+  });
+
+  it('with the upstream down: /readyz 503, ftpmasq_ready 0, connect errors counted, FtpmasqUpstreamDown pending, a session gets 421', async () => {
+    const { proftpd, tools: e2eTools, topology } = requireEnv();
+    const server = requirePrometheus();
+    await proftpd.stop();
+    // The readiness check runs every 10 s; Prometheus scrapes every second and evaluates the rules.
+    let pending = false;
+    let ready: number | undefined;
+    const deadline = Date.now() + UPSTREAM_DOWN_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      ready = (await server.query('ftpmasq_ready'))[0]?.value;
+      const alerts = JSON.stringify(await server.api('/api/v1/alerts'));
+      pending = alerts.includes('"alertname":"FtpmasqUpstreamDown"') && alerts.includes('"state":"pending"');
+      if (ready === 0 && pending) break;
+      await sleep(POLL_MS);
+    }
+    expect({ ready, pending }, diagnostics()).toEqual({ ready: 0, pending: true });
+    const readyz = await topology.exec(
+      topology.gateway,
+      e2eTools.curl,
+      ['--silent', '--max-time', '5', '--write-out', '%{http_code}', `http://127.0.0.1:${METRICS_PORT}/readyz`],
+      { timeoutMs: 10_000 },
+    );
+    expect(readyz.stdout.toString('utf8')).toMatch(/^upstream unreachable: .+\n503$/s);
+
+    const before = (await server.query('ftpmasq_upstream_errors_total{stage="connect"}'))[0]?.value ?? 0;
+    expect(before).toBeGreaterThan(0);
+    const client = createClient('curl-legacy', {
+      tools: e2eTools,
+      topology,
+      host: topology.client,
+      endpoint: { address: PUBLIC_ADDRESS, port: 21 },
+    });
+    const refused = await client.list();
+    expect(refused.run.code, describeRun(refused.run)).not.toBe(0);
+    expect(refused.run.stderr).toMatch(/^< 421 /m);
+    const unreachable = requireFtpmasq().logRecords.filter((record) => record['msg'] === 'upstream unreachable');
+    expect(unreachable).toHaveLength(1);
+    expect(unreachable[0]).toMatchObject({ level: 50 });
+    expect(typeof unreachable[0]?.['session']).toBe('string');
+  });
+
+  it('Prometheus and ftpmasq stop cleanly', async () => {
+    await requirePrometheus().stop();
     const exit = await requireFtpmasq().stop();
     expect(exit, diagnostics()).toEqual({ code: 0, signal: null });
   });
