@@ -401,6 +401,33 @@ describe('teardown', () => {
     await waitUntil(() => proxy.daemon.sessionCount() === 0, 1000, () => 'session still counted');
   });
 
+  /**
+   * BUG (src/session/control-session.ts, onClientEnd during start()): the client socket is
+   * paused while the upstream is dialled, but a paused socket still emits 'end' when no data is
+   * buffered. onClientEnd then runs with `this.upstream` undefined, so `this.upstream?.end()`
+   * passes nothing on; the upstream, connected a moment later, is left open until the
+   * CLOSE_GRACE_MS (2 s) timer destroys the session. Every client that connects and leaves at
+   * once (a TCP health check, a port scan) holds an upstream connection and a session slot for
+   * 2 s. Expected: the upstream sees its connection end at once.
+   */
+  it.fails('ends the upstream connection at once when the client leaves before the upstream answered', async () => {
+    const upstream = await scripted(standard());
+    const proxy = await startProxy(upstream.address);
+    await waitUntil(() => upstream.connections.length >= 1, 2000, () => 'no readiness probe');
+    await delay(50);
+    const before = upstream.connections.length;
+    const quitters = 20;
+    for (let i = 0; i < quitters; i++) {
+      const client = await connect(proxy.endpoint);
+      client.socket.destroy();
+    }
+    await waitUntil(() => upstream.connections.length >= before + quitters, 2000, () => 'upstream connections missing');
+    const started = Date.now();
+    await Promise.all(upstream.connections.slice(before).map((connection) => connection.waitForHangUp(1000)));
+    expect(Date.now() - started).toBeLessThan(1000);
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 500, () => `${proxy.daemon.sessionCount()} sessions open`);
+  });
+
   it('closes an upstream that never answers once the client half-closes (within the grace period)', async () => {
     // A server that accepts and never says a word, and does not close on EOF either.
     const upstream = await scripted(() => undefined, { allowHalfOpen: true });
