@@ -11,7 +11,7 @@
  *    that names MasqueradeAddress.
  */
 import net from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +21,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { type FtpClient, createClient, describeRun } from '../helpers/clients.js';
 import { type FtpmasqProcess, FTPMASQ_PASSIVE_PORTS, startFtpmasq } from '../helpers/ftpmasq-process.js';
 import { JAPANESE_FILE, LARGE_FILE, SAMPLE_FILE, figuresOf } from '../helpers/proftpd.js';
-import { PUBLIC_ADDRESS, type RunResult, SERVER_ADDRESS } from '../helpers/topology.js';
+import { PUBLIC_ADDRESS, type RunResult, SERVER_ADDRESS, isLiveRun } from '../helpers/topology.js';
 import { type E2eEnvironment, setUpEnvironment } from './support/environment.js';
 import {
   type PrometheusServer,
@@ -47,6 +47,14 @@ const POLL_MS = 500;
 const RULE_COUNT = 6;
 /** Log lines that belong to the process, not to a session. */
 const PROCESS_MESSAGES = new Set(['ftpmasq ready', 'shutting down', 'stopped']);
+
+/** Prometheus data dirs that a crashed run left behind; a live run's stay. */
+async function removeStaleWorkDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir())) {
+    const owner = Number(/^fmq-prometheus-(\d+)-/.exec(name)?.[1]);
+    if (Number.isInteger(owner) && !isLiveRun(owner)) await rm(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
 
 function outputOf(result: RunResult): string {
   return `${result.stdout.toString('utf8')}${result.stderr}`;
@@ -182,6 +190,7 @@ describe('a real Prometheus scraping ftpmasq in front of ProFTPD', () => {
       extraArgs: ['--metrics-listen', `127.0.0.1:${METRICS_PORT}`],
     });
     // After setUpEnvironment, whose clean-up of crashed runs' fmq-e2e-* dirs must not see this one.
+    await removeStaleWorkDirs();
     workDir = await mkdtemp(join(tmpdir(), `fmq-prometheus-${process.pid}-`));
     prometheus = await startPrometheus({
       tools,
