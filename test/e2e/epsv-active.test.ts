@@ -6,6 +6,8 @@
  * So an active-mode transfer that works proves ftpmasq connected out to the client itself: had the
  * server been sent the client's PORT, its data connection could not have reached 203.0.113.2.
  */
+import { chown, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ActiveClientKind, type ClientKind, createClient, describeRun, runFtplibCommands } from '../helpers/clients.js';
 import { PUBLIC_ADDRESS, SERVER_ADDRESS, GATEWAY_PRIVATE_ADDRESS } from '../helpers/topology.js';
@@ -23,6 +25,10 @@ const proxy = new ProxyUnderTest(requireEnv);
 const endpoint = { address: PUBLIC_ADDRESS, port: 21 } as const;
 const collected: Figures[] = [];
 const CLIENT_ADDRESS_RE = '203\\.0\\.113\\.2';
+const KEEP_FILE = 'keep-me.txt';
+/** The account ProFTPD's virtual user maps to (test/helpers/proftpd.ts): Debian's nobody/nogroup. */
+const FTP_UID = 65534;
+const FTP_GID = 65534;
 
 beforeAll(async () => {
   env = await setUpEnvironment();
@@ -106,6 +112,35 @@ describe('active mode: ftpmasq --active relay (the default)', () => {
     expect(sample.value('ftpmasq_rewrites_total{kind="eprt"}')).toBeGreaterThanOrEqual(3);
     const closed = proxy.records('data connection closed').filter((record) => record['mode'] === 'active');
     expect(closed.length).toBe(9);
+  });
+
+  let unreachable: readonly { command: string; reply: string }[] = [];
+  let keptFile: Buffer = Buffer.alloc(0);
+
+  it('forwards a STOR whose PORT target does not listen (the session survives)', async () => {
+    const { proftpd } = requireEnv();
+    // A file the user already has on the server, which a failed upload must leave alone.
+    const path = join(proftpd.root, KEEP_FILE);
+    await writeFile(path, 'precious data\n');
+    await chown(path, FTP_UID, FTP_GID);
+    // Nothing listens on 203.0.113.2:51200: ftpmasq's connection to the client is refused.
+    const { run, replies } = await commandsAs('client', ['TYPE I', 'PORT 203,0,113,2,200,0', `STOR ${KEEP_FILE}`, 'NOOP']);
+    unreachable = replies;
+    keptFile = await readFile(path);
+    console.log(`[e2e] STOR with an unreachable PORT target: ${JSON.stringify(replies)}; ${KEEP_FILE} on the server is now ${keptFile.length} bytes`);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(replies[1]?.reply).toBe('200 PORT command successful.');
+    expect(replies[3]?.reply).toMatch(/^200 /);
+  });
+
+  // BUG (reported against src/session/control-session.ts startActiveRelay): ftpmasq forwards the STOR and
+  // connects upstream while its connection to the client fails, so ProFTPD sees a data connection that
+  // closes at once: the client is told "150 ... 226 Transfer complete" and the server file is truncated
+  // to 0 bytes. An FTP server that cannot reach the PORT address answers 425 and touches nothing
+  // (RFC 959 4.2). Flip to `it` once fixed.
+  it.fails('answers that STOR 425 and leaves the server file untouched', () => {
+    expect(unreachable[2]?.reply.split('\n').at(-1), JSON.stringify(unreachable)).toMatch(/^425 /);
+    expect(keptFile.toString('utf8')).toBe('precious data\n');
   });
 
   it('answers LPRT and LPSV with 502, never sending them upstream', async () => {

@@ -12,7 +12,8 @@ on the control connection's local address and sends PORT (IPv4) or EPRT |2|...| 
 
 `commands` logs in and sends each COMMAND as one control line (ftplib's sendcmd), whatever the reply, and
 prints one JSON object per command on stdout: {"command": ..., "reply": ...}, the reply's lines joined
-by "\\n". It opens no data connection: for FEAT, a PASV by hand, a PORT that must be refused.
+by "\\n" (after a preliminary 1xx reply, the final reply too). It opens no data connection itself: for
+FEAT, a PASV by hand, a PORT that must be refused, a RETR that must fail.
 
 TIMEOUT (seconds) bounds every socket operation, control and data, so a failure is fast. The LIST output
 goes to stdout as UTF-8; the protocol trace (set_debuglevel) goes to stderr. Exit status: 0 done, 1 FTP
@@ -26,11 +27,15 @@ import sys
 
 def send_commands(ftp, commands, out):
     for command in commands:
+        reply = ""
         try:
             reply = ftp.sendcmd(command)
+            if reply.startswith("1"):
+                # A preliminary reply (150 before a transfer): the final one follows.
+                reply += "\n" + ftp.getresp()
         except ftplib.Error as error:
             # error_reply, error_temp, error_perm, error_proto: the reply text is the message.
-            reply = str(error)
+            reply = (reply + "\n" if reply.startswith("1") else "") + str(error)
         out.write(json.dumps({"command": command, "reply": reply}).encode("utf-8") + b"\n")
 
 

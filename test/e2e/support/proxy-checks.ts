@@ -5,10 +5,10 @@
  */
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { type FtpClient, describeRun } from '../../helpers/clients.js';
+import { type AcceptRecorder, type FtpClient, describeRun, startAcceptRecorder } from '../../helpers/clients.js';
 import { type FtpmasqProcess, startFtpmasq } from '../../helpers/ftpmasq-process.js';
 import { LARGE_FILE, SAMPLE_FILE, figuresOf } from '../../helpers/proftpd.js';
-import type { RunResult } from '../../helpers/topology.js';
+import type { ClientHost, RunResult } from '../../helpers/topology.js';
 import { type Figures, printFigures } from './client-matrix.js';
 import type { E2eEnvironment } from './environment.js';
 
@@ -134,6 +134,39 @@ export function itTransfersIntact(getCase: () => TransferCase, collected: Figure
     });
     record(testCase, { direction: 'upload', file: remoteName, size: stored.size, sha256: stored.sha256, ms: run.durationMs });
   });
+}
+
+/** How long a bounce target keeps listening after the attempts, for a late connection to show up. */
+const SETTLE_MS = 1_000;
+const CONNECT_PROBE = `
+import socket, sys
+socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+`;
+
+/**
+ * Runs the attempts while `host` listens on `address:port`, then proves the listener could be reached
+ * from the gateway: returns the accepts before that proof (must be none) and the proof's own.
+ */
+export async function withListener(
+  env: E2eEnvironment,
+  host: ClientHost,
+  address: string,
+  port: number,
+  attempts: () => Promise<void>,
+): Promise<{ duringAttempts: readonly string[]; fromGatewayProbe: readonly string[] }> {
+  const { tools, topology } = env;
+  const recorder: AcceptRecorder = await startAcceptRecorder(tools, topology, host, address, port, 60);
+  try {
+    await attempts();
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const duringAttempts = recorder.accepts();
+    const probe = await topology.exec(topology.gateway, tools.python3, ['-c', CONNECT_PROBE, address, String(port)]);
+    expect(probe.code, `the gateway cannot reach the listener: ${describeRun(probe)}`).toBe(0);
+    const all = await recorder.stop();
+    return { duringAttempts, fromGatewayProbe: all.slice(duringAttempts.length) };
+  } finally {
+    await recorder.stop();
+  }
 }
 
 /** The reply lines of a run's trace that match, for assertions that read well in a failure. */
