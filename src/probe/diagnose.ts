@@ -71,6 +71,14 @@ export interface AddressFacts {
   readonly unroutable: boolean;
 }
 
+/** Ranges that name this machine or a whole network: a 227 naming one cannot mean the server. */
+const NOT_A_SERVER_RANGES = new Set(['unspecified', 'loopback', 'multicast', 'broadcast']);
+
+/** Whether an address can be a server's own address as seen from elsewhere (its private address, say). */
+export function canBeServerAddress(facts: AddressFacts): boolean {
+  return facts.range !== 'invalid' && !NOT_A_SERVER_RANGES.has(facts.range);
+}
+
 export function describeAddress(address: string): AddressFacts {
   const range = ipaddr.isValid(address) ? ipaddr.process(address).range() : 'invalid';
   return { address: normalizeAddress(address), range, unroutable: isUnroutable(address) };
@@ -112,18 +120,18 @@ function recommend(
   const primary: CommandSuggestion = {
     argv: [...base, '--passive-ports', RECOMMENDED_PASSIVE_PORTS, ...epsv],
     why:
-      'relay mode (the default): every data connection goes through ftpmasq\'s own passive ports, so clients that trust the 227 and clients that ignore it both work' +
-      (epsv.length > 0 ? '; --epsv translate answers EPSV from a PASV upstream, since this server refuses EPSV' : ''),
+      "relay mode, the default: every data connection goes through ftpmasq's own passive ports, so clients that trust the 227 and clients that ignore it both work" +
+      (epsv.length > 0 ? '; --epsv translate answers EPSV with a PASV upstream, since this server refuses EPSV' : ''),
   };
   const alternative: CommandSuggestion | undefined = options.rewriteAlternative
     ? {
         argv: [...base, '--mode', 'rewrite', ...epsv],
-        why: `your NAT already forwards the server's passive ports (the probe reached ${formatHostPort(observations.controlAddress, portOf(observations.dataToControl))}), so rewrite mode is enough: ftpmasq fixes only the 227 address and data keeps going through the NAT`,
+        why: `rewrite mode: your NAT already forwards the server's passive ports (the probe reached ${formatHostPort(observations.controlAddress, portOf(observations.dataToControl))}), so it is enough to fix the 227 address; data keeps going through the NAT`,
       }
     : undefined;
   const placement =
-    `run it on a host that reaches ${upstream} and that clients reach as ${options.publicAddress}; ` +
-    `forward TCP ${subject.port} ${options.rewriteAlternative ? `(and, in relay mode, ${RECOMMENDED_PASSIVE_PORTS}) ` : `and ${RECOMMENDED_PASSIVE_PORTS} `}to ftpmasq instead of the server`;
+    `Run it on a host that reaches ${upstream} and that clients reach as ${options.publicAddress}, ` +
+    `and forward TCP ${subject.port} and ${RECOMMENDED_PASSIVE_PORTS} to ftpmasq instead of to the server`;
   return {
     primary,
     placement,
@@ -256,8 +264,12 @@ export function diagnoseProbe(run: ProbeRun): Diagnosis {
       `a data connection to the 227's address ${formatHostPort(advertised.address, portOf(observations.dataToAdvertised))} ${describeAttempt(observations.dataToAdvertised)}: clients that trust the 227 fail`,
     );
   } else if (!toAdvertised) {
+    const attempt = observations.dataToAdvertised;
+    const target = formatHostPort(advertised.address, portOf(attempt));
     reasons.push(
-      `a data connection to ${formatHostPort(advertised.address, portOf(observations.dataToAdvertised))} ${describeAttempt(observations.dataToAdvertised)}, as it does for those clients`,
+      attempt.outcome === 'not-tried'
+        ? `the probe did not dial ${target}: ${attempt.why}`
+        : `a data connection to ${target} ${describeAttempt(attempt)}, as it does for those clients`,
     );
   }
   if (!toControl) {
@@ -293,7 +305,9 @@ export function diagnoseProbe(run: ProbeRun): Diagnosis {
     reasons,
     notes,
     recommendation: recommend(observations, advertised.address, {
-      upstreamIsAdvertised: advertised.unroutable,
+      // The server's private address, as its 227 tells, is where ftpmasq finds it; 0.0.0.0 or
+      // 127.0.0.1 would be ftpmasq's own host, so the address the probe used is named instead.
+      upstreamIsAdvertised: advertised.unroutable && canBeServerAddress(advertised),
       publicAddress,
       rewriteAlternative: toControl,
       serverFix: toControl,

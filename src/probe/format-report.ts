@@ -7,6 +7,26 @@ import { type Diagnosis, describeAddress, describeRange } from './diagnose.js';
 import { isSameHost } from '../protocol/address-policy.js';
 
 const LABEL_WIDTH = 22;
+/** Prose lines are wrapped to this width; table values and command lines are not. */
+const WIDTH = 100;
+
+/** Word-wraps `text` to WIDTH: the first line starts with `first`, the others with `rest`. */
+export function wrap(text: string, first: string, rest: string): string {
+  const lines: string[] = [];
+  let line = first;
+  let empty = true;
+  for (const word of text.split(' ')) {
+    if (!empty && line.length + 1 + word.length > WIDTH) {
+      lines.push(line);
+      line = rest;
+      empty = true;
+    }
+    line += empty ? word : ` ${word}`;
+    empty = false;
+  }
+  lines.push(line);
+  return lines.join('\n');
+}
 
 function row(label: string, value: string): string {
   const [first = '', ...rest] = value.split('\n');
@@ -37,7 +57,20 @@ export function formatAttempt(attempt: DataAttempt): string {
 export function formatFeat(feat: ProbeObservations['feat']): string {
   if (feat.code !== 211) return `${feat.lines.at(-1) ?? feat.code} (no FEAT)`;
   const features = feat.lines.filter((line) => line.startsWith(' ')).map((line) => line.trim());
-  return features.length === 0 ? '(none listed)' : features.join(', ');
+  if (features.length === 0) return '(none listed)';
+  // Long MLST facts lists would stretch the table: one row per few features instead.
+  const rows: string[] = [];
+  let current = '';
+  for (const feature of features) {
+    if (current !== '' && current.length + 2 + feature.length > WIDTH - 2 - LABEL_WIDTH) {
+      rows.push(`${current},`);
+      current = feature;
+    } else {
+      current = current === '' ? feature : `${current}, ${feature}`;
+    }
+  }
+  rows.push(current);
+  return rows.join('\n');
 }
 
 function observationRows(observations: ProbeObservations): string[] {
@@ -97,17 +130,19 @@ export function formatProbeReport(run: ProbeRun, diagnosis: Diagnosis, url: stri
   lines.push('');
   const verdict = { fine: 'FINE', 'needs-ftpmasq': 'NEEDS FTPMASQ', inconclusive: 'INCONCLUSIVE' }[diagnosis.verdict];
   lines.push(`verdict: ${verdict}: ${diagnosis.headline.replace(/^(fine|needs ftpmasq): /, '')}`);
-  for (const reason of diagnosis.reasons) lines.push(`  - ${reason}`);
-  for (const note of diagnosis.notes) lines.push(`  note: ${note}`);
+  for (const reason of diagnosis.reasons) lines.push(wrap(reason, '  - ', '    '));
+  for (const note of diagnosis.notes) lines.push(wrap(note, '  note: ', '        '));
   const recommendation = diagnosis.recommendation;
   if (recommendation !== undefined) {
-    lines.push('', 'recommended:', `  ${recommendation.primary.argv.join(' ')}`, `  (${recommendation.primary.why})`);
-    lines.push(`  ${recommendation.placement}`);
+    lines.push('', 'recommended:', `  ${recommendation.primary.argv.join(' ')}`);
+    lines.push(wrap(`${recommendation.primary.why}.`, '  ', '  '));
+    lines.push(wrap(`${recommendation.placement}.`, '  ', '  '));
     if (recommendation.alternative !== undefined) {
-      lines.push('', 'or:', `  ${recommendation.alternative.argv.join(' ')}`, `  (${recommendation.alternative.why})`);
+      lines.push('', 'or:', `  ${recommendation.alternative.argv.join(' ')}`);
+      lines.push(wrap(`${recommendation.alternative.why}.`, '  ', '  '));
     }
     if (recommendation.serverFix !== undefined) {
-      lines.push('', 'or fix the server itself:', `  ${recommendation.serverFix}`);
+      lines.push('', 'or fix the server itself:', wrap(recommendation.serverFix, '  ', '  '));
     }
   }
   return `${lines.join('\n')}\n`;

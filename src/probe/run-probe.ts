@@ -7,12 +7,12 @@
  * broadcast address that is not the control address is not dialled: that would reach this
  * machine or a network, not the server.
  */
-import ipaddr from 'ipaddr.js';
 import { DialError, dial } from '../net/dial.js';
 import { isSameHost, normalizeAddress } from '../protocol/address-policy.js';
 import { type HostPort, parse227, parse229 } from '../protocol/data-addresses.js';
 import { FtpClientError, FtpControlClient, type FtpReply, receiveOverData, replyLines, replySummary } from './ftp-client.js';
 import type { DataAttempt, ExtendedPassiveReply, PassiveReply, ProbeRun, ProbeStage, ProbeSubject } from './observations.js';
+import { canBeServerAddress, describeAddress } from './diagnose.js';
 import type { ProbeTarget } from './probe-url.js';
 
 export interface ProbeTimeouts {
@@ -32,7 +32,6 @@ export const DEFAULT_PROBE_TIMEOUTS: ProbeTimeouts = {
 
 /** Ports below 1024 are never dialled, by ftpmasq or by its probe (RFC 2577 section 3). */
 const MIN_DATA_PORT = 1024;
-const NOT_THE_SERVER = new Set(['unspecified', 'loopback', 'multicast', 'broadcast']);
 
 class StageError extends Error {
   constructor(
@@ -182,9 +181,9 @@ async function requestExtendedPassive(client: FtpControlClient): Promise<Extende
 export function refuseDataTarget(target: HostPort, controlAddress: string): string | undefined {
   if (target.port < MIN_DATA_PORT) return `port ${target.port} is below ${MIN_DATA_PORT}`;
   if (isSameHost(target.host, controlAddress)) return undefined;
-  if (!ipaddr.isValid(target.host)) return 'not an IP address';
-  const range = ipaddr.process(target.host).range();
-  if (NOT_THE_SERVER.has(range)) return `${range} address: dialling it would not reach the server`;
+  const facts = describeAddress(target.host);
+  if (facts.range === 'invalid') return 'not an IP address';
+  if (!canBeServerAddress(facts)) return `${facts.range} address: dialling it would not reach the server`;
   return undefined;
 }
 

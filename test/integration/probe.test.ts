@@ -85,7 +85,7 @@ describe('ftpmasq probe', () => {
     expect(result.stdout).toMatch(/data to control addr {2}127\.0\.0\.1:\d+ {2}ok/);
     expect(result.stdout).toMatch(/^verdict: NEEDS FTPMASQ: /m);
     expect(result.stdout).toMatch(
-      /^ {2}npx ftpmasq --listen 0\.0\.0\.0:\d+ --upstream 0\.0\.0\.0:\d+ --public-address 127\.0\.0\.1 --passive-ports 60000-60999$/m,
+      /^ {2}npx ftpmasq --listen 0\.0\.0\.0:\d+ --upstream 127\.0\.0\.1:\d+ --public-address 127\.0\.0\.1 --passive-ports 60000-60999$/m,
     );
     expect(result.stdout).toContain('--mode rewrite');
     expect(result.stdout).toContain('MasqueradeAddress 127.0.0.1');

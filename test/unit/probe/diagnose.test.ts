@@ -5,6 +5,7 @@ import {
   type Problem,
   RECOMMENDED_PASSIVE_PORTS,
   type Verdict,
+  canBeServerAddress,
   describeAddress,
   diagnoseProbe,
   serverFixFor,
@@ -295,6 +296,39 @@ describe('describeAddress', () => {
   for (const { input, expected } of cases) {
     it(input, () => {
       expect(describeAddress(input)).toEqual(expected);
+    });
+  }
+});
+
+describe('diagnoseProbe: a 227 that cannot name the server', () => {
+  for (const advertised of ['0.0.0.0', '127.0.0.1']) {
+    it(`${advertised}: the upstream is the address the probe used, and the reason says it was not dialled`, () => {
+      const run = observe({ control: '203.0.113.10', advertised, toAdvertised: 'fail', toControl: 'ok' });
+      if (!run.complete) throw new Error('unreachable');
+      const notTried = { ...run, observations: { ...run.observations, dataToAdvertised: { outcome: 'not-tried' as const, target: { host: advertised, port: 60016 }, why: 'not the server' } } };
+      const diagnosis = diagnoseProbe(notTried);
+      expect(diagnosis.problems).toEqual(['advertises-private-address']);
+      expect(recommendationOf(diagnosis).primary.argv).toEqual(expect.arrayContaining(['--upstream', '203.0.113.10:21']));
+      expect(diagnosis.reasons.join('\n')).toContain(`the probe did not dial ${advertised}:60016: not the server`);
+    });
+  }
+});
+
+describe('canBeServerAddress', () => {
+  const cases: { input: string; expected: boolean }[] = [
+    { input: '10.0.11.251', expected: true },
+    { input: '100.64.0.1', expected: true },
+    { input: '169.254.1.1', expected: true },
+    { input: '93.184.216.34', expected: true },
+    { input: '0.0.0.0', expected: false },
+    { input: '127.0.0.1', expected: false },
+    { input: '224.0.0.1', expected: false },
+    { input: '255.255.255.255', expected: false },
+    { input: 'nonsense', expected: false },
+  ];
+  for (const { input, expected } of cases) {
+    it(input, () => {
+      expect(canBeServerAddress(describeAddress(input))).toBe(expected);
     });
   }
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diagnoseProbe } from '../../../src/probe/diagnose.js';
-import { formatAttempt, formatFeat, formatProbeReport } from '../../../src/probe/format-report.js';
+import { formatAttempt, formatFeat, formatProbeReport, wrap } from '../../../src/probe/format-report.js';
 import type { DataAttempt, ProbeObservations, ProbeRun } from '../../../src/probe/observations.js';
 
 const FIELD_CASE: ProbeObservations = {
@@ -130,10 +130,48 @@ describe('formatFeat', () => {
     { title: 'feature names', input: { code: 211, lines: ['211-Features:', ' EPSV', ' MLST type*;size*;', '211 End'] }, expected: 'EPSV, MLST type*;size*;' },
     { title: 'no features listed', input: { code: 211, lines: ['211 No features'] }, expected: '(none listed)' },
     { title: 'FEAT refused', input: { code: 500, lines: ['500 FEAT not understood'] }, expected: '500 FEAT not understood (no FEAT)' },
+    {
+      title: "ProFTPD's long list, in rows that fit the value column",
+      input: {
+        code: 211,
+        lines: [
+          '211-Features:',
+          ' CLNT',
+          ' EPRT',
+          ' EPSV',
+          ' MLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.groupname*;UNIX.mode*;UNIX.owner*;UNIX.ownername*;',
+          ' REST STREAM',
+          ' SIZE',
+          ' TVFS',
+          ' UTF8',
+          '211 End',
+        ],
+      },
+      expected:
+        'CLNT, EPRT, EPSV,\nMLST modify*;perm*;size*;type*;unique*;UNIX.group*;UNIX.groupname*;UNIX.mode*;UNIX.owner*;UNIX.ownername*;,\nREST STREAM, SIZE, TVFS, UTF8',
+    },
   ];
   for (const { title, input, expected } of cases) {
     it(title, () => {
       expect(formatFeat(input)).toBe(expected);
+    });
+  }
+});
+
+describe('wrap', () => {
+  const word = 'x'.repeat(9);
+  const cases: { title: string; text: string; expected: string }[] = [
+    { title: 'short text stays on one line', text: 'a short reason', expected: '  - a short reason' },
+    {
+      title: 'long text breaks between words, with the hanging indent',
+      text: Array.from({ length: 12 }, () => word).join(' '),
+      expected: `  - ${Array.from({ length: 9 }, () => word).join(' ')}\n    ${Array.from({ length: 3 }, () => word).join(' ')}`,
+    },
+    { title: 'a word longer than the width is kept whole', text: 'y'.repeat(120), expected: `  - ${'y'.repeat(120)}` },
+  ];
+  for (const { title, text, expected } of cases) {
+    it(title, () => {
+      expect(wrap(text, '  - ', '    ')).toBe(expected);
     });
   }
 });
