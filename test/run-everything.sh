@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-packages=(proftpd-basic curl lftp python3 iproute2 iptables procps prometheus)
+packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -5,7 +5,7 @@ import { DataRelay, type RelayResult } from '../data/data-relay.js';
 import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
 import { dial } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
-import type { DataMode, Metrics } from '../observability/metrics.js';
+import type { DataMode, Metrics, RefusalReason } from '../observability/metrics.js';
 import {
   checkActiveTarget,
   decidePasvRewrite,
@@ -162,8 +162,7 @@ export class ControlSession {
       this.handleClientLine(line);
     }
     if (!result.ok) {
-      this.context.metrics.refuse('line_too_long');
-      this.log.warn({ limit: this.clientReader.maxLineBytes }, 'client line too long');
+      this.refuse('line_too_long', { limit: this.clientReader.maxLineBytes });
       this.close('client line too long', '500 Command line too long.\r\n');
     }
   }
@@ -180,7 +179,7 @@ export class ControlSession {
     switch (command.verb) {
       case 'AUTH':
         // RFC 2228 534: the control channel must stay readable, or the 227 could not be fixed.
-        this.context.metrics.refuse('auth_tls');
+        this.refuse('auth_tls', { verb: command.verb });
         this.answerLocally('534 AUTH is not available through this ftpmasq proxy; continue without TLS.\r\n');
         return;
       case 'PASV':
@@ -195,7 +194,7 @@ export class ControlSession {
         return;
       case 'LPSV':
       case 'LPRT':
-        this.context.metrics.refuse('not_supported');
+        this.refuse('not_supported', { verb: command.verb });
         this.answerLocally(`502 ${command.verb} is not implemented; use EPSV or PASV.\r\n`);
         return;
       case 'FEAT':
@@ -213,7 +212,7 @@ export class ControlSession {
   private onPasv(command: ClientCommand): void {
     if (this.refuseAfterEpsvAll('PASV')) return;
     if (this.context.config.mode === 'relay' && this.advertisedIpv4() === undefined) {
-      this.context.metrics.refuse('ipv6_pasv');
+      this.refuse('ipv6_pasv', { verb: 'PASV' });
       this.answerLocally('425 PASV cannot name an IPv6 address; use EPSV.\r\n');
       return;
     }
@@ -225,7 +224,7 @@ export class ControlSession {
     const { config, metrics } = this.context;
     const argument = argumentText(command).toUpperCase();
     if (config.epsv === 'disable') {
-      metrics.refuse('epsv_disabled');
+      this.refuse('epsv_disabled', { verb: 'EPSV' });
       this.answerLocally('502 EPSV is disabled on this proxy; use PASV.\r\n');
       return;
     }
@@ -246,6 +245,11 @@ export class ControlSession {
       this.forward(Buffer.from('PASV\r\n'), { kind: 'passive', upstreamReply: 227, answerAs: 229, delimiter: '|' });
       return;
     }
+    if (config.mode === 'rewrite') {
+      // The server's 229 names only a port, which the NAT forwards as it is: nothing to change.
+      this.forward(command.line, { kind: 'plain' });
+      return;
+    }
     this.releaseDataSetup();
     this.forward(command.line, { kind: 'passive', upstreamReply: 229, answerAs: 229, delimiter: '|' });
   }
@@ -253,7 +257,7 @@ export class ControlSession {
   private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
     const { config, metrics } = this.context;
     if (config.active === 'disable') {
-      metrics.refuse('active_disabled');
+      this.refuse('active_disabled', { verb });
       this.answerLocally(`502 ${verb} is disabled on this proxy; use passive mode.\r\n`);
       return;
     }
@@ -261,14 +265,16 @@ export class ControlSession {
     const parsed: ParseResult<HostPort> =
       verb === 'PORT' ? parsePortArgument(argumentText(command)) : parseEprtArgument(argumentText(command));
     if (!parsed.ok) {
-      metrics.refuse('bad_argument');
+      this.refuse('bad_argument', { verb, problem: parsed.reason });
       this.answerLocally(`501 Syntax error in ${verb} argument: ${parsed.reason}.\r\n`);
       return;
     }
     const decision = checkActiveTarget(parsed.value.host, parsed.value.port, this.clientAddress);
     if (!decision.ok) {
-      metrics.refuse(decision.reason === 'foreign-host' ? 'bounce_foreign_host' : 'bounce_privileged_port');
-      this.log.warn({ verb, target: `${parsed.value.host}:${parsed.value.port}`, reason: decision.reason }, 'active target refused');
+      this.refuse(decision.reason === 'foreign-host' ? 'bounce_foreign_host' : 'bounce_privileged_port', {
+        verb,
+        target: `${parsed.value.host}:${parsed.value.port}`,
+      });
       this.answerLocally(`${decision.reply}\r\n`);
       return;
     }
@@ -278,9 +284,15 @@ export class ControlSession {
     this.forward(Buffer.from('PASV\r\n'), { kind: 'active', clientTarget: parsed.value, verb });
   }
 
+  /** Every refusal is counted and logged at warn, with what was refused. */
+  private refuse(reason: RefusalReason, details: Record<string, unknown> = {}): void {
+    this.context.metrics.refuse(reason);
+    this.log.warn({ reason, ...details }, 'refused');
+  }
+
   private refuseAfterEpsvAll(verb: string): boolean {
     if (!this.epsvAllSeen) return false;
-    this.context.metrics.refuse('after_epsv_all');
+    this.refuse('after_epsv_all', { verb });
     this.answerLocally(`501 ${verb} not allowed after EPSV ALL.\r\n`);
     return true;
   }
@@ -451,6 +463,10 @@ export class ControlSession {
     if (intent.kind === 'active') {
       this.dataSetup = { kind: 'active', upstreamPort, clientTarget: intent.clientTarget };
       this.context.metrics.rewrite(intent.verb === 'PORT' ? 'port' : 'eprt');
+      this.log.info(
+        { verb: intent.verb, target: `${intent.clientTarget.host}:${intent.clientTarget.port}`, upstreamPort },
+        'active command relayed',
+      );
       this.finishWithReply(`200 ${intent.verb} command successful.${eol}`);
       return;
     }
@@ -464,8 +480,7 @@ export class ControlSession {
       return;
     }
     if (lease === undefined) {
-      this.context.metrics.refuse('passive_ports_exhausted');
-      this.log.warn({ capacity: this.context.pool.capacity }, 'passive port range exhausted');
+      this.refuse('passive_ports_exhausted', { capacity: this.context.pool.capacity });
       this.finishWithReply("425 Can't open data connection: no free passive port.\r\n");
       return;
     }
@@ -492,8 +507,10 @@ export class ControlSession {
   ): void {
     if (intent.answerAs === 229) {
       // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
+      const answer = format229(upstreamPort, intent.delimiter, eol);
       this.context.metrics.rewrite('epsv');
-      this.finishWithReply(format229(upstreamPort, intent.delimiter, eol));
+      this.log.info({ from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim() }, 'passive reply relayed');
+      this.finishWithReply(answer);
       return;
     }
     const parsed = parse227(replyText);
@@ -530,9 +547,12 @@ export class ControlSession {
     this.context.metrics.upstreamUnroutablePasv.inc();
     if (this.context.diagnosis.unroutablePasvWarned) return;
     this.context.diagnosis.unroutablePasvWarned = true;
+    const problem = isUnroutable(advertisedHost)
+      ? `${advertisedHost}, which clients cannot reach`
+      : `${advertisedHost}, which is not the upstream's own address (${upstreamAddress})`;
     this.log.warn(
       { advertised: advertisedHost, upstream: upstreamAddress },
-      `upstream 227 names ${advertisedHost}, which clients cannot reach; ftpmasq is covering for it. ` +
+      `upstream 227 names ${problem}; ftpmasq is covering for it. ` +
         'Fix at the source: ProFTPD MasqueradeAddress, vsftpd pasv_address, Pure-FTPd ForcePassiveIP.',
     );
   }
@@ -588,8 +608,7 @@ export class ControlSession {
       return;
     }
     if (!isAllowedDataPeer(socket.remoteAddress, this.clientAddress)) {
-      this.context.metrics.refuse('foreign_data_peer');
-      this.log.warn({ peer: socket.remoteAddress, port: setup.lease.port }, 'data connection from a foreign address refused');
+      this.refuse('foreign_data_peer', { peer: socket.remoteAddress, port: setup.lease.port });
       socket.destroy();
       return;
     }
