@@ -84,10 +84,12 @@ LoadModule            mod_tls.c
 LoadModule            mod_proxy.c
 <IfModule mod_proxy.c>
   ProxyEngine               on
-  ProxyLog                  ${options.runDir}/proxy.log
+  # No ProxyLog (mod_proxy's default): ftpmasq logs its per-session lines, mod_proxy none.
   ProxyTables               ${options.runDir}/proxy-tables
   ProxyRole                 reverse
-  ProxyReverseConnectPolicy RoundRobin
+  # One backend: Random selects it without the SQLite state that RoundRobin locks and updates
+  # per connection ("database is locked", then "error selecting backend server" under load).
+  ProxyReverseConnectPolicy Random
   ProxyReverseServers       ${options.backend}
   ProxyDataTransferPolicy   client
   ProxyTimeoutConnect       5sec

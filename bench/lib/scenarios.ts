@@ -21,7 +21,7 @@ import {
   rssKiB,
   systemBusySeconds,
 } from './proc.js';
-import { FTP_PASSWORD, FTP_USER, LOAD_CLIENT_PATH, type RunningProcess, type Variant, type World, waitForChildren } from './world.js';
+import { FTP_PASSWORD, FTP_USER, LOAD_CLIENT_PATH, type Target, type World, waitForChildren } from './world.js';
 
 export type Figures = Record<string, number>;
 
@@ -39,23 +39,21 @@ class CpuWindow {
   private readonly systemBefore = readSystemCpu();
   private readonly t0 = performance.now();
 
-  constructor(
-    private readonly proxy: RunningProcess | undefined,
-    private readonly server: RunningProcess,
-  ) {
-    this.proxyBefore = proxy === undefined ? Number.NaN : cpuOfTree(proxy.pid);
-    this.serverBefore = cpuOfTree(server.pid);
+  constructor(private readonly target: Target) {
+    this.proxyBefore = target.proxy === undefined ? Number.NaN : cpuOfTree(target.proxy.pid);
+    this.serverBefore = cpuOfTree(target.server.pid);
   }
 
   async close(): Promise<{ proxy: number; server: number; systemBusy: number; softirq: number; wall: number }> {
     const wall = (performance.now() - this.t0) / 1000;
     // Forking servers: a session's CPU is in the parent's totals only once the child is reaped.
-    if (this.proxy !== undefined && this.proxy.name.includes('modproxy')) await waitForChildren(this.proxy.pid, 0, 10_000);
-    await waitForChildren(this.server.pid, 0, 10_000);
+    const { proxy, server } = this.target;
+    if (proxy !== undefined && this.target.forkingProxy) await waitForChildren(proxy.pid, 0, 10_000);
+    await waitForChildren(server.pid, 0, 10_000);
     const system = systemBusySeconds(this.systemBefore, readSystemCpu());
     return {
-      proxy: this.proxy === undefined ? Number.NaN : cpuOfTree(this.proxy.pid) - this.proxyBefore,
-      server: cpuOfTree(this.server.pid) - this.serverBefore,
+      proxy: proxy === undefined ? Number.NaN : cpuOfTree(proxy.pid) - this.proxyBefore,
+      server: cpuOfTree(server.pid) - this.serverBefore,
       systemBusy: system.busy,
       softirq: system.softirq,
       wall,
@@ -70,8 +68,8 @@ interface CurlFigures {
   readonly clientCpu: number;
 }
 
-async function curl(world: World, variant: Variant, args: readonly string[]): Promise<CurlFigures> {
-  const { host, port } = world.endpoint(variant);
+async function curl(world: World, target: Target, args: readonly string[]): Promise<CurlFigures> {
+  const { host, port } = target.endpoint;
   const url = `ftp://${host}:${port}/`;
   const argv = world.clientArgv(world.tools.time, [
     '-f', 'time %U %S',
@@ -95,16 +93,16 @@ async function curl(world: World, variant: Variant, args: readonly string[]): Pr
 }
 
 /** 1 GiB (or --quick's size) download to /dev/null, or upload from tmpfs, with curl. */
-export async function measureTransfer(world: World, variant: Variant, direction: 'download' | 'upload', tag: string): Promise<Measurement> {
+export async function measureTransfer(world: World, target: Target, direction: 'download' | 'upload', tag: string): Promise<Measurement> {
   const file = world.files.big;
-  const window = new CpuWindow(world.proxyOf(variant), world.serverOf(variant));
+  const window = new CpuWindow(target);
   let figures: CurlFigures;
   const remoteName = `upload-${tag}.bin`;
   if (direction === 'download') {
-    figures = await curl(world, variant, ['--output', '/dev/null', `{URL}${file.name}`]);
+    figures = await curl(world, target, ['--output', '/dev/null', `{URL}${file.name}`]);
     if (figures.size !== file.size) throw new Error(`downloaded ${figures.size} bytes, expected ${file.size}`);
   } else {
-    figures = await curl(world, variant, ['--upload-file', file.path, `{URL}${remoteName}`]);
+    figures = await curl(world, target, ['--upload-file', file.path, `{URL}${remoteName}`]);
   }
   const cpu = await window.close();
   if (direction === 'upload') {
@@ -197,17 +195,17 @@ async function runLoadClient(
   }
 }
 
-function common(world: World, variant: Variant, maxSeconds: number): { host: string; port: number; user: string; password: string; maxSeconds: number } {
-  const { host, port } = world.endpoint(variant);
+function common(target: Target, maxSeconds: number): { host: string; port: number; user: string; password: string; maxSeconds: number } {
+  const { host, port } = target.endpoint;
   return { host, port, user: FTP_USER, password: FTP_PASSWORD, maxSeconds };
 }
 
 /** Complete short sessions: connect, USER/PASS, PASV, RETR of 12 bytes, QUIT. */
-export async function measureSessions(world: World, variant: Variant, concurrency: number, count: number, maxSeconds: number): Promise<Measurement> {
-  const window = new CpuWindow(world.proxyOf(variant), world.serverOf(variant));
+export async function measureSessions(world: World, target: Target, concurrency: number, count: number, maxSeconds: number): Promise<Measurement> {
+  const window = new CpuWindow(target);
   const done = await runLoadClient(world, {
     mode: 'sessions',
-    ...common(world, variant, maxSeconds),
+    ...common(target, maxSeconds),
     file: world.files.sample.name,
     count,
     concurrency,
@@ -231,9 +229,9 @@ export async function measureSessions(world: World, variant: Variant, concurrenc
 }
 
 /** `count` parallel downloads of the parallel file: aggregate MB/s, all SHA-256 right, proxy peak memory. */
-export async function measureParallel(world: World, variant: Variant, count: number): Promise<Measurement> {
-  const proxy = world.proxyOf(variant);
-  const isFtpmasq = proxy !== undefined && !proxy.name.includes('modproxy');
+export async function measureParallel(world: World, target: Target, count: number): Promise<Measurement> {
+  const proxy = target.proxy;
+  const isFtpmasq = proxy !== undefined && !target.forkingProxy;
   let baselineRss = Number.NaN;
   if (proxy !== undefined && isFtpmasq) {
     resetPeakRss(proxy.pid);
@@ -249,13 +247,13 @@ export async function measureParallel(world: World, variant: Variant, count: num
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
-  const window = new CpuWindow(proxy, world.serverOf(variant));
+  const window = new CpuWindow(target);
   const file = world.files.parallel;
   let done: ClientRecord;
   try {
     done = await runLoadClient(world, {
       mode: 'parallel',
-      ...common(world, variant, 300),
+      ...common(target, 300),
       file: file.name,
       count,
       size: file.size,
@@ -285,26 +283,21 @@ export async function measureParallel(world: World, variant: Variant, count: num
 }
 
 /** NOOP round trips through one logged-in session. */
-export async function measureNoop(world: World, variant: Variant, count: number): Promise<Measurement> {
-  const done = await runLoadClient(world, { mode: 'noop', ...common(world, variant, 60), count });
-  await waitForChildren(world.serverOf(variant).pid, 0, 10_000);
+export async function measureNoop(world: World, target: Target, count: number): Promise<Measurement> {
+  const done = await runLoadClient(world, { mode: 'noop', ...common(target, 60), count });
+  await waitForChildren(target.server.pid, 0, 10_000);
   return { figures: { p50Us: numberOf(done, 'p50Us'), p99Us: numberOf(done, 'p99Us'), samples: numberOf(done, 'ok') } };
 }
 
-export interface HeldTarget {
-  /** The process whose memory is measured: ftpmasq, or mod_proxy's master (its children are the sessions). */
-  readonly proxy: RunningProcess;
-  readonly forking: boolean;
-  readonly endpoint: { readonly host: string; readonly port: number };
-}
-
-function proxyMemoryKiB(target: HeldTarget): number {
-  if (!target.forking) return pssKiB(target.proxy.pid);
+/** The proxy's memory: ftpmasq's PSS, or mod_proxy's master and its session children together. */
+function proxyMemoryKiB(target: Target): number {
+  if (target.proxy === undefined) return Number.NaN;
+  if (!target.forkingProxy) return pssKiB(target.proxy.pid);
   return pssKiB(target.proxy.pid) + childrenPssKiB(target.proxy.pid).kib;
 }
 
 /** `count` logged-in sessions held at once; all must answer NOOP; proxy PSS per session. */
-export async function measureHeld(world: World, target: HeldTarget, count: number): Promise<Measurement> {
+export async function measureHeld(world: World, target: Target, count: number): Promise<Measurement> {
   await new Promise((resolve) => setTimeout(resolve, 500));
   const before = proxyMemoryKiB(target);
   let heldCount = 0;
@@ -333,7 +326,7 @@ export async function measureHeld(world: World, target: HeldTarget, count: numbe
     noopSeconds = numberOf(noop, 'elapsedSeconds');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     heldMemory = proxyMemoryKiB(target);
-    if (target.forking) processes = childrenOf(target.proxy.pid).length;
+    if (target.forkingProxy && target.proxy !== undefined) processes = childrenOf(target.proxy.pid).length;
     const again = await ask('noop', 'noop');
     answeredAfter = numberOf(again, 'answered');
     await ask('quit', 'released');
@@ -341,7 +334,8 @@ export async function measureHeld(world: World, target: HeldTarget, count: numbe
   if (answered !== count || answeredAfter !== count) {
     throw new Error(`only ${Math.min(answered, answeredAfter)} of ${count} held sessions answered NOOP`);
   }
-  if (target.forking) await waitForChildren(target.proxy.pid, 0, 60_000);
+  if (target.forkingProxy && target.proxy !== undefined) await waitForChildren(target.proxy.pid, 0, 60_000);
+  await waitForChildren(target.server.pid, 0, 60_000);
   return {
     figures: {
       held: heldCount,
@@ -351,7 +345,7 @@ export async function measureHeld(world: World, target: HeldTarget, count: numbe
       proxyPssIdleMiB: before / 1024,
       connectSeconds,
       noopAllSeconds: noopSeconds,
-      ...(target.forking ? { processes } : {}),
+      ...(target.forkingProxy ? { processes } : {}),
     },
   };
 }

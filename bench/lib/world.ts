@@ -74,10 +74,13 @@ export const PORTS = {
   relay: 2101,
   rewrite: 2102,
   modproxy: 2103,
-  scriptedProxy: 2104,
+  heldProxy: 2104,
+  scriptedRelay: 2105,
+  scriptedRewrite: 2106,
   legacyServer: 2121,
   fixedServer: 21,
   scriptedUpstream: 2200,
+  scriptedDirect: 2201,
 } as const;
 
 export interface BenchTools extends E2eTools {
@@ -104,6 +107,24 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
+/** Where a measurement's sessions go, and whose CPU and memory it reads. */
+export interface Target {
+  readonly variant: Variant;
+  readonly endpoint: { readonly host: string; readonly port: number };
+  /** The proxy's process; undefined for the kernel NAT. */
+  readonly proxy: RunningProcess | undefined;
+  /** mod_proxy: one child process per session, whose CPU lands in the master once reaped. */
+  readonly forkingProxy: boolean;
+  /** The FTP server that the sessions end at. */
+  readonly server: RunningProcess;
+}
+
+/** The scripted upstream and the proxies in front of it (no mod_proxy: it forks per session anyway). */
+export interface ScriptedSet {
+  readonly upstream: RunningProcess;
+  target(variant: Variant): Target | undefined;
+}
+
 export interface World {
   readonly tools: BenchTools;
   readonly topology: Topology;
@@ -113,13 +134,11 @@ export interface World {
   readonly fixedServer: RunningProcess;
   readonly legacyServer: RunningProcess;
   readonly processes: Readonly<Record<Variant, RunningProcess | undefined>>;
-  endpoint(variant: Variant): { host: string; port: number };
-  /** The process whose CPU and memory are "the proxy's" for a variant; undefined for the kernel NAT. */
-  proxyOf(variant: Variant): RunningProcess | undefined;
-  /** The FTP server that a variant's sessions end at. */
-  serverOf(variant: Variant): RunningProcess;
+  /** The variant in front of real ProFTPD. */
+  target(variant: Variant): Target;
   startFtpmasq(options: FtpmasqStart): Promise<RunningProcess>;
-  startScriptedUpstream(): Promise<RunningProcess>;
+  /** Started on first use: the scripted upstream (LegacyFtpServer) with ftpmasq relay and rewrite in front. */
+  scripted(): Promise<ScriptedSet>;
   /** `ip netns exec <client> prlimit ... <file> <args>` as an argv. */
   clientArgv(file: string, args: readonly string[]): string[];
   teardown(): Promise<void>;
@@ -291,6 +310,10 @@ export async function createWorld(options: WorldOptions): Promise<World> {
     // (a) and (c): the kernel's 1:1 NAT of the control port and the servers' passive ranges.
     await iptables(['-t', 'nat', '-A', 'PREROUTING', '-i', 'br0', '-d', PUBLIC_ADDRESS, '-p', 'tcp', '--dport', '21', '-j', 'DNAT', '--to-destination', SERVER_ADDRESS]);
     await iptables(['-t', 'nat', '-A', 'PREROUTING', '-i', 'br0', '-d', PUBLIC_ADDRESS, '-p', 'tcp', '--dport', '60000:62000', '-j', 'DNAT', '--to-destination', SERVER_ADDRESS]);
+    // The scripted upstream's control port for the direct path, and its passive ports: it binds
+    // ephemeral ports, which the server namespace keeps in 10000-49999 (set above).
+    await iptables(['-t', 'nat', '-A', 'PREROUTING', '-i', 'br0', '-d', PUBLIC_ADDRESS, '-p', 'tcp', '--dport', String(PORTS.scriptedDirect), '-j', 'DNAT', '--to-destination', SERVER_ADDRESS]);
+    await iptables(['-t', 'nat', '-A', 'PREROUTING', '-i', 'br0', '-d', PUBLIC_ADDRESS, '-p', 'tcp', '--dport', '10000:49999', '-j', 'DNAT', '--to-destination', SERVER_ADDRESS]);
     await inNs(topology.gateway, 'echo 1 > /proc/sys/net/ipv4/ip_forward');
 
     const hash = await cryptPassword(tools.openssl, FTP_PASSWORD);
@@ -381,19 +404,31 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       await waitForFtpBanner(tools.ip, clientArgs, PUBLIC_ADDRESS, port, 15_000);
     }
 
-    let scripted: RunningProcess | undefined;
-    const startScriptedUpstream = async (): Promise<RunningProcess> => {
-      if (scripted !== undefined) return scripted;
+    let scripted: Promise<ScriptedSet> | undefined;
+    const startScripted = async (): Promise<ScriptedSet> => {
       const argv = [
         tools.ip, ...topology.execArgs(topology.server), tools.prlimit, `--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--',
-        process.execPath, SCRIPTED_UPSTREAM_PATH, '0.0.0.0', String(PORTS.scriptedUpstream),
+        process.execPath, SCRIPTED_UPSTREAM_PATH, '0.0.0.0',
+        `${PORTS.scriptedUpstream}:${SERVER_ADDRESS}`, `${PORTS.scriptedDirect}:${PUBLIC_ADDRESS}`,
       ];
       const logPath = join(workDir, 'scripted-upstream.log');
-      const { child, process: running } = spawnLogged('scripted-upstream', argv, logPath);
-      undo.push(() => running.stop());
+      const { child, process: upstream } = spawnLogged('scripted-upstream', argv, logPath);
+      undo.push(() => upstream.stop());
       await waitForLogLine(logPath, 'listening', child, 15_000);
-      scripted = running;
-      return running;
+      const scriptedRelay = await startFtpmasq({
+        name: 'ftpmasq-scripted-relay', mode: 'relay', listenPort: PORTS.scriptedRelay, upstreamPort: PORTS.scriptedUpstream,
+        passivePorts: '53000-53999', metricsPort: 9467, cpuProfileDir: options.cpuProfileDir,
+      });
+      const scriptedRewrite = await startFtpmasq({
+        name: 'ftpmasq-scripted-rewrite', mode: 'rewrite', listenPort: PORTS.scriptedRewrite, upstreamPort: PORTS.scriptedUpstream,
+        passivePorts: '55000-55999', metricsPort: 9468, cpuProfileDir: options.cpuProfileDir,
+      });
+      const targets: Partial<Record<Variant, Target>> = {
+        direct: { variant: 'direct', endpoint: { host: PUBLIC_ADDRESS, port: PORTS.scriptedDirect }, proxy: undefined, forkingProxy: false, server: upstream },
+        relay: { variant: 'relay', endpoint: { host: PUBLIC_ADDRESS, port: PORTS.scriptedRelay }, proxy: scriptedRelay, forkingProxy: false, server: upstream },
+        rewrite: { variant: 'rewrite', endpoint: { host: PUBLIC_ADDRESS, port: PORTS.scriptedRewrite }, proxy: scriptedRewrite, forkingProxy: false, server: upstream },
+      };
+      return { upstream, target: (variant) => targets[variant] };
     };
 
     const processes: Record<Variant, RunningProcess | undefined> = { direct: undefined, relay, rewrite, modproxy };
@@ -406,11 +441,15 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       fixedServer,
       legacyServer,
       processes,
-      endpoint: (variant) => ({ host: PUBLIC_ADDRESS, port: PORTS[variant] }),
-      proxyOf: (variant) => processes[variant],
-      serverOf: (variant) => (variant === 'direct' ? fixedServer : legacyServer),
+      target: (variant) => ({
+        variant,
+        endpoint: { host: PUBLIC_ADDRESS, port: PORTS[variant] },
+        proxy: processes[variant],
+        forkingProxy: variant === 'modproxy',
+        server: variant === 'direct' ? fixedServer : legacyServer,
+      }),
       startFtpmasq,
-      startScriptedUpstream,
+      scripted: () => (scripted ??= startScripted()),
       clientArgv: (file, args) => [tools.ip, ...clientArgs, tools.prlimit, `--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--', file, ...args],
       teardown,
     };
