@@ -77,8 +77,15 @@ describe('ftpmasq --active relay (the default) refuses bounce targets', () => {
 
     const counted = (await proxy.metrics()).value(refusals('bounce_foreign_host')) - before;
     expect(counted).toBe(2);
-    const logged = proxy.records('active target refused').map((record) => `${String(record['verb'])} ${String(record['target'])} ${String(record['reason'])}`);
-    expect(logged).toEqual([`PORT ${TARGET_ADDRESS}:${TARGET_PORT} foreign-host`, `EPRT ${TARGET_ADDRESS}:${TARGET_PORT} foreign-host`]);
+    // Logged at warn with what was refused (docs/LOGGING.md).
+    const logged = proxy
+      .records('refused')
+      .filter((record) => record['level'] === 40)
+      .map((record) => `${String(record['reason'])} ${String(record['verb'])} ${String(record['target'])}`);
+    expect(logged).toEqual([
+      `bounce_foreign_host PORT ${TARGET_ADDRESS}:${TARGET_PORT}`,
+      `bounce_foreign_host EPRT ${TARGET_ADDRESS}:${TARGET_PORT}`,
+    ]);
     expect(proxy.records('data connection closed')).toEqual([]);
   });
 
