@@ -101,8 +101,11 @@ afterEach(async () => {
 
 describe('the final-reply gate', () => {
   /**
-   * An upstream that says 150 and 226 at once, then writes the data 100 ms later and closes the
-   * data socket 50 ms after that: a proxy without the gate hands the client 226 first.
+   * An upstream that says 150 and 226 at once, writes the data 100 ms later and closes the data
+   * socket 100 ms after that: a proxy without the gate hands the client 226 at least 100 ms before
+   * the data. The gap between the last byte and the FIN matters to the client's view: a FIN that
+   * arrives with data still unread can be read after a 226 that the proxy rightly wrote later
+   * (each socket is read in turn), so the data is in the client's hands before the FIN comes.
    */
   function earlyFinalReply(payload: Buffer): Script {
     return async (connection) => {
@@ -115,14 +118,14 @@ describe('the final-reply gate', () => {
       connection.write('150 Opening BINARY mode data connection\r\n226 Transfer complete\r\n');
       await delay(100);
       await data.send(payload, { end: false });
-      await delay(50);
+      await delay(100);
       await data.send(Buffer.alloc(0), { end: true });
       await connection.serve();
     };
   }
 
   it('delivers every data byte and the data EOF before a 226 the upstream sent first', async () => {
-    const payload = randomBytes(1024 * 1024);
+    const payload = randomBytes(256 * 1024);
     const upstream = await scripted(earlyFinalReply(payload));
     const { endpoint } = await startProxy(upstream.address);
     const client = await open(endpoint);
@@ -161,7 +164,9 @@ describe('the final-reply gate', () => {
       const data = await port.accept();
       connection.write('150 here it comes\r\n226 Transfer complete\r\n');
       await delay(100);
-      await data.send(payload, { end: true });
+      await data.send(payload, { end: false });
+      await delay(100);
+      await data.send(Buffer.alloc(0), { end: true });
       await connection.serve();
     });
     const { endpoint } = await startProxy(upstream.address);

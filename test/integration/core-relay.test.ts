@@ -107,11 +107,9 @@ describe('relay mode through ftpmasq to a server that advertises 10.0.11.251', (
     expect(big.data.length).toBe(BIG.length);
     expect(sha256(big.data)).toBe(sha256(BIG));
     expect(big.final.code).toBe(226);
-    // The final reply reached the client only after the data's EOF.
-    const eof = client.indexOfEvent((event) => event.kind === 'data-end' && event.bytes === BIG.length);
-    const lastFinal = client.events.findLastIndex((event) => event.kind === 'reply-line' && event.code === 226);
-    expect(eof).toBeGreaterThanOrEqual(0);
-    expect(eof).toBeLessThan(lastFinal);
+    // Whether the client *reads* the data's EOF before the 226 is not asserted here: with
+    // megabytes in flight on the data connection, a 226 written after the last byte was handed to
+    // the kernel can still be read first. core-data pins the gate with a server that says 226 early.
   });
 
   it('uploads a 3 MiB random file: the upstream stores every byte', async () => {
