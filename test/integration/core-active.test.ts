@@ -267,6 +267,29 @@ describe('--epsv', () => {
   });
 });
 
+describe('pipelined active mode', () => {
+  /**
+   * BUG (src/session/control-session.ts, onTransferCommand): the active relay is started only if
+   * `dataSetup` is already 'active' when the transfer command is read. With PORT and RETR in one
+   * write, RETR is read before the upstream has answered the PASV ftpmasq sent for the PORT, so
+   * RETR goes upstream with no relay started; the upstream waits on its passive port for a data
+   * connection that never comes, and the client never gets its 150. Expected: 200, 150, the
+   * data, 226, as when the two commands are sent one at a time.
+   */
+  it.fails('PORT and RETR in one write transfer the file', async () => {
+    const { address } = await legacyServer();
+    const { endpoint } = await startProxy(address);
+    const client = await open(endpoint);
+    const listener = await client.listenActive();
+    client.send(`PORT ${listener.portArgument}`, 'RETR file.bin');
+    expect((await client.readReply()).code).toBe(200);
+    const data = await listener.nextConnection(1000);
+    expect((await client.readReply(1000)).code).toBe(150);
+    expect(sha256(await data.ended)).toBe(sha256(FILE));
+    expect((await client.readReply()).code).toBe(226);
+  });
+});
+
 describe('an active target that cannot be reached', () => {
   /**
    * BUG (src/session/control-session.ts, startActiveRelay): when ftpmasq cannot connect to the
