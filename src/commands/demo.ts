@@ -31,6 +31,10 @@ export function buildDemoCommand(io: CommandIo): Command {
     .action(async (options: { verbose?: boolean }) => {
       // Listen before anything can arrive: a signal during start-up stops the demo, not the process.
       const stopSignal = waitForStopSignal();
+      // `ftpmasq demo | head` closes stdout early: keep serving until the signal instead of crashing.
+      process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE') throw error;
+      });
       const logger = createLogger(options.verbose === true ? 'info' : 'silent', process.stderr);
       const demo = await startDemo({ logger });
       process.stdout.write(formatDemoSummary(demo.summary));

@@ -77,7 +77,7 @@ export function formatDemoSummary(summary: DemoSummary): string {
         "server's 227",
         `${summary.serverPasv}\n` +
           `names ${summary.privateAddress}, a private address: a client that trusts it (curl before 7.74,\n` +
-          `Python ftplib before 3.9) dials ${summary.privateAddress} and fails`,
+          `Python ftplib before 3.9.3) dials ${summary.privateAddress} and fails`,
       ),
     );
   }

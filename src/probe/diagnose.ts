@@ -3,9 +3,9 @@
  * probe did, and with which command line. Pure: observations in, a diagnosis out.
  *
  * The two kinds of client decide it:
- * - trusting clients (curl < 7.74, Python ftplib < 3.9, many libraries and devices) dial the
+ * - trusting clients (curl < 7.74, Python ftplib < 3.9.3, many libraries and devices) dial the
  *   address inside the 227;
- * - careful clients (curl >= 7.74, ftplib >= 3.9, lftp's default) dial the 227's port at the
+ * - careful clients (curl >= 7.74, ftplib >= 3.9.3, lftp's default) dial the 227's port at the
  *   address of the control connection, as EPSV clients always do (RFC 2428 section 3).
  * A server is fine when both kinds work. A 227 that names an unroutable address other than the
  * one the probe connected to is a problem even when it worked from here: the probe may stand
@@ -254,7 +254,7 @@ export function diagnoseProbe(run: ProbeRun): Diagnosis {
     problems.push('advertises-private-address');
     reasons.push(
       `the 227 names ${advertised.address} (${advertised.range}), not ${control.address}, the address clients connect to: ` +
-        `clients that trust the 227 (curl < 7.74, Python ftplib < 3.9) dial ${advertised.address} and fail` +
+        `clients that trust the 227 (curl < 7.74, Python ftplib < 3.9.3) dial ${advertised.address} and fail` +
         (toAdvertised ? ` (it worked from here only because this machine reaches ${advertised.address})` : ''),
     );
   }
@@ -276,7 +276,7 @@ export function diagnoseProbe(run: ProbeRun): Diagnosis {
     problems.push(toAdvertised ? 'control-address-data-unreachable' : 'no-data-connection');
     reasons.push(
       `a data connection to the 227's port at the control address ${formatHostPort(control.address, portOf(observations.dataToControl))} ${describeAttempt(observations.dataToControl)}: ` +
-        'clients that ignore the 227 address (curl >= 7.74, ftplib >= 3.9, EPSV clients) fail too',
+        'clients that ignore the 227 address (curl >= 7.74, ftplib >= 3.9.3, EPSV clients) fail too',
     );
   }
   if (problems.length === 0) {

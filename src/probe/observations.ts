@@ -45,7 +45,7 @@ export interface ProbeObservations {
   readonly dataToAdvertised: DataAttempt;
   /**
    * A data connection to the port of a second 227, at the control connection's address: what
-   * careful clients (curl >= 7.74, ftplib >= 3.9) and ftpmasq itself do.
+   * careful clients (curl >= 7.74, ftplib >= 3.9.3) and ftpmasq itself do.
    */
   readonly dataToControl: DataAttempt;
   readonly epsv: ExtendedPassiveReply;

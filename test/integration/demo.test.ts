@@ -3,119 +3,25 @@
  * the one machine-readable line, a second download by hand while it keeps serving, then SIGINT:
  * exit 0 and no listener left behind. Loopback only.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SUMMARY_PREFIX, type DemoSummary } from '../../src/demo/demo-report.js';
+import type { DemoSummary } from '../../src/demo/demo-report.js';
 import { DEMO_FILE, DEMO_PASSWORD, DEMO_USER, createDemoSample } from '../../src/demo/demo-runner.js';
 import { dial } from '../../src/net/dial.js';
 import { parse227 } from '../../src/protocol/data-addresses.js';
 import { FtpControlClient, receiveOverData, replySummary } from '../../src/probe/ftp-client.js';
+import { type DemoProcess, isListening, startDemoProcess } from '../helpers/demo-process.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const SUMMARY_TIMEOUT_MS = 20_000;
 const EXIT_TIMEOUT_MS = 10_000;
 
-interface DemoProcess {
-  readonly child: ChildProcess;
-  output(): string;
-  /** Resolves with the first stdout line that matches, or rejects after the timeout or on exit. */
-  waitForLine(matches: (line: string) => boolean, timeoutMs: number): Promise<string>;
-  waitForExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startDemoProcess(): DemoProcess {
-  const child = spawn(process.execPath, [cli, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const lines: string[] = [];
-  let partial = '';
-  const listeners = new Set<() => void>();
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    stdout += text;
-    partial += text;
-    const complete = partial.split('\n');
-    partial = complete.pop() ?? '';
-    lines.push(...complete);
-    for (const listener of listeners) listener();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const output = (): string => `--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
-  return {
-    child,
-    output,
-    waitForLine: (matches, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const found = lines.find(matches);
-          if (found === undefined) return false;
-          cleanup();
-          resolve(found);
-          return true;
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`no matching line within ${timeoutMs} ms\n${output()}`));
-        }, timeoutMs);
-        const onExit = (): void => {
-          if (check()) return;
-          cleanup();
-          reject(new Error(`the demo exited before printing the line\n${output()}`));
-        };
-        function cleanup(): void {
-          clearTimeout(timer);
-          listeners.delete(check);
-          child.off('exit', onExit);
-        }
-        listeners.add(check);
-        child.once('exit', onExit);
-        check();
-      }),
-    waitForExit: async (timeoutMs) => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`the demo did not exit within ${timeoutMs} ms\n${output()}`)), timeoutMs);
-      });
-      try {
-        return await Promise.race([exited, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
-}
-
-function parseSummary(line: string): DemoSummary {
-  const value: unknown = JSON.parse(line.slice(DEMO_SUMMARY_PREFIX.length));
-  if (typeof value !== 'object' || value === null) throw new Error(`not a summary: ${line}`);
-  // The test checks each field it uses below; the shape is the demo's own type.
-  return value as DemoSummary;
-}
-
 function endpointOf(text: string): { host: string; port: number } {
   const colon = text.lastIndexOf(':');
   return { host: text.slice(0, colon), port: Number(text.slice(colon + 1)) };
-}
-
-function isListening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function getText(url: string): Promise<string> {
@@ -139,17 +45,13 @@ describe('ftpmasq demo', () => {
 
   beforeAll(async () => {
     if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` first');
-    demo = startDemoProcess();
-    const line = await demo.waitForLine((candidate) => candidate.startsWith(DEMO_SUMMARY_PREFIX), SUMMARY_TIMEOUT_MS);
-    summary = parseSummary(line);
+    demo = startDemoProcess(process.execPath, [cli, 'demo']);
+    summary = await demo.waitForSummary(SUMMARY_TIMEOUT_MS);
   });
 
   afterAll(async () => {
     // Only if a test failed before the SIGINT test: do not leave the demo running.
-    if (demo !== undefined && demo.child.exitCode === null && demo.child.signalCode === null) {
-      demo.child.kill('SIGKILL');
-      await demo.waitForExit(EXIT_TIMEOUT_MS).catch(() => undefined);
-    }
+    await demo?.kill();
   });
 
   function requireSummary(): DemoSummary {
@@ -225,7 +127,7 @@ describe('ftpmasq demo', () => {
     if (running === undefined) throw new Error('no demo');
     expect(result.ports).toHaveLength(3);
     for (const port of result.ports) expect(await isListening(port)).toBe(true);
-    running.child.kill('SIGINT');
+    running.interrupt(); // Ctrl-C
     const exit = await running.waitForExit(EXIT_TIMEOUT_MS);
     expect(exit, running.output()).toEqual({ code: 0, signal: null });
     expect(running.output()).toContain('ftpmasq-demo-stopped');
