@@ -63,6 +63,16 @@ export class LineReader {
     return { ok: true, lines };
   }
 
+  /**
+   * The bytes of an unfinished line, handed over when the peer closes: "bytes in, bytes out"
+   * holds for a last reply sent without its CRLF too. The reader is empty afterwards.
+   */
+  takePending(): Buffer | undefined {
+    const tail = this.tail;
+    this.tail = undefined;
+    return tail;
+  }
+
   private fail(lines: Buffer[]): LineReaderResult {
     this.failed = true;
     this.tail = undefined;

@@ -86,6 +86,10 @@ export class ControlSession {
   /** Data sockets accepted or dialled whose relay does not exist yet. */
   private readonly connectingDataSockets = new Set<net.Socket>();
   private epsvAllSeen = false;
+  /** While a command waits for I/O (an active transfer reaching the client), later lines wait here. */
+  private clientBlocked = false;
+  private unblockAfterActiveReply = false;
+  private readonly clientBacklog: Buffer[] = [];
   private closed = false;
   private closeReason = '';
   private readonly clientPauses = new Set<PauseReason>();
@@ -151,6 +155,8 @@ export class ControlSession {
     });
     upstream.on('close', () => this.enqueueUpstream('end'));
     upstream.on('drain', () => this.resume('client', 'backpressure'));
+    // The client may have left while the upstream was being dialled: pass its EOF on now.
+    if (this.client.readableEnded) upstream.end();
   }
 
   // ---- client -> upstream ------------------------------------------------------------------
@@ -159,7 +165,8 @@ export class ControlSession {
     const result = this.clientReader.push(chunk);
     for (const line of result.lines) {
       if (this.closed) return;
-      this.handleClientLine(line);
+      if (this.clientBlocked) this.clientBacklog.push(line);
+      else this.handleClientLine(line);
     }
     if (!result.ok) {
       this.refuse('line_too_long', { limit: this.clientReader.maxLineBytes });
@@ -175,6 +182,14 @@ export class ControlSession {
 
   private handleClientLine(line: Buffer): void {
     const command = parseCommand(line);
+    if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
+      // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
+      // answered, or it would reach the server before ftpmasq knows where to connect.
+      this.clientBacklog.unshift(line);
+      this.blockClientCommands();
+      this.unblockAfterActiveReply = true;
+      return;
+    }
     if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
     switch (command.verb) {
       case 'AUTH':
@@ -211,7 +226,9 @@ export class ControlSession {
 
   private onPasv(command: ClientCommand): void {
     if (this.refuseAfterEpsvAll('PASV')) return;
-    if (this.context.config.mode === 'relay' && this.advertisedIpv4() === undefined) {
+    // An IPv6 client would come back over IPv4 from an address ftpmasq cannot tie to its control
+    // connection, so the data-peer check could not hold: refused even with an IPv4 public address.
+    if (this.context.config.mode === 'relay' && (ipFamily(this.clientAddress) === 6 || this.advertisedIpv4() === undefined)) {
       this.refuse('ipv6_pasv', { verb: 'PASV' });
       this.answerLocally('425 PASV cannot name an IPv6 address; use EPSV.\r\n');
       return;
@@ -299,11 +316,54 @@ export class ControlSession {
 
   private onTransferCommand(line: Buffer): void {
     const setup = this.dataSetup;
-    if (setup?.kind === 'active') {
-      this.dataSetup = undefined;
-      this.startActiveRelay(setup);
+    if (setup?.kind !== 'active') {
+      this.forward(line, { kind: 'transfer' });
+      return;
     }
-    this.forward(line, { kind: 'transfer' });
+    // Active mode: reach the client before the server acts. If the client cannot be reached the
+    // command never goes upstream (a STOR would otherwise truncate the file) and gets 425.
+    this.dataSetup = undefined;
+    this.blockClientCommands();
+    const startedAt = performance.now();
+    const connecting = dial({
+      host: setup.clientTarget.host,
+      port: setup.clientTarget.port,
+      timeoutMs: this.context.config.upstreamConnectTimeoutMs,
+      localAddress: this.clientSideLocalAddress(),
+      allowHalfOpen: true,
+    }).then(
+      (clientData) => {
+        if (this.closed) {
+          clientData.destroy();
+          return;
+        }
+        clientData.pause();
+        this.forward(line, { kind: 'transfer' });
+        this.trackRelaySetup(this.relayActive(clientData, setup.upstreamPort, startedAt));
+      },
+      (error: unknown) => {
+        if (this.closed) return;
+        this.log.warn({ target: `${setup.clientTarget.host}:${setup.clientTarget.port}`, err: errorMessage(error) }, 'active data connection to the client failed');
+        this.answerLocally("425 Can't open data connection to your PORT/EPRT address.\r\n");
+      },
+    );
+    void connecting.finally(() => this.unblockClientCommands());
+  }
+
+  private blockClientCommands(): void {
+    this.clientBlocked = true;
+    this.pause('client', 'processing');
+  }
+
+  private unblockClientCommands(): void {
+    this.clientBlocked = false;
+    if (this.closed) return;
+    this.resume('client', 'processing');
+    while (!this.clientBlocked && !this.closed) {
+      const line = this.clientBacklog.shift();
+      if (line === undefined) break;
+      this.handleClientLine(line);
+    }
   }
 
   private forward(line: Buffer, intent: Intent): void {
@@ -331,6 +391,8 @@ export class ControlSession {
 
   private enqueueUpstream(item: 'end'): void {
     if (this.upstreamBacklog.at(-1) === item) return;
+    const unterminated = this.upstreamReader.takePending();
+    if (unterminated !== undefined) this.upstreamBacklog.push(unterminated);
     this.upstreamBacklog.push(item);
     void this.drainUpstream();
   }
@@ -563,7 +625,12 @@ export class ControlSession {
   }
 
   private completeHead(): void {
-    this.pending.shift();
+    const completed = this.pending.shift();
+    if (completed?.kind === 'active' && this.unblockAfterActiveReply) {
+      this.unblockAfterActiveReply = false;
+      // After this reply is out: the waiting commands may answer locally or block again.
+      queueMicrotask(() => this.unblockClientCommands());
+    }
     while (this.pending[0]?.kind === 'local') {
       const local = this.pending.shift();
       if (local?.kind === 'local') this.sendToClient(local.reply);
@@ -639,39 +706,27 @@ export class ControlSession {
     this.trackRelaySetup(settled);
   }
 
-  private startActiveRelay(setup: ActiveSetup): void {
-    const startedAt = performance.now();
-    const { config } = this.context;
-    const toClient = dial({
-      host: setup.clientTarget.host,
-      port: setup.clientTarget.port,
-      timeoutMs: config.upstreamConnectTimeoutMs,
-      localAddress: this.clientSideLocalAddress(),
-      allowHalfOpen: true,
-    });
-    const settled = Promise.allSettled([this.dialUpstreamData(setup.upstreamPort), toClient]).then(([upstreamResult, clientResult]) => {
-      const upstreamData = upstreamResult.status === 'fulfilled' ? upstreamResult.value : undefined;
-      const clientData = clientResult.status === 'fulfilled' ? clientResult.value : undefined;
-      if (this.closed || upstreamData === undefined || clientData === undefined) {
-        upstreamData?.destroy();
-        clientData?.destroy();
-        if (!this.closed) {
-          if (upstreamData === undefined) this.context.metrics.upstreamError('data_connect');
-          this.log.error(
-            {
-              upstream: upstreamResult.status === 'rejected' ? errorMessage(upstreamResult.reason) : 'ok',
-              client: clientResult.status === 'rejected' ? errorMessage(clientResult.reason) : 'ok',
-            },
-            'active data connection failed',
-          );
+  /** The client's data socket is connected: connect upstream and relay. Settles when done either way. */
+  private relayActive(clientData: net.Socket, upstreamPort: number, startedAt: number): Promise<void> {
+    this.connectingDataSockets.add(clientData);
+    return this.dialUpstreamData(upstreamPort).then(
+      (upstreamData) => {
+        this.connectingDataSockets.delete(clientData);
+        if (this.closed || clientData.destroyed) {
+          upstreamData.destroy();
+          clientData.destroy();
+          return;
         }
-        return;
-      }
-      clientData.pause();
-      upstreamData.pause();
-      this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined);
-    });
-    this.trackRelaySetup(settled);
+        upstreamData.pause();
+        this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined);
+      },
+      (error: unknown) => {
+        this.connectingDataSockets.delete(clientData);
+        clientData.destroy();
+        this.context.metrics.upstreamError('data_connect');
+        this.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
+      },
+    );
   }
 
   private trackRelaySetup(settled: Promise<void>): void {

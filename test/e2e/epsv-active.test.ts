@@ -133,12 +133,10 @@ describe('active mode: ftpmasq --active relay (the default)', () => {
     expect(replies[3]?.reply).toMatch(/^200 /);
   });
 
-  // BUG (reported against src/session/control-session.ts startActiveRelay): ftpmasq forwards the STOR and
-  // connects upstream while its connection to the client fails, so ProFTPD sees a data connection that
-  // closes at once: the client is told "150 ... 226 Transfer complete" and the server file is truncated
-  // to 0 bytes. An FTP server that cannot reach the PORT address answers 425 and touches nothing
-  // (RFC 959 4.2). Flip to `it` once fixed.
-  it.fails('answers that STOR 425 and leaves the server file untouched', () => {
+  // Regression: ftpmasq used to forward the STOR while its connection to the client failed, so the
+  // client was told "226 Transfer complete" and the server file was truncated to 0 bytes. An FTP
+  // server that cannot reach the PORT address answers 425 and touches nothing (RFC 959 4.2).
+  it('answers that STOR 425 and leaves the server file untouched', () => {
     expect(unreachable[2]?.reply.split('\n').at(-1), JSON.stringify(unreachable)).toMatch(/^425 /);
     expect(keptFile.toString('utf8')).toBe('precious data\n');
   });

@@ -142,11 +142,10 @@ describe(`IPv6 clients on [${PUBLIC_ADDRESS6}]:21, IPv4-only ProFTPD behind`, ()
     ipv6PasvRefusals = (await proxy.metrics()).value(refusals('ipv6_pasv')) - before;
   });
 
-  // BUG (reported against src/session/control-session.ts onPasv): with an IPv4 --public-address, as in
-  // the README's deployment line, an IPv6 client's PASV gets "227 Entering Passive Mode
-  // (203,0,113,10,p1,p2)" for a port bound on [2001:db8:113::10] only: connecting to it is refused, and
-  // the next RETR hangs. docs/SECURITY.md and the README promise 425. Flip to `it` once fixed.
-  it.fails('the PASV reply is a clear 425 that names EPSV, and is counted (docs/SECURITY.md)', () => {
+  // Regression: with an IPv4 --public-address, as in the README's deployment line, an IPv6 client's
+  // PASV used to get a 227 for a port bound on [2001:db8:113::10] only, and the next RETR hung.
+  // docs/SECURITY.md and the README promise 425.
+  it('the PASV reply is a clear 425 that names EPSV, and is counted (docs/SECURITY.md)', () => {
     expect(pasvReplies[0]?.reply, `${JSON.stringify(pasvReplies)}\n${proxy.logTail()}`).toMatch(/^425 .*EPSV/);
     expect(ipv6PasvRefusals).toBe(1);
   });

@@ -269,14 +269,14 @@ describe('--epsv', () => {
 
 describe('pipelined active mode', () => {
   /**
-   * BUG (src/session/control-session.ts, onTransferCommand): the active relay is started only if
+   * Regression (fixed): the active relay is started only if
    * `dataSetup` is already 'active' when the transfer command is read. With PORT and RETR in one
    * write, RETR is read before the upstream has answered the PASV ftpmasq sent for the PORT, so
    * RETR goes upstream with no relay started; the upstream waits on its passive port for a data
    * connection that never comes, and the client never gets its 150. Expected: 200, 150, the
    * data, 226, as when the two commands are sent one at a time.
    */
-  it.fails('PORT and RETR in one write transfer the file', async () => {
+  it('PORT and RETR in one write transfer the file', async () => {
     const { address } = await legacyServer();
     const { endpoint } = await startProxy(address);
     const client = await open(endpoint);
@@ -292,13 +292,13 @@ describe('pipelined active mode', () => {
 
 describe('an active target that cannot be reached', () => {
   /**
-   * BUG (src/session/control-session.ts, startActiveRelay): when ftpmasq cannot connect to the
+   * Regression (fixed): when ftpmasq cannot connect to the
    * client's PORT address, it drops the upstream data connection and logs, but lets the
    * upstream's final reply through. An upstream that had already written the file into the
    * (now closed) data socket answers 226, so the client is told a transfer succeeded whose data
    * connection never existed. Expected: a 425 (RFC 959: "Can't open data connection").
    */
-  it.fails('does not report success for a transfer whose data connection to the client failed', async () => {
+  it('does not report success for a transfer whose data connection to the client failed', async () => {
     const upstream = await scripted(async (connection) => {
       await connection.greetAndLogin();
       await connection.expectCommand('PASV');

@@ -261,12 +261,12 @@ describe('line endings', () => {
 
 describe('an unterminated last line', () => {
   /**
-   * BUG (src/session/control-session.ts, upstream 'end'): bytes the upstream sent after its last
+   * Regression (fixed): bytes the upstream sent after its last
    * line end (a final reply without CRLF, then FIN) stay in the LineReader's tail and are dropped
    * when the upstream closes, so the client never sees them. Expected, by "bytes in, bytes out":
    * the client receives `221 Goodbye` and then EOF.
    */
-  it.fails("passes the upstream's unterminated last bytes on before closing", async () => {
+  it("passes the upstream's unterminated last bytes on before closing", async () => {
     const upstream = await scripted(async (connection) => {
       await connection.greetAndLogin();
       await connection.expectCommand('QUIT');
@@ -434,7 +434,7 @@ describe('teardown', () => {
    * once (a TCP health check, a port scan) holds an upstream connection and a session slot for
    * 2 s. Expected: the upstream sees its connection end at once.
    */
-  it.fails('ends the upstream connection at once when the client leaves before the upstream answered', async () => {
+  it('ends the upstream connection at once when the client leaves before the upstream answered', async () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     await waitUntil(() => upstream.connections.length >= 1, 2000, () => 'no readiness probe');

@@ -552,3 +552,20 @@ describe('stripLineEnding and lineEnding', () => {
     expect(stripLineEnding(input).toString('latin1')).toBe('NOOP\r');
   });
 });
+
+describe('LineReader.takePending', () => {
+  it('hands over the unterminated tail once, byte for byte, and leaves the reader empty', () => {
+    const reader = new LineReader();
+    const result = reader.push(Buffer.from('220 ready\r\n221 Goodbye'));
+    expect(result.ok && result.lines.map((line) => line.toString('latin1'))).toEqual(['220 ready\r\n']);
+    expect(reader.takePending()?.toString('latin1')).toBe('221 Goodbye');
+    expect(reader.pendingBytes).toBe(0);
+    expect(reader.takePending()).toBeUndefined();
+  });
+
+  it('has nothing to hand over after a complete line', () => {
+    const reader = new LineReader();
+    reader.push(Buffer.from('200 ok\n'));
+    expect(reader.takePending()).toBeUndefined();
+  });
+});
