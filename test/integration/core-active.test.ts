@@ -269,12 +269,12 @@ describe('--epsv', () => {
 
 describe('pipelined active mode', () => {
   /**
-   * Regression (fixed): the active relay is started only if
-   * `dataSetup` is already 'active' when the transfer command is read. With PORT and RETR in one
-   * write, RETR is read before the upstream has answered the PASV ftpmasq sent for the PORT, so
-   * RETR goes upstream with no relay started; the upstream waits on its passive port for a data
-   * connection that never comes, and the client never gets its 150. Expected: 200, 150, the
-   * data, 226, as when the two commands are sent one at a time.
+   * Regression test (bug fixed in 64160c0): the active relay used to start only if `dataSetup`
+   * was already 'active' when the transfer command was read. With PORT and RETR in one write,
+   * RETR was read before the upstream had answered the PASV ftpmasq sent for the PORT, so it went
+   * upstream with no relay started; the upstream waited on its passive port for a data
+   * connection that never came, and the client never got its 150. Expected: 200, 150, the data,
+   * 226, as when the two commands are sent one at a time.
    */
   it('PORT and RETR in one write transfer the file', async () => {
     const { address } = await legacyServer();
@@ -292,11 +292,11 @@ describe('pipelined active mode', () => {
 
 describe('an active target that cannot be reached', () => {
   /**
-   * Regression (fixed): when ftpmasq cannot connect to the
-   * client's PORT address, it drops the upstream data connection and logs, but lets the
-   * upstream's final reply through. An upstream that had already written the file into the
-   * (now closed) data socket answers 226, so the client is told a transfer succeeded whose data
-   * connection never existed. Expected: a 425 (RFC 959: "Can't open data connection").
+   * Regression test (bug fixed in 64160c0): when ftpmasq could not connect to the client's PORT
+   * address, it dropped the upstream data connection but let the upstream's final reply through.
+   * An upstream that had already written the file into the (closed) data socket answered 226, so
+   * the client was told a transfer succeeded whose data connection never existed (and a STOR
+   * truncated the file). Expected: 425 (RFC 959: "Can't open data connection").
    */
   it('does not report success for a transfer whose data connection to the client failed', async () => {
     const upstream = await scripted(async (connection) => {

@@ -261,10 +261,10 @@ describe('line endings', () => {
 
 describe('an unterminated last line', () => {
   /**
-   * Regression (fixed): bytes the upstream sent after its last
-   * line end (a final reply without CRLF, then FIN) stay in the LineReader's tail and are dropped
-   * when the upstream closes, so the client never sees them. Expected, by "bytes in, bytes out":
-   * the client receives `221 Goodbye` and then EOF.
+   * Regression test (bug fixed in 64160c0): bytes the upstream sent after its last line end (a
+   * final reply without CRLF, then FIN) stayed in the LineReader's tail and were dropped when the
+   * upstream closed. Expected, by "bytes in, bytes out": the client receives `221 Goodbye`, then
+   * EOF.
    */
   it("passes the upstream's unterminated last bytes on before closing", async () => {
     const upstream = await scripted(async (connection) => {
@@ -426,13 +426,12 @@ describe('teardown', () => {
   });
 
   /**
-   * BUG (src/session/control-session.ts, onClientEnd during start()): the client socket is
-   * paused while the upstream is dialled, but a paused socket still emits 'end' when no data is
-   * buffered. onClientEnd then runs with `this.upstream` undefined, so `this.upstream?.end()`
-   * passes nothing on; the upstream, connected a moment later, is left open until the
-   * CLOSE_GRACE_MS (2 s) timer destroys the session. Every client that connects and leaves at
-   * once (a TCP health check, a port scan) holds an upstream connection and a session slot for
-   * 2 s. Expected: the upstream sees its connection end at once.
+   * Regression test (bug fixed in 64160c0): the client socket is paused while the upstream is
+   * dialled, but a paused socket still emits 'end' when no data is buffered. onClientEnd ran with
+   * `this.upstream` undefined, so nothing was passed on, and the upstream, connected a moment
+   * later, stayed open until the CLOSE_GRACE_MS (2 s) timer. Every client that connects and
+   * leaves at once (a TCP health check, a port scan) held an upstream connection and a session
+   * slot for 2 s. Expected: the upstream sees its connection end at once.
    */
   it('ends the upstream connection at once when the client leaves before the upstream answered', async () => {
     const upstream = await scripted(standard());
