@@ -175,6 +175,7 @@ export class ControlSession {
   }
 
   private onClientEnd(): void {
+    if (this.closed) return;
     // Pass the half-close on: the server answers what it has and closes, which closes us.
     this.upstream?.end();
     this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
@@ -234,7 +235,7 @@ export class ControlSession {
       return;
     }
     this.releaseDataSetup();
-    this.forward(command.line, { kind: 'passive', upstreamReply: 227, answerAs: 227, delimiter: '|' });
+    this.forward(command.line, { kind: 'passive', upstreamReply: 227, answerAs: 227 });
   }
 
   private onEpsv(command: ClientCommand): void {
@@ -259,7 +260,7 @@ export class ControlSession {
         return;
       }
       this.releaseDataSetup();
-      this.forward(Buffer.from('PASV\r\n'), { kind: 'passive', upstreamReply: 227, answerAs: 229, delimiter: '|' });
+      this.forward(Buffer.from('PASV\r\n'), { kind: 'passive', upstreamReply: 227, answerAs: 229 });
       return;
     }
     if (config.mode === 'rewrite') {
@@ -268,7 +269,7 @@ export class ControlSession {
       return;
     }
     this.releaseDataSetup();
-    this.forward(command.line, { kind: 'passive', upstreamReply: 229, answerAs: 229, delimiter: '|' });
+    this.forward(command.line, { kind: 'passive', upstreamReply: 229, answerAs: 229 });
   }
 
   private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
@@ -515,13 +516,16 @@ export class ControlSession {
       this.completeHead();
       return;
     }
-    const upstreamPort = this.parseUpstreamPassive(code, replyText);
-    if (upstreamPort === undefined) {
+    const upstreamPassive = this.parseUpstreamPassive(code, replyText);
+    if (upstreamPassive === undefined) {
       this.context.metrics.upstreamError('bad_reply');
       this.log.error({ reply: replyText.toString('latin1').trim() }, 'cannot parse upstream passive reply');
       this.finishWithReply(`425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`);
       return;
     }
+    const upstreamPort = upstreamPassive.port;
+    // RFC 2428 allows any delimiter: a relayed 229 keeps the one the server chose.
+    const delimiter = upstreamPassive.delimiter ?? '|';
     if (intent.kind === 'active') {
       this.dataSetup = { kind: 'active', upstreamPort, clientTarget: intent.clientTarget };
       this.context.metrics.rewrite(intent.verb === 'PORT' ? 'port' : 'eprt');
@@ -551,7 +555,7 @@ export class ControlSession {
     const answer =
       intent.answerAs === 227 && advertised !== undefined
         ? format227(advertised, lease.port, eol)
-        : format229(lease.port, intent.delimiter, eol);
+        : format229(lease.port, delimiter, eol);
     this.context.metrics.rewrite(intent.answerAs === 227 ? 'pasv' : 'epsv');
     this.log.info(
       { from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim(), upstreamPort },
@@ -569,7 +573,7 @@ export class ControlSession {
   ): void {
     if (intent.answerAs === 229) {
       // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
-      const answer = format229(upstreamPort, intent.delimiter, eol);
+      const answer = format229(upstreamPort, '|', eol);
       this.context.metrics.rewrite('epsv');
       this.log.info({ from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim() }, 'passive reply relayed');
       this.finishWithReply(answer);
@@ -591,16 +595,16 @@ export class ControlSession {
     this.completeHead();
   }
 
-  private parseUpstreamPassive(code: number, replyText: Buffer): number | undefined {
+  private parseUpstreamPassive(code: number, replyText: Buffer): { port: number; delimiter?: string } | undefined {
     if (code === 229) {
       const parsed = parse229(replyText);
-      return parsed.ok ? parsed.value.port : undefined;
+      return parsed.ok ? parsed.value : undefined;
     }
     const parsed = parse227(replyText);
     if (!parsed.ok) return undefined;
     this.diagnoseUpstreamPasv(parsed.value.host);
     // CVE-2020-8284: the address inside a 227 is never dialled, only the port is used.
-    return parsed.value.port;
+    return { port: parsed.value.port };
   }
 
   private diagnoseUpstreamPasv(advertisedHost: string): void {

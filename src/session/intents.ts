@@ -22,7 +22,6 @@ export type Intent =
       readonly kind: 'passive';
       readonly upstreamReply: 227 | 229;
       readonly answerAs: 227 | 229;
-      readonly delimiter: string;
     }
   /** PASV sent upstream on behalf of a client's PORT/EPRT: the client gets a 200. */
   | { readonly kind: 'active'; readonly clientTarget: HostPort; readonly verb: 'PORT' | 'EPRT' }
