@@ -11,7 +11,7 @@
  * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +25,7 @@ import {
   measureTransfer,
 } from './lib/scenarios.js';
 import { PORTS, VARIANTS, type Variant, type World, createWorld } from './lib/world.js';
-import { PUBLIC_ADDRESS } from '../test/helpers/topology.js';
+import { PUBLIC_ADDRESS } from './lib/network.js';
 
 const MIB = 1024 * 1024;
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
@@ -198,6 +198,24 @@ function versionOf(file: string, args: readonly string[]): string {
   }
 }
 
+const DOC_PATH = join(RESULTS_DIR, '..', '..', 'docs', 'PERFORMANCE.md');
+const DOC_START = '<!-- bench:start -->';
+const DOC_END = '<!-- bench:end -->';
+
+/** Puts the run's table between the markers of docs/PERFORMANCE.md, leaving the prose alone. */
+function updatePerformanceDoc(markdown: string): void {
+  if (!existsSync(DOC_PATH)) return;
+  const doc = readFileSync(DOC_PATH, 'utf8');
+  const start = doc.indexOf(DOC_START);
+  const end = doc.indexOf(DOC_END);
+  if (start === -1 || end < start) {
+    log(`${DOC_PATH} has no ${DOC_START} ... ${DOC_END} markers: not updated`);
+    return;
+  }
+  writeFileSync(DOC_PATH, `${doc.slice(0, start + DOC_START.length)}\n${markdown}\n${doc.slice(end)}`);
+  log(`updated ${DOC_PATH}`);
+}
+
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
@@ -319,6 +337,9 @@ async function main(): Promise<number> {
     writeFileSync(join(RESULTS_DIR, 'latest.json'), `${json}\n`);
     writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown);
   }
+  // A complete default run replaces the table that docs/PERFORMANCE.md quotes.
+  const complete = !settings.quick && settings.only === undefined && settings.variants.length === VARIANTS.length && settings.rounds >= 3;
+  if (complete) updatePerformanceDoc(markdown);
   process.stdout.write(markdown);
   log(`results: ${join(RESULTS_DIR, `${stamp}${suffix}.md`)}`);
   return failures.length === 0 ? 0 : 1;

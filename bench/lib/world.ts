@@ -23,15 +23,8 @@ import { chmod, chown, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireE2ePrerequisites, type E2eTools } from '../../test/helpers/prerequisites.js';
-import {
-  type Topology,
-  PUBLIC_ADDRESS,
-  SERVER_ADDRESS,
-  createTopology,
-  isLiveRun,
-  runChecked,
-  waitForFtpBanner,
-} from '../../test/helpers/topology.js';
+import { runChecked, waitForFtpBanner } from '../../test/helpers/topology.js';
+import { type BenchNetwork, PUBLIC_ADDRESS, SERVER_ADDRESS, createBenchNetwork, isLiveBenchRun } from './network.js';
 import { reverseProxyConfig, serverConfig } from './proftpd-config.js';
 import { childrenOf } from './proc.js';
 
@@ -127,7 +120,7 @@ export interface ScriptedSet {
 
 export interface World {
   readonly tools: BenchTools;
-  readonly topology: Topology;
+  readonly topology: BenchNetwork;
   readonly workDir: string;
   readonly ftpRoot: string;
   readonly files: { readonly big: FileInfo; readonly parallel: FileInfo; readonly sample: FileInfo };
@@ -246,7 +239,7 @@ async function removeStaleWorkDirs(): Promise<void> {
     const match = /^fmq-bench-(\d+)$/.exec(name);
     if (match?.[1] === undefined) continue;
     const owner = Number(match[1]);
-    if (owner === process.pid || !isLiveRun(owner)) await rm(join('/dev/shm', name), { recursive: true, force: true });
+    if (owner === process.pid || !isLiveBenchRun(owner)) await rm(join('/dev/shm', name), { recursive: true, force: true });
   }
 }
 
@@ -296,7 +289,7 @@ export async function createWorld(options: WorldOptions): Promise<World> {
     for (const file of [big, parallel, sample]) await chown(file.path, FTP_UID, FTP_GID);
 
     log('creating network namespaces');
-    const topology = await createTopology(tools);
+    const topology = await createBenchNetwork(tools.ip);
     undo.push(() => topology.destroy());
     const inNs = (namespace: string, script: string): Promise<unknown> =>
       runChecked(tools.ip, ['netns', 'exec', namespace, '/bin/sh', '-c', script]);

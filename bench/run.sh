@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `npm run bench`: installs what the benchmark needs (Debian 12, as root), builds ftpmasq and the
+# benchmark, and runs it. Arguments go to bench/run.ts: --quick, --rounds N, --only a,b,
+# --variants a,b, --cpu-prof, --held N, --held-proftpd N, --transfer-mib N, --world-only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "npm run bench must run as root: it installs Debian packages, creates network namespaces and runs ProFTPD." >&2
+  echo "Without root, the control-path micro-benchmark runs: npm run bench:control-path" >&2
+  exit 2
+fi
+
+# proftpd-mod-proxy: the (d) comparison; proftpd-mod-crypto: mod_tls.so, which carries the OpenSSL
+# symbols mod_proxy.so needs; time: /usr/bin/time for curl's CPU; util-linux: prlimit.
+packages=(proftpd-basic proftpd-mod-proxy proftpd-mod-crypto curl iproute2 iptables openssl time util-linux)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run build
+npx tsc -p tsconfig.bench.json
+exec node dist-bench/bench/run.js "$@"
