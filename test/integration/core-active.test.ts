@@ -5,14 +5,10 @@
  * --epsv disable refuses EPSV and hides it from FEAT.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildConfig, type RawOptions } from '../../src/config/schema.js';
-import { start, type RunningDaemon } from '../../src/daemon.js';
-import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics, type RefusalReason } from '../../src/observability/metrics.js';
-import { RawFtpClient, commandLine, delay, port229, sha256, waitUntil, type Endpoint } from '../helpers/raw-ftp-client.js';
-import { ScriptedUpstream, type Script } from '../helpers/scripted-upstream.js';
+import { describe, expect, it } from 'vitest';
+import { createProxyHarness, countRefusals } from '../helpers/proxy-harness.js';
+import { commandLine, delay, port229, sha256, waitUntil } from '../helpers/raw-ftp-client.js';
+import type { Script } from '../helpers/scripted-upstream.js';
 
 // Below the ephemeral range (32768-60999); one hundred per integration file.
 const PASSIVE_LOW = 23600;
@@ -20,64 +16,16 @@ const PASSIVE_HIGH = 23699;
 
 const FILE = randomBytes(1024 * 1024);
 
-const cleanups: Array<() => Promise<void>> = [];
-const clients: RawFtpClient[] = [];
-const upstreams: ScriptedUpstream[] = [];
-
-async function startProxy(upstream: string, options: RawOptions = {}): Promise<{ daemon: RunningDaemon; endpoint: Endpoint }> {
-  const config = buildConfig({
-    listen: '127.0.0.1:0',
-    upstream,
-    metricsListen: 'off',
-    passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
-    logLevel: 'silent',
-    ...options,
-  });
-  const daemon = await start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-  cleanups.push(() => daemon.stop());
-  const endpoint = daemon.addresses[0];
-  if (endpoint === undefined) throw new Error('daemon has no listener');
-  return { daemon, endpoint };
-}
-
-async function legacyServer(): Promise<{ legacy: LegacyFtpServer; address: string }> {
-  const legacy = new LegacyFtpServer({ host: '127.0.0.1', files: new Map([['file.bin', FILE]]) });
-  const endpoint = await legacy.listen();
-  cleanups.push(() => legacy.close());
-  return { legacy, address: `${endpoint.host}:${endpoint.port}` };
-}
-
-async function scripted(script: Script): Promise<ScriptedUpstream> {
-  const upstream = await ScriptedUpstream.start(script);
-  upstreams.push(upstream);
-  cleanups.push(() => upstream.close());
-  return upstream;
-}
-
-async function open(endpoint: Endpoint): Promise<RawFtpClient> {
-  const client = await RawFtpClient.open(endpoint);
-  clients.push(client);
-  await client.login();
-  return client;
-}
-
-async function refusals(daemon: RunningDaemon, reason: RefusalReason): Promise<number> {
-  const metric = await daemon.metrics.refusals.get();
-  return metric.values.find((value) => value.labels.reason === reason)?.value ?? 0;
-}
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  const errors = upstreams.splice(0).flatMap((upstream) => upstream.scriptErrors);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  expect(errors).toEqual([]);
+const { startProxy, scripted, legacyServer, openLoggedIn } = createProxyHarness({
+  passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
+  legacy: { files: new Map([['file.bin', FILE]]) },
 });
 
 describe('PORT and EPRT', () => {
   it.each(['port', 'eprt'] as const)('%s with the client\'s own address: 200, and RETR arrives on its listener intact', async (mode) => {
     const { legacy, address } = await legacyServer();
     const { endpoint } = await startProxy(address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const result = await client.retrieve('file.bin', { mode });
     expect(result.setup.text).toBe(`200 ${mode.toUpperCase()} command successful.\r\n`);
     expect(sha256(result.data)).toBe(sha256(FILE));
@@ -89,7 +37,7 @@ describe('PORT and EPRT', () => {
   it('uploads through EPRT: the upstream stores every byte', async () => {
     const { legacy, address } = await legacyServer();
     const { endpoint } = await startProxy(address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const content = randomBytes(512 * 1024);
     const result = await client.store('active-up.bin', content, { mode: 'eprt' });
     expect(result.final.code).toBe(226);
@@ -99,7 +47,7 @@ describe('PORT and EPRT', () => {
   it('connects to the client from the address the client connected to', async () => {
     const { address } = await legacyServer();
     const { endpoint } = await startProxy(address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const listener = await client.listenActive();
     await client.expectReplyTo(`PORT ${listener.portArgument}`, 200);
     client.send('RETR file.bin');
@@ -115,11 +63,11 @@ describe('PORT and EPRT', () => {
     { verb: 'EPRT', argument: (host: string, port: number) => `|1|${host}|${port}|` },
   ])('$verb naming a foreign host gets 500 and nothing connects to it', async ({ verb, argument }) => {
     const { daemon, endpoint } = await startProxy((await legacyServer()).address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const foreign = await client.listenActive('127.0.0.2');
     const reply = await client.command(`${verb} ${argument(foreign.host, foreign.port)}`);
     expect(reply.code).toBe(500);
-    expect(await refusals(daemon, 'bounce_foreign_host')).toBe(1);
+    expect(await countRefusals(daemon, 'bounce_foreign_host')).toBe(1);
     // A transfer command now has no data connection to use: the upstream refuses it.
     const retr = await client.command('RETR file.bin');
     expect(retr.code).toBe(425);
@@ -134,10 +82,10 @@ describe('PORT and EPRT', () => {
     { verb: 'PORT', argument: '127,0,0,1,3,255' }, // 1023
   ])('$verb $argument (a port below 1024) gets 504', async ({ verb, argument }) => {
     const { daemon, endpoint } = await startProxy((await legacyServer()).address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const reply = await client.command(`${verb} ${argument}`);
     expect(reply.code).toBe(504);
-    expect(await refusals(daemon, 'bounce_privileged_port')).toBe(1);
+    expect(await countRefusals(daemon, 'bounce_privileged_port')).toBe(1);
   });
 
   it('accepts port 1024, the lowest allowed', async () => {
@@ -150,19 +98,19 @@ describe('PORT and EPRT', () => {
       });
     });
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('PORT 127,0,0,1,4,0')).code).toBe(200);
   });
 
   it('answers 502 to PORT and EPRT with --active disable, without asking the upstream', async () => {
     const { legacy, address } = await legacyServer();
     const { daemon, endpoint } = await startProxy(address, { active: 'disable' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const listener = await client.listenActive();
     expect((await client.command(`PORT ${listener.portArgument}`)).code).toBe(502);
     expect((await client.command(`EPRT ${listener.eprtArgument}`)).code).toBe(502);
     expect(legacy.pasvReplies).toHaveLength(0);
-    expect(await refusals(daemon, 'active_disabled')).toBe(2);
+    expect(await countRefusals(daemon, 'active_disabled')).toBe(2);
     // Passive mode still works.
     const result = await client.retrieve('file.bin');
     expect(sha256(result.data)).toBe(sha256(FILE));
@@ -170,7 +118,7 @@ describe('PORT and EPRT', () => {
 
   it('answers 501 to a PORT argument that is not six numbers', async () => {
     const { endpoint } = await startProxy((await legacyServer()).address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('PORT 127,0,0,1,200')).code).toBe(501);
     expect((await client.command('EPRT |3|127.0.0.1|5000|')).code).toBe(501);
     expect((await client.command('NOOP')).code).toBe(200);
@@ -193,7 +141,7 @@ describe('EPSV ALL', () => {
   it('passthrough: after EPSV ALL, PASV, PORT and EPRT get 501 and never reach the upstream; EPSV still works', async () => {
     const upstream = await scripted(epsvAllUpstream());
     const { daemon, endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('EPSV ALL')).text).toBe('200 EPSV ALL ok\r\n');
     expect((await client.command('PASV')).code).toBe(501);
     expect((await client.command('PORT 127,0,0,1,100,100')).code).toBe(501);
@@ -204,13 +152,13 @@ describe('EPSV ALL', () => {
     expect(port229(epsv)).toBeLessThanOrEqual(PASSIVE_HIGH);
     const session = await upstream.nextSession();
     expect(session.verbs()).toEqual(['USER', 'PASS', 'EPSV', 'EPSV']);
-    expect(await refusals(daemon, 'after_epsv_all')).toBe(3);
+    expect(await countRefusals(daemon, 'after_epsv_all')).toBe(3);
   });
 
   it('translate: EPSV ALL is answered by ftpmasq, then PASV gets 501', async () => {
     const upstream = await scripted(epsvAllUpstream());
     const { endpoint } = await startProxy(upstream.address, { epsv: 'translate' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('EPSV ALL')).code).toBe(200);
     expect((await client.command('PASV')).code).toBe(501);
     const session = await upstream.nextSession();
@@ -222,7 +170,7 @@ describe('--epsv', () => {
   it('translate: EPSV gets a 229 with ftpmasq\'s port and the upstream receives PASV, not EPSV', async () => {
     const { legacy, address } = await legacyServer();
     const { endpoint } = await startProxy(address, { epsv: 'translate' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const result = await client.retrieve('file.bin', { mode: 'epsv' });
     expect(result.setup.text).toMatch(/^229 Entering Extended Passive Mode \(\|\|\|\d+\|\)\r\n$/);
     const port = port229(result.setup);
@@ -243,7 +191,7 @@ describe('--epsv', () => {
       });
     });
     const { endpoint } = await startProxy(upstream.address, { epsv: 'translate' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('EPSV')).code).toBe(229);
     expect((await client.command('EPSV 2')).code).toBe(522);
     const session = await upstream.nextSession();
@@ -255,10 +203,10 @@ describe('--epsv', () => {
   it('disable: EPSV gets 502 and FEAT no longer lists EPSV', async () => {
     const { legacy, address } = await legacyServer();
     const { daemon, endpoint } = await startProxy(address, { epsv: 'disable' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     expect((await client.command('EPSV')).code).toBe(502);
     expect((await client.command('EPSV ALL')).code).toBe(502);
-    expect(await refusals(daemon, 'epsv_disabled')).toBe(2);
+    expect(await countRefusals(daemon, 'epsv_disabled')).toBe(2);
     const feat = await client.command('FEAT');
     expect(feat.text).toBe('211-Features:\r\n EPRT\r\n MDTM\r\n MLST type*;size*;modify*;\r\n SIZE\r\n UTF8\r\n211 End\r\n');
     expect(legacy.pasvReplies).toHaveLength(0);
@@ -279,7 +227,7 @@ describe('pipelined active mode', () => {
   it('PORT and RETR in one write transfer the file', async () => {
     const { address } = await legacyServer();
     const { endpoint } = await startProxy(address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const listener = await client.listenActive();
     client.send(`PORT ${listener.portArgument}`, 'RETR file.bin');
     expect((await client.readReply()).code).toBe(200);
@@ -313,7 +261,7 @@ describe('an active target that cannot be reached', () => {
       await connection.serve();
     });
     const { endpoint } = await startProxy(upstream.address, { upstreamConnectTimeout: '1s' });
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const listener = await client.listenActive();
     const port = listener.port;
     await listener.close(); // nobody listens there any more

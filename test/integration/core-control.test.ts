@@ -4,73 +4,13 @@
  * Upstreams are LegacyFtpServer or a scripted server whose bytes each test chooses.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildConfig, type RawOptions } from '../../src/config/schema.js';
-import { start, type RunningDaemon } from '../../src/daemon.js';
-import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics } from '../../src/observability/metrics.js';
-import { RawFtpClient, delay, trust227, waitUntil, withTimeout, type Endpoint } from '../helpers/raw-ftp-client.js';
-import {
-  ScriptedUpstream,
-  type Script,
-  type UpstreamConnection,
-  type UpstreamDataSocket,
-} from '../helpers/scripted-upstream.js';
+import { describe, expect, it } from 'vitest';
+import { createProxyHarness } from '../helpers/proxy-harness.js';
+import { delay, trust227, waitUntil, withTimeout } from '../helpers/raw-ftp-client.js';
+import type { Script, UpstreamConnection, UpstreamDataSocket } from '../helpers/scripted-upstream.js';
 
 // Below the ephemeral range (32768-60999); one hundred per integration file.
-const PASSIVE_PORTS = '23200-23299';
-
-const cleanups: Array<() => Promise<void>> = [];
-const clients: RawFtpClient[] = [];
-const upstreams: ScriptedUpstream[] = [];
-
-interface Proxy {
-  readonly daemon: RunningDaemon;
-  readonly endpoint: Endpoint;
-}
-
-async function startProxy(upstream: string, options: RawOptions = {}): Promise<Proxy> {
-  const config = buildConfig({
-    listen: '127.0.0.1:0',
-    upstream,
-    metricsListen: 'off',
-    passivePorts: PASSIVE_PORTS,
-    logLevel: 'silent',
-    ...options,
-  });
-  const daemon = await start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-  cleanups.push(() => daemon.stop());
-  const endpoint = daemon.addresses[0];
-  if (endpoint === undefined) throw new Error('daemon has no listener');
-  return { daemon, endpoint };
-}
-
-async function scripted(script: Script, options: { allowHalfOpen?: boolean } = {}): Promise<ScriptedUpstream> {
-  const upstream = await ScriptedUpstream.start(script, options);
-  upstreams.push(upstream);
-  cleanups.push(() => upstream.close());
-  return upstream;
-}
-
-async function legacyServer(): Promise<Endpoint> {
-  const legacy = new LegacyFtpServer({ host: '127.0.0.1' });
-  const endpoint = await legacy.listen();
-  cleanups.push(() => legacy.close());
-  return endpoint;
-}
-
-async function connect(endpoint: Endpoint): Promise<RawFtpClient> {
-  const client = await RawFtpClient.connect(endpoint);
-  clients.push(client);
-  return client;
-}
-
-async function open(endpoint: Endpoint): Promise<RawFtpClient> {
-  const client = await connect(endpoint);
-  await client.expectReply(220);
-  return client;
-}
+const { startProxy, scripted, legacyServer, connect, open } = createProxyHarness({ passivePorts: '23200-23299' });
 
 /** A closed port on 127.0.0.1: bound, then released. */
 async function closedPort(): Promise<number> {
@@ -90,17 +30,10 @@ function standard(responder: Parameters<UpstreamConnection['serve']>[0] = () => 
   };
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  const errors = upstreams.splice(0).flatMap((upstream) => upstream.scriptErrors);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  expect(errors).toEqual([]);
-});
-
 describe('FEAT', () => {
   it('drops the AUTH, PBSZ and PROT lines and passes every other byte unchanged', async () => {
-    const upstream = await legacyServer();
-    const proxy = await startProxy(`${upstream.host}:${upstream.port}`);
+    const { endpoint: upstream, address } = await legacyServer();
+    const proxy = await startProxy(address);
     const straight = await open(upstream);
     const relayed = await open(proxy.endpoint);
     const expected = (await straight.command('FEAT')).lines.filter(
@@ -145,8 +78,8 @@ describe('AUTH', () => {
   });
 
   it('keeps the session with a server that would answer 234 and hang up', async () => {
-    const upstream = await legacyServer();
-    const proxy = await startProxy(`${upstream.host}:${upstream.port}`);
+    const { address } = await legacyServer();
+    const proxy = await startProxy(address);
     const client = await open(proxy.endpoint);
     const reply = await client.command('AUTH TLS');
     expect(reply.code).toBe(534);

@@ -5,22 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildConfig, type RawOptions } from '../../src/config/schema.js';
-import { start, type RunningDaemon } from '../../src/daemon.js';
-import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics, type RefusalReason } from '../../src/observability/metrics.js';
-import {
-  RawFtpClient,
-  delay,
-  sha256,
-  trust227,
-  waitUntil,
-  withTimeout,
-  type Endpoint,
-} from '../helpers/raw-ftp-client.js';
-import { ScriptedUpstream, type Script, type UpstreamDataSocket } from '../helpers/scripted-upstream.js';
+import { describe, expect, it } from 'vitest';
+import { createProxyHarness, countPortsInUse, countRefusals } from '../helpers/proxy-harness.js';
+import { delay, sha256, trust227, waitUntil, withTimeout } from '../helpers/raw-ftp-client.js';
+import type { Script, UpstreamConnection, UpstreamDataSocket } from '../helpers/scripted-upstream.js';
 
 // Below the ephemeral range (32768-60999); one hundred per integration file.
 const PASSIVE_LOW = 23300;
@@ -30,54 +18,26 @@ const SINGLE_PORT = 23350;
 
 const SAMPLE = Buffer.from('Hello, FTP!\n');
 
-const cleanups: Array<() => Promise<void>> = [];
-const clients: RawFtpClient[] = [];
-const upstreams: ScriptedUpstream[] = [];
+const { startProxy, scripted, legacyServer, openLoggedIn } = createProxyHarness({
+  passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
+  legacy: { files: new Map([['sample.txt', SAMPLE]]) },
+});
 
-async function startProxy(upstream: string, options: RawOptions = {}): Promise<{ daemon: RunningDaemon; endpoint: Endpoint }> {
-  const config = buildConfig({
-    listen: '127.0.0.1:0',
-    upstream,
-    metricsListen: 'off',
-    passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
-    logLevel: 'silent',
-    ...options,
-  });
-  const daemon = await start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-  cleanups.push(() => daemon.stop());
-  const endpoint = daemon.addresses[0];
-  if (endpoint === undefined) throw new Error('daemon has no listener');
-  return { daemon, endpoint };
-}
-
-async function scripted(script: Script): Promise<ScriptedUpstream> {
-  const upstream = await ScriptedUpstream.start(script);
-  upstreams.push(upstream);
-  cleanups.push(() => upstream.close());
-  return upstream;
-}
-
-async function legacyServer(files: ReadonlyMap<string, Buffer> = new Map([['sample.txt', SAMPLE]])): Promise<string> {
-  const legacy = new LegacyFtpServer({ host: '127.0.0.1', files });
-  const endpoint = await legacy.listen();
-  cleanups.push(() => legacy.close());
-  return `${endpoint.host}:${endpoint.port}`;
-}
-
-async function open(endpoint: Endpoint): Promise<RawFtpClient> {
-  const client = await RawFtpClient.open(endpoint);
-  clients.push(client);
-  await client.login();
-  return client;
-}
-
-async function portsInUse(daemon: RunningDaemon): Promise<number> {
-  return (await daemon.metrics.passivePortsInUse.get()).values[0]?.value ?? Number.NaN;
-}
-
-async function refusals(daemon: RunningDaemon, reason: RefusalReason): Promise<number> {
-  const metric = await daemon.metrics.refusals.get();
-  return metric.values.find((value) => value.labels.reason === reason)?.value ?? 0;
+/**
+ * The upstream side of one passive transfer: log in, answer PASV with `format227` of a data port
+ * of its own, wait for `verb`, accept the proxy's data connection. The caller writes the rest.
+ */
+async function acceptTransfer(
+  connection: UpstreamConnection,
+  verb: 'RETR' | 'STOR',
+  format227 = (tuple: string) => `227 Entering Passive Mode (${tuple})\r\n`,
+): Promise<UpstreamDataSocket> {
+  await connection.greetAndLogin();
+  await connection.expectCommand('PASV');
+  const port = await connection.openDataPort();
+  connection.write(format227(port.tuple()));
+  await connection.expectCommand(verb);
+  return port.accept();
 }
 
 /** Resolves with the error code of a connect to 127.0.0.1:port, or 'connected'. */
@@ -92,13 +52,6 @@ function tryConnect(port: number): Promise<string> {
   });
 }
 
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  const errors = upstreams.splice(0).flatMap((upstream) => upstream.scriptErrors);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  expect(errors).toEqual([]);
-});
-
 describe('the final-reply gate', () => {
   /**
    * An upstream that says 150 and 226 at once, writes the data 100 ms later and closes the data
@@ -107,15 +60,10 @@ describe('the final-reply gate', () => {
    * arrives with data still unread can be read after a 226 that the proxy rightly wrote later
    * (each socket is read in turn), so the data is in the client's hands before the FIN comes.
    */
-  function earlyFinalReply(payload: Buffer): Script {
+  function earlyFinalReply(payload: Buffer, preliminary = '150 Opening BINARY mode data connection\r\n'): Script {
     return async (connection) => {
-      await connection.greetAndLogin();
-      await connection.expectCommand('PASV');
-      const port = await connection.openDataPort();
-      connection.write(`227 Entering Passive Mode (${port.tuple()})\r\n`);
-      await connection.expectCommand('RETR');
-      const data = await port.accept();
-      connection.write('150 Opening BINARY mode data connection\r\n226 Transfer complete\r\n');
+      const data = await acceptTransfer(connection, 'RETR');
+      connection.write(`${preliminary}226 Transfer complete\r\n`);
       await delay(100);
       await data.send(payload, { end: false });
       await delay(100);
@@ -128,7 +76,7 @@ describe('the final-reply gate', () => {
     const payload = randomBytes(256 * 1024);
     const upstream = await scripted(earlyFinalReply(payload));
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const result = await client.retrieve('early.bin');
     expect(result.final.text).toBe('226 Transfer complete\r\n');
     expect(sha256(result.data)).toBe(sha256(payload));
@@ -142,7 +90,7 @@ describe('the final-reply gate', () => {
     const payload = randomBytes(256 * 1024);
     const upstream = await scripted(earlyFinalReply(payload));
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const target = await client.pasv();
     client.send('RETR late-connect.bin');
     await delay(50);
@@ -155,22 +103,9 @@ describe('the final-reply gate', () => {
 
   it('holds a 226 sent the instant the upstream accepts the data connection', async () => {
     const payload = randomBytes(64 * 1024);
-    const upstream = await scripted(async (connection) => {
-      await connection.greetAndLogin();
-      await connection.expectCommand('PASV');
-      const port = await connection.openDataPort();
-      connection.write(`227 Entering Passive Mode (${port.tuple()})\r\n`);
-      await connection.expectCommand('RETR');
-      const data = await port.accept();
-      connection.write('150 here it comes\r\n226 Transfer complete\r\n');
-      await delay(100);
-      await data.send(payload, { end: false });
-      await delay(100);
-      await data.send(Buffer.alloc(0), { end: true });
-      await connection.serve();
-    });
+    const upstream = await scripted(earlyFinalReply(payload, '150 here it comes\r\n'));
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const target = await client.pasv();
     client.send('RETR x');
     const data = await client.connectData(target);
@@ -183,12 +118,7 @@ describe('the final-reply gate', () => {
   it('passes a 426 on after a brief flush when the upstream aborts and leaves the data socket open', async () => {
     let upstreamData: UpstreamDataSocket | undefined;
     const upstream = await scripted(async (connection) => {
-      await connection.greetAndLogin();
-      await connection.expectCommand('PASV');
-      const port = await connection.openDataPort();
-      connection.write(`227 Entering Passive Mode (${port.tuple()})\r\n`);
-      await connection.expectCommand('RETR');
-      upstreamData = await port.accept();
+      upstreamData = await acceptTransfer(connection, 'RETR');
       connection.write('150 Opening\r\n');
       await upstreamData.send(Buffer.alloc(1000, 0x61), { end: false });
       await delay(20);
@@ -196,7 +126,7 @@ describe('the final-reply gate', () => {
       await connection.serve();
     });
     const { daemon, endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const target = await client.pasv();
     const data = await client.connectData(target);
     client.send('RETR abort.bin');
@@ -208,7 +138,7 @@ describe('the final-reply gate', () => {
     expect(data.bytesReceived).toBe(1000);
     await withTimeout(upstreamData?.hungUp ?? Promise.resolve(), 1000, () => 'upstream data still open');
     expect((await client.command('NOOP')).code).toBe(200);
-    await waitUntil(async () => (await portsInUse(daemon)) === 0, 1000, () => 'port still held');
+    await waitUntil(async () => (await countPortsInUse(daemon)) === 0, 1000, () => 'port still held');
   });
 });
 
@@ -217,12 +147,7 @@ describe('uploads', () => {
     const content = randomBytes(4 * 1024 * 1024);
     let received: Buffer | undefined;
     const upstream = await scripted(async (connection) => {
-      await connection.greetAndLogin();
-      await connection.expectCommand('PASV');
-      const port = await connection.openDataPort();
-      connection.write(`227 Entering Passive Mode (${port.tuple()})\r\n`);
-      await connection.expectCommand('STOR');
-      const data = await port.accept();
+      const data = await acceptTransfer(connection, 'STOR');
       data.readSlowly(2);
       connection.write('150 Ok to send data\r\n');
       // Rejects if the proxy resets instead of half-closing.
@@ -233,7 +158,7 @@ describe('uploads', () => {
       await connection.serve();
     });
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const result = await client.store('up.bin', content);
     expect(result.final.text).toBe('226 Transfer complete\r\n');
     expect(received?.length).toBe(content.length);
@@ -243,15 +168,15 @@ describe('uploads', () => {
 
 describe('data peer check', () => {
   it('closes and counts a data connection from a foreign source address; the real client still connects', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer());
-    const client = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address);
+    const client = await openLoggedIn(endpoint);
     const target = await client.pasv();
     expect(target.host).toBe('127.0.0.1');
 
     const foreign = await client.connectData(target, '127.0.0.2');
     await withTimeout(foreign.closed, 1000, () => 'foreign data connection still open');
     expect(foreign.bytesReceived).toBe(0);
-    expect(await refusals(daemon, 'foreign_data_peer')).toBe(1);
+    expect(await countRefusals(daemon, 'foreign_data_peer')).toBe(1);
     expect(await daemon.metrics.registry.getSingleMetricAsString('ftpmasq_refusals_total')).toContain(
       'ftpmasq_refusals_total{reason="foreign_data_peer"} 1',
     );
@@ -266,26 +191,26 @@ describe('data peer check', () => {
 
 describe('passive ports', () => {
   it('releases a passive port the client never connects to after --passive-timeout', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer(), { passiveTimeout: '300ms' });
-    const client = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address, { passiveTimeout: '300ms' });
+    const client = await openLoggedIn(endpoint);
     const started = Date.now();
     const target = await client.pasv();
-    expect(await portsInUse(daemon)).toBe(1);
-    await waitUntil(async () => (await portsInUse(daemon)) === 0, 2000, () => 'port still in use');
+    expect(await countPortsInUse(daemon)).toBe(1);
+    await waitUntil(async () => (await countPortsInUse(daemon)) === 0, 2000, () => 'port still in use');
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await tryConnect(target.port)).toBe('ECONNREFUSED');
     expect((await client.command('NOOP')).code).toBe(200);
   });
 
   it('answers 425 when the range is exhausted, and the session goes on', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer(), { passivePorts: `${SINGLE_PORT}-${SINGLE_PORT}` });
-    const first = await open(endpoint);
-    const second = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address, { passivePorts: `${SINGLE_PORT}-${SINGLE_PORT}` });
+    const first = await openLoggedIn(endpoint);
+    const second = await openLoggedIn(endpoint);
     const held = await first.pasv();
     expect(held.port).toBe(SINGLE_PORT);
     const refused = await second.command('PASV');
     expect(refused.text).toBe("425 Can't open data connection: no free passive port.\r\n");
-    expect(await refusals(daemon, 'passive_ports_exhausted')).toBe(1);
+    expect(await countRefusals(daemon, 'passive_ports_exhausted')).toBe(1);
     expect((await second.command('NOOP')).code).toBe(200);
 
     // The first session's port works, and once its transfer is over the second gets it.
@@ -294,41 +219,41 @@ describe('passive ports', () => {
     await first.expectReply(150);
     expect((await data.ended).equals(SAMPLE)).toBe(true);
     await first.expectReply(226);
-    await waitUntil(async () => (await portsInUse(daemon)) === 0, 1000, () => 'port still held after the transfer');
+    await waitUntil(async () => (await countPortsInUse(daemon)) === 0, 1000, () => 'port still held after the transfer');
     const retried = await second.retrieve('sample.txt');
     expect(trust227(retried.setup).port).toBe(SINGLE_PORT);
     expect(retried.data.equals(SAMPLE)).toBe(true);
   });
 
   it('a new PASV releases the unused port of the previous one', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer());
-    const client = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address);
+    const client = await openLoggedIn(endpoint);
     const first = await client.pasv();
-    expect(await portsInUse(daemon)).toBe(1);
+    expect(await countPortsInUse(daemon)).toBe(1);
     const second = await client.pasv();
     expect(second.port).not.toBe(first.port);
-    expect(await portsInUse(daemon)).toBe(1);
+    expect(await countPortsInUse(daemon)).toBe(1);
     expect(await tryConnect(first.port)).toBe('ECONNREFUSED');
     const epsv = await client.command('EPSV');
     expect(epsv.code).toBe(229);
-    expect(await portsInUse(daemon)).toBe(1);
+    expect(await countPortsInUse(daemon)).toBe(1);
     expect(await tryConnect(second.port)).toBe('ECONNREFUSED');
   });
 
   it('a second PASV in a one-port range gets the same port again', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer(), { passivePorts: `${SINGLE_PORT}-${SINGLE_PORT}` });
-    const client = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address, { passivePorts: `${SINGLE_PORT}-${SINGLE_PORT}` });
+    const client = await openLoggedIn(endpoint);
     expect((await client.pasv()).port).toBe(SINGLE_PORT);
     expect((await client.pasv()).port).toBe(SINGLE_PORT);
-    expect(await portsInUse(daemon)).toBe(1);
+    expect(await countPortsInUse(daemon)).toBe(1);
   });
 
   it('releases the port once the data connection has ended', async () => {
-    const { daemon, endpoint } = await startProxy(await legacyServer());
-    const client = await open(endpoint);
+    const { daemon, endpoint } = await startProxy((await legacyServer()).address);
+    const client = await openLoggedIn(endpoint);
     const result = await client.retrieve('sample.txt');
     expect(result.data.equals(SAMPLE)).toBe(true);
-    await waitUntil(async () => (await portsInUse(daemon)) === 0, 1000, () => 'port still held');
+    await waitUntil(async () => (await countPortsInUse(daemon)) === 0, 1000, () => 'port still held');
     expect(await tryConnect(trust227(result.setup).port)).toBe('ECONNREFUSED');
   });
 });
@@ -344,19 +269,14 @@ describe('227 forms a relay must read', () => {
   it.each(forms)('relays data for a 227 $title', async ({ reply }) => {
     const payload = randomBytes(10_000);
     const upstream = await scripted(async (connection) => {
-      await connection.greetAndLogin();
-      await connection.expectCommand('PASV');
-      const port = await connection.openDataPort();
-      connection.write(reply(port.tuple()));
-      await connection.expectCommand('RETR');
-      const data = await port.accept();
+      const data = await acceptTransfer(connection, 'RETR', reply);
       connection.write('150 Opening\r\n');
       await data.send(payload, { end: true });
       connection.write('226 Done\r\n');
       await connection.serve();
     });
     const { endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const result = await client.retrieve('x');
     expect(result.setup.text).toMatch(/^227 Entering Passive Mode \(127,0,0,1,\d+,\d+\)\.\r\n$/);
     expect(sha256(result.data)).toBe(sha256(payload));
@@ -368,10 +288,10 @@ describe('227 forms a relay must read', () => {
       await connection.serve((verb) => (verb === 'PASV' ? '227 Entering Passive Mode\r\n' : undefined));
     });
     const { daemon, endpoint } = await startProxy(upstream.address);
-    const client = await open(endpoint);
+    const client = await openLoggedIn(endpoint);
     const reply = await client.command('PASV');
     expect(reply.code).toBe(425);
     expect((await client.command('NOOP')).code).toBe(200);
-    expect(await portsInUse(daemon)).toBe(0);
+    expect(await countPortsInUse(daemon)).toBe(0);
   });
 });

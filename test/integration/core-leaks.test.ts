@@ -4,57 +4,39 @@
  * all run in it), the session count and the passive-ports-in-use gauge.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildConfig } from '../../src/config/schema.js';
-import { start, type RunningDaemon } from '../../src/daemon.js';
-import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics } from '../../src/observability/metrics.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunningDaemon } from '../../src/daemon.js';
+import type { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
 import { describeOpenFds, openFdCount, settleFdCount } from '../helpers/fd-count.js';
+import { createProxyHarness, countPortsInUse } from '../helpers/proxy-harness.js';
 import { RawFtpClient, delay, waitUntil, type Endpoint } from '../helpers/raw-ftp-client.js';
 
-// Below the ephemeral range (32768-60999); one hundred per integration file.
-const PASSIVE_PORTS = '23500-23599';
 const SESSIONS = 200;
 const CONCURRENCY = 10;
 
 const SAMPLE = Buffer.from('Hello, FTP!\n');
 const BIG = randomBytes(4 * 1024 * 1024);
 
+const { startProxy, legacyServer } = createProxyHarness({
+  // Below the ephemeral range (32768-60999); one hundred per integration file.
+  passivePorts: '23500-23599',
+  lifetime: 'file',
+});
+
 let legacy: LegacyFtpServer;
 let daemon: RunningDaemon;
 let proxy: Endpoint;
 
 beforeAll(async () => {
-  legacy = new LegacyFtpServer({
-    host: '127.0.0.1',
+  const upstream = await legacyServer({
     files: new Map([
       ['sample.txt', SAMPLE],
       ['big.bin', BIG],
     ]),
   });
-  const upstream = await legacy.listen();
-  const config = buildConfig({
-    listen: '127.0.0.1:0',
-    upstream: `${upstream.host}:${upstream.port}`,
-    metricsListen: 'off',
-    passivePorts: PASSIVE_PORTS,
-    logLevel: 'silent',
-  });
-  daemon = await start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-  const address = daemon.addresses[0];
-  if (address === undefined) throw new Error('daemon has no listener');
-  proxy = address;
+  legacy = upstream.legacy;
+  ({ daemon, endpoint: proxy } = await startProxy(upstream.address));
 });
-
-afterAll(async () => {
-  await daemon.stop();
-  await legacy.close();
-});
-
-async function portsInUse(): Promise<number> {
-  return (await daemon.metrics.passivePortsInUse.get()).values[0]?.value ?? Number.NaN;
-}
 
 async function sessionsActive(): Promise<number> {
   return (await daemon.metrics.sessionsActive.get()).values[0]?.value ?? Number.NaN;
@@ -89,7 +71,7 @@ async function runSessions(count: number, session: (index: number) => Promise<vo
 async function expectAllReleased(baseline: number): Promise<void> {
   await waitUntil(() => daemon.sessionCount() === 0, 3000, () => `${daemon.sessionCount()} sessions still open`);
   expect(await sessionsActive()).toBe(0);
-  await waitUntil(async () => (await portsInUse()) === 0, 3000, () => 'passive ports still in use');
+  await waitUntil(async () => (await countPortsInUse(daemon)) === 0, 3000, () => 'passive ports still in use');
   const settled = await settleFdCount(baseline, 3000);
   expect(settled, `open descriptors:\n${describeOpenFds().join('\n')}`).toBeLessThanOrEqual(baseline);
   expect(legacy.connectionCount).toBe(0);

@@ -5,13 +5,10 @@
  * byte-identical to what the upstream sent.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildConfig, type RawOptions } from '../../src/config/schema.js';
-import { start, type RunningDaemon } from '../../src/daemon.js';
-import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics } from '../../src/observability/metrics.js';
-import { RawFtpClient, commandLine, port229, sha256, trust227, type Endpoint } from '../helpers/raw-ftp-client.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
+import { createProxyHarness } from '../helpers/proxy-harness.js';
+import { commandLine, port229, sha256, trust227, type Endpoint } from '../helpers/raw-ftp-client.js';
 
 // Below the kernel's ephemeral range (32768-60999), so no outgoing socket of a parallel test
 // file can hold one of these ports; each integration file has its own hundred.
@@ -25,57 +22,27 @@ const UTF8_CONTENT = randomBytes(4096);
 /** "進捗.txt" in Shift_JIS: not valid UTF-8, so any decode/re-encode would change it. */
 const SJIS_NAME = Buffer.from([0x90, 0x69, 0x92, 0xbb, 0x2e, 0x74, 0x78, 0x74]);
 
+// One upstream and one proxy for the whole file, started before the first test.
+const { startProxy, legacyServer, open } = createProxyHarness({
+  passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
+  lifetime: 'file',
+});
+
 let legacy: LegacyFtpServer;
-let daemon: RunningDaemon;
 let proxy: Endpoint;
 let direct: Endpoint;
-const clients: RawFtpClient[] = [];
-
-async function open(endpoint: Endpoint): Promise<RawFtpClient> {
-  const client = await RawFtpClient.open(endpoint);
-  clients.push(client);
-  return client;
-}
-
-async function startProxy(upstream: Endpoint, options: RawOptions = {}): Promise<RunningDaemon> {
-  const config = buildConfig({
-    listen: '127.0.0.1:0',
-    upstream: `${upstream.host}:${upstream.port}`,
-    metricsListen: 'off',
-    passivePorts: `${PASSIVE_LOW}-${PASSIVE_HIGH}`,
-    logLevel: 'silent',
-    ...options,
-  });
-  return start(config, { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) });
-}
-
-function endpointOf(running: RunningDaemon): Endpoint {
-  const address = running.addresses[0];
-  if (address === undefined) throw new Error('daemon has no listener');
-  return address;
-}
 
 beforeAll(async () => {
-  legacy = new LegacyFtpServer({
-    host: '127.0.0.1',
+  const upstream = await legacyServer({
     files: new Map<string | Buffer, Buffer>([
       ['sample.txt', SAMPLE],
       ['big.bin', BIG],
       [UTF8_NAME, UTF8_CONTENT],
     ]),
   });
-  direct = await legacy.listen();
-  daemon = await startProxy(direct);
-  proxy = endpointOf(daemon);
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-});
-
-afterAll(async () => {
-  await daemon.stop();
-  await legacy.close();
+  legacy = upstream.legacy;
+  direct = upstream.endpoint;
+  proxy = (await startProxy(upstream.address)).endpoint;
 });
 
 describe('relay mode through ftpmasq to a server that advertises 10.0.11.251', () => {
@@ -205,9 +172,7 @@ describe('relay mode through ftpmasq to a server that advertises 10.0.11.251', (
     ];
     const transcripts: Buffer[] = [];
     for (const endpoint of [direct, proxy]) {
-      const client = await RawFtpClient.connect(endpoint);
-      clients.push(client);
-      await client.expectReply(220);
+      const client = await open(endpoint);
       for (const line of dialogue) {
         client.send(line);
         await client.readReply();

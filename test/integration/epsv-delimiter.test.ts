@@ -1,22 +1,14 @@
 /** RFC 2428 section 4: a relayed 229 keeps the delimiter the server chose. */
-import { afterEach, describe, expect, it } from 'vitest';
-import { buildConfig } from '../../src/config/schema.js';
-import { start } from '../../src/daemon.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { Metrics } from '../../src/observability/metrics.js';
-import { RawFtpClient } from '../helpers/raw-ftp-client.js';
-import { ScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { describe, expect, it } from 'vitest';
+import { createProxyHarness } from '../helpers/proxy-harness.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { startProxy, scripted, openLoggedIn } = createProxyHarness({ passivePorts: '43700-43709' });
 
 describe('EPSV passthrough in relay mode', () => {
   for (const delimiter of ['|', '!', '#']) {
     it(`answers a 229 delimited by "${delimiter}" with ftpmasq's port and the same delimiter`, async () => {
       let upstreamPort = 0;
-      const upstream = await ScriptedUpstream.start(async (connection) => {
+      const upstream = await scripted(async (connection) => {
         await connection.greetAndLogin();
         await connection.expectCommand('EPSV');
         const port = await connection.openDataPort();
@@ -27,17 +19,8 @@ describe('EPSV passthrough in relay mode', () => {
         connection.write('221 bye\r\n');
         connection.end();
       });
-      cleanups.push(() => upstream.close());
-      const daemon = await start(
-        buildConfig({ listen: '127.0.0.1:0', upstream: upstream.address, metricsListen: 'off', passivePorts: '43700-43709' }),
-        { logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }) },
-      );
-      cleanups.push(() => daemon.stop());
-      const endpoint = daemon.addresses[0];
-      if (endpoint === undefined) throw new Error('no listener');
-      const client = await RawFtpClient.open(endpoint);
-      cleanups.push(() => client.close());
-      await client.login();
+      const { endpoint } = await startProxy(upstream.address);
+      const client = await openLoggedIn(endpoint);
       const reply = await client.command('EPSV');
       const escaped = delimiter.replace(/[|#!]/g, (c) => `\\${c}`);
       const match = new RegExp(`^229 Entering Extended Passive Mode \\(${escaped}{3}(\\d+)${escaped}\\)\\r\\n$`).exec(reply.text);
