@@ -83,7 +83,7 @@ describe('ftpmasq CLI', () => {
       it(`logs "ftpmasq ready" as JSON, serves, and exits 0 on ${signal}`, async () => {
         const child = spawn(
           process.execPath,
-          [cli, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--metrics-listen', 'off', '--passive-ports', '42900-42909'],
+          [cli, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--metrics-listen', 'off', '--passive-ports', '23800-23809'],
           { stdio: ['ignore', 'pipe', 'pipe'] },
         );
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
