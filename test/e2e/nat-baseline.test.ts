@@ -1,13 +1,14 @@
 /**
  * The problem ftpmasq exists for, shown without ftpmasq: ProFTPD behind a plain 1:1 NAT (no
  * MasqueradeAddress) answers PASV with its private 10.0.11.251. A client that trusts the 227 address
- * fails to connect at once (no route to 10.0.11.0/24), while EPSV clients, which dial the control peer,
- * work through the same NAT.
+ * (legacy curl, ftplib, lftp with `ftp:fix-pasv-address no`) fails to connect at once (no route to
+ * 10.0.11.0/24), while EPSV clients and lftp's own address fix, which dial the control peer, work through
+ * the same NAT.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, describeRun } from '../helpers/clients.js';
-import { SAMPLE_FILE } from '../helpers/proftpd.js';
+import { createClient, createLftpClient, describeRun } from '../helpers/clients.js';
+import { SAMPLE_FILE, figuresOf } from '../helpers/proftpd.js';
 import { GATEWAY_PRIVATE_ADDRESS, PUBLIC_ADDRESS, SERVER_ADDRESS } from '../helpers/topology.js';
 import { describeClientMatrix } from './support/client-matrix.js';
 import { type E2eEnvironment, setUpEnvironment } from './support/environment.js';
@@ -79,6 +80,45 @@ describe('legacy clients through a plain 1:1 NAT', () => {
     expect(run.timedOut, describeRun(run)).toBe(false);
     expect(run.code, describeRun(run)).toBe(1);
     expect(run.stderr).toMatch(/OSError errno=101/); // ENETUNREACH
+  });
+
+  it('lftp with ftp:fix-pasv-address off fails with ENETUNREACH, and does not fall back to PORT', async () => {
+    const { tools, topology, clientDir } = requireEnv();
+    const client = createClient('lftp', {
+      tools,
+      topology,
+      host: topology.client,
+      endpoint: { address: PUBLIC_ADDRESS, port: 21 },
+    });
+    const run = await client.download(SAMPLE_FILE, join(clientDir, 'nat-lftp-sample.txt'));
+    console.log(`[e2e figures] mode=nat client=lftp RETR ${SAMPLE_FILE}: exit ${run.code} after ${run.durationMs} ms`);
+    expect(run.stderr, describeRun(run)).toMatch(/<--- 227 Entering Passive Mode \(10,0,11,251,\d+,\d+\)/);
+    expect(run.timedOut, describeRun(run)).toBe(false);
+    expect(run.code, describeRun(run)).toBe(1); // cmd:fail-exit: the failed get ends lftp
+    expect(run.stderr).toMatch(/Connecting data socket to \(10\.0\.11\.251\) port \d+/);
+    expect(run.stderr).toMatch(/connect: Network is unreachable \(101\)/); // ENETUNREACH, at once
+    expect(run.stderr).toMatch(/max-retries exceeded/); // net:max-retries 1: no second try
+    // ftp:auto-passive-mode switches to PORT only after lftp fixed the address itself, which it did not.
+    expect(run.stderr).not.toMatch(/has been fixed|Switching passive mode off|^---> (PORT|EPRT|EPSV)\b/m);
+  });
+
+  it("lftp's default ftp:fix-pasv-address yes works through the same NAT: it dials the control peer instead", async () => {
+    // The contrast that pins the failure above on the one setting: lftp replaces a private 227 address by
+    // the control peer's when that one is not in 10/8, 172.16/12, 192.168/16 (203.0.113.10 is not).
+    const { tools, topology, clientDir, proftpd } = requireEnv();
+    const client = createLftpClient(
+      { tools, topology, host: topology.client, endpoint: { address: PUBLIC_ADDRESS, port: 21 } },
+      ['ftp:fix-pasv-address yes'],
+    );
+    const localPath = join(clientDir, 'nat-lftp-fixed-sample.txt');
+    const run = await client.download(SAMPLE_FILE, localPath);
+    console.log(`[e2e figures] mode=nat client=lftp+fix-pasv-address RETR ${SAMPLE_FILE}: exit ${run.code} after ${run.durationMs} ms`);
+    expect(run.code, describeRun(run)).toBe(0);
+    expect(run.stderr).toMatch(/<--- 227 Entering Passive Mode \(10,0,11,251,\d+,\d+\)/);
+    expect(run.stderr).toMatch(/Address returned by PASV seemed to be incorrect and has been fixed/);
+    expect(run.stderr).toMatch(/Connecting data socket to \(203\.0\.113\.10\) port \d+/);
+    expect(run.stderr).not.toMatch(/Connecting data socket to \(10\./);
+    expect(await figuresOf(localPath, SAMPLE_FILE)).toEqual(proftpd.fixtures.get(SAMPLE_FILE));
   });
 });
 

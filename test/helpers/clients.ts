@@ -7,6 +7,8 @@
  * - `curl-epsv`: today's curl defaults: EPSV, so the data connection goes to the control peer's address.
  * - `python-ftplib`: ftplib with `trust_server_pasv_ipv4_address = True` (Python before 3.6.13 dialled
  *   the 227 address too). Over IPv6 (an IPv6 endpoint address) ftplib sends EPSV instead.
+ * - `lftp`: Debian's lftp 4.9 set up as a legacy client that trusts the 227 address (PASV, no EPSV,
+ *   `ftp:fix-pasv-address no`); see {@link LFTP_SETTINGS}.
  *
  * Active mode (issue 4), where the data connection comes to the client:
  *
@@ -25,9 +27,9 @@ import { FTP_PASSWORD, FTP_USER } from './proftpd.js';
 import type { E2eTools } from './prerequisites.js';
 import type { ClientHost, RunResult, Topology } from './topology.js';
 
-export type ClientKind = 'curl-legacy' | 'curl-epsv' | 'python-ftplib' | ActiveClientKind;
+export type ClientKind = 'curl-legacy' | 'curl-epsv' | 'python-ftplib' | 'lftp' | ActiveClientKind;
 /** The passive-mode clients of the core matrix. */
-export const CLIENT_KINDS: readonly ClientKind[] = ['curl-legacy', 'curl-epsv', 'python-ftplib'];
+export const CLIENT_KINDS: readonly ClientKind[] = ['curl-legacy', 'curl-epsv', 'python-ftplib', 'lftp'];
 export type ActiveClientKind = 'curl-eprt' | 'curl-port' | 'python-ftplib-active';
 export const ACTIVE_CLIENT_KINDS: readonly ActiveClientKind[] = ['curl-eprt', 'curl-port', 'python-ftplib-active'];
 
@@ -77,6 +79,8 @@ export function createClient(kind: ClientKind, options: ClientOptions): FtpClien
       return createCurlClient(kind, options, []);
     case 'python-ftplib':
       return createFtplibClient(kind, options, []);
+    case 'lftp':
+      return createLftpClient(options);
     case 'curl-eprt':
       return createCurlClient(kind, options, ['--ftp-port', '-']);
     case 'curl-port':
@@ -142,6 +146,75 @@ function runFtplib(options: ClientOptions, modeArgs: readonly string[], args: re
     [FTPLIB_CLIENT, ...modeArgs, endpoint.address, String(endpoint.port), FTP_USER, FTP_PASSWORD, String(CLIENT_TIMEOUT_S), ...args],
     { timeoutMs: PROCESS_TIMEOUT_MS, env: CLIENT_ENV },
   );
+}
+
+/**
+ * lftp as a legacy client that trusts the address inside the 227 reply (setting names from lftp(1) and
+ * `set -a` of lftp 4.9.2):
+ *
+ * - `ftp:passive-mode on`, `ftp:prefer-epsv no`: PASV for every data connection, never EPSV.
+ * - `ftp:ignore-pasv-address no`, `ftp:fix-pasv-address no`: dial the 227 address as it is. By default
+ *   lftp replaces a private 227 address (10/8, 172.16/12, 192.168/16) by the control peer's when that one
+ *   is not private (`Handle_PASV` in ftpclass.cc), which would hide the very problem ftpmasq fixes.
+ *   `ftp:auto-passive-mode` (switch to PORT when a data connection fails) acts only on such a fixed
+ *   address, so with the fix off lftp never falls back to active mode.
+ * - `ftp:ssl-allow no`, `ssl:verify-certificate no`: plain FTP, as the legacy client speaks it.
+ * - `net:max-retries 1` (no retry), `net:timeout 10`, `net:reconnect-interval-base 1`: a failure is fast.
+ * - `cmd:fail-exit yes`: exit non-zero at the first command that fails.
+ * - `log:enabled/xfer no`, `cmd:save-cwd-history no`: write nothing to root's home directory.
+ *
+ * `debug 5` writes the control dialogue (`---> PASV`, `<--- 227 ...`, `---- Connecting data socket to
+ * (203.0.113.10) port 60000`, `**** connect: Network is unreachable (101)`) to stderr, never the data.
+ * lftp 4.9.2 shows the PASS line in clear there: fine for the test account, not for a real one.
+ */
+export const LFTP_SETTINGS: readonly string[] = [
+  'ftp:passive-mode on',
+  'ftp:prefer-epsv no',
+  'ftp:ignore-pasv-address no',
+  'ftp:fix-pasv-address no',
+  'ssl:verify-certificate no',
+  'ftp:ssl-allow no',
+  'net:max-retries 1',
+  'net:timeout 10',
+  'net:reconnect-interval-base 1',
+  'cmd:fail-exit yes',
+  'log:enabled/xfer no',
+  'cmd:save-cwd-history no',
+];
+
+/** One argument of an lftp command line, quoted (lftp's parser treats `;`, `&`, `|`, `>` and space specially). */
+function quoteLftp(word: string): string {
+  // The fixture names and the test's paths never hold these; refuse rather than get the escaping subtly wrong.
+  if (/["\\\x00-\x1f]/.test(word)) throw new Error(`cannot quote ${JSON.stringify(word)} for lftp`);
+  return `"${word}"`;
+}
+
+/**
+ * The `lftp` client; `overrides` are more settings after {@link LFTP_SETTINGS} (a later `set` wins), e.g.
+ * `ftp:fix-pasv-address yes` for lftp's default behaviour.
+ */
+export function createLftpClient(options: ClientOptions, overrides: readonly string[] = []): FtpClient {
+  const { tools, topology, host, endpoint } = options;
+  const lftp = (command: string): Promise<RunResult> => {
+    const script = [
+      ...[...LFTP_SETTINGS, ...overrides].map((setting) => `set ${setting}`),
+      'debug 5',
+      `open -u ${quoteLftp(`${FTP_USER},${FTP_PASSWORD}`)} ${quoteLftp(`ftp://${urlHost(endpoint.address)}:${endpoint.port}`)}`,
+      command,
+    ].join('; ');
+    // lftp has no overall time bound of its own; net:timeout bounds each wait, the process timeout the rest.
+    return topology.exec(host.namespace, tools.lftp, ['-c', script], { timeoutMs: PROCESS_TIMEOUT_MS, env: CLIENT_ENV });
+  };
+  return {
+    kind: 'lftp',
+    host,
+    async list() {
+      const run = await lftp('ls');
+      return { run, listing: run.stdout.toString('utf8') };
+    },
+    download: (remoteName, localPath) => lftp(`get ${quoteLftp(remoteName)} -o ${quoteLftp(localPath)}`),
+    upload: (localPath, remoteName) => lftp(`put ${quoteLftp(localPath)} -o ${quoteLftp(remoteName)}`),
+  };
 }
 
 /** An IPv6 literal goes in brackets in a URL. */

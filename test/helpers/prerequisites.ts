@@ -12,6 +12,7 @@ export interface E2eTools {
   readonly curl: string;
   readonly python3: string;
   readonly openssl: string;
+  readonly lftp: string;
 }
 
 interface Requirement {
@@ -29,6 +30,7 @@ const REQUIREMENTS: readonly Requirement[] = [
   { tool: 'curl', program: 'curl', aptPackage: 'curl' },
   { tool: 'python3', program: 'python3', aptPackage: 'python3', preferred: ['/usr/bin/python3'] },
   { tool: 'openssl', program: 'openssl', aptPackage: 'openssl' },
+  { tool: 'lftp', program: 'lftp', aptPackage: 'lftp' },
 ];
 
 // Root's programs live in sbin, which a non-login PATH may lack.
@@ -73,5 +75,6 @@ export function requireE2ePrerequisites(): E2eTools {
     curl: get('curl'),
     python3: get('python3'),
     openssl: get('openssl'),
+    lftp: get('lftp'),
   };
 }

@@ -23,15 +23,27 @@ export interface MatrixContext {
   readonly expectedPasvAddress?: string;
 }
 
-const PASV_CLIENTS: ReadonlySet<ClientKind> = new Set(['curl-legacy', 'python-ftplib']);
+const PASV_CLIENTS: ReadonlySet<ClientKind> = new Set(['curl-legacy', 'python-ftplib', 'lftp']);
 
 function expectPasvAddress(kind: ClientKind, run: RunResult, context: MatrixContext): void {
   const expected = context.expectedPasvAddress;
   if (expected === undefined || !PASV_CLIENTS.has(kind)) return;
-  // Both curl --verbose and ftplib's debug trace print the reply line on stderr.
+  // curl --verbose, ftplib's debug trace and lftp's `debug` all print the reply line on stderr.
   const replies = run.stderr.match(/227 Entering Passive Mode \([\d,]+\)/g) ?? [];
   expect(replies.length, failureMessage('no 227 reply in the client trace', run, context)).toBeGreaterThan(0);
   for (const reply of replies) expect(reply).toContain(`(${expected},`);
+  if (kind === 'lftp') expectLftpDialledPasvAddress(run, expected.replaceAll(',', '.'), context);
+}
+
+/**
+ * lftp names every data connection it opens: each must go to the address of the 227, and lftp must not
+ * have sent EPSV or fallen back to PORT/EPRT, or the transfer proves nothing about PASV.
+ */
+function expectLftpDialledPasvAddress(run: RunResult, expected: string, context: MatrixContext): void {
+  const targets = [...run.stderr.matchAll(/Connecting data socket to \(([^)]+)\) port \d+/g)].map((match) => match[1]);
+  expect(targets.length, failureMessage('no data connection in the lftp trace', run, context)).toBeGreaterThan(0);
+  for (const target of targets) expect(target, failureMessage('lftp dialled another address', run, context)).toBe(expected);
+  expect(run.stderr, failureMessage('lftp left PASV', run, context)).not.toMatch(/^---> (EPSV|PORT|EPRT)\b/m);
 }
 
 export interface Figures {
