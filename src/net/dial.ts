@@ -8,6 +8,8 @@ export interface DialOptions {
   readonly localAddress?: string | undefined;
   /** Data connections pass half-closes on; control connections too (a client's FIN after QUIT). */
   readonly allowHalfOpen: boolean;
+  /** Reads into a caller-owned buffer instead of 'data' events (data connections). */
+  readonly onread?: net.OnReadOpts | undefined;
 }
 
 export class DialError extends Error {
@@ -32,6 +34,7 @@ export function dial(options: DialOptions): Promise<net.Socket> {
       port: options.port,
       allowHalfOpen: options.allowHalfOpen,
       ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+      ...(options.onread === undefined ? {} : { onread: options.onread }),
     });
     const timer = setTimeout(() => {
       cleanup();

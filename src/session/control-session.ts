@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
-import { DataRelay, type RelayResult } from '../data/data-relay.js';
+import { DataRelay, type RelayReaders, type RelayResult, ReusedReadBuffer } from '../data/data-relay.js';
 import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
 import { dial } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
@@ -326,12 +326,14 @@ export class ControlSession {
     this.dataSetup = undefined;
     this.blockClientCommands();
     const startedAt = performance.now();
+    const clientReader = new ReusedReadBuffer();
     const connecting = dial({
       host: setup.clientTarget.host,
       port: setup.clientTarget.port,
       timeoutMs: this.context.config.upstreamConnectTimeoutMs,
       localAddress: this.clientSideLocalAddress(),
       allowHalfOpen: true,
+      onread: clientReader.onread,
     }).then(
       (clientData) => {
         if (this.closed) {
@@ -340,7 +342,7 @@ export class ControlSession {
         }
         clientData.pause();
         this.forward(line, { kind: 'transfer' });
-        this.trackRelaySetup(this.relayActive(clientData, setup.upstreamPort, startedAt));
+        this.trackRelaySetup(this.relayActive(clientData, clientReader, setup.upstreamPort, startedAt));
       },
       (error: unknown) => {
         if (this.closed) return;
@@ -688,7 +690,8 @@ export class ControlSession {
     this.dataSetup = undefined;
     const startedAt = performance.now();
     this.connectingDataSockets.add(socket);
-    const settled = this.dialUpstreamData(setup.upstreamPort).then(
+    const upstreamReader = new ReusedReadBuffer();
+    const settled = this.dialUpstreamData(setup.upstreamPort, upstreamReader).then(
       (upstreamData) => {
         this.connectingDataSockets.delete(socket);
         if (this.closed || socket.destroyed) {
@@ -697,7 +700,9 @@ export class ControlSession {
           setup.lease.release();
           return;
         }
-        this.startRelay(socket, upstreamData, 'passive', startedAt, () => setup.lease.release());
+        this.startRelay(socket, upstreamData, 'passive', startedAt, () => setup.lease.release(), {
+          upstream: upstreamReader,
+        });
       },
       (error: unknown) => {
         this.connectingDataSockets.delete(socket);
@@ -711,9 +716,15 @@ export class ControlSession {
   }
 
   /** The client's data socket is connected: connect upstream and relay. Settles when done either way. */
-  private relayActive(clientData: net.Socket, upstreamPort: number, startedAt: number): Promise<void> {
+  private relayActive(
+    clientData: net.Socket,
+    clientReader: ReusedReadBuffer,
+    upstreamPort: number,
+    startedAt: number,
+  ): Promise<void> {
     this.connectingDataSockets.add(clientData);
-    return this.dialUpstreamData(upstreamPort).then(
+    const upstreamReader = new ReusedReadBuffer();
+    return this.dialUpstreamData(upstreamPort, upstreamReader).then(
       (upstreamData) => {
         this.connectingDataSockets.delete(clientData);
         if (this.closed || clientData.destroyed) {
@@ -722,7 +733,10 @@ export class ControlSession {
           return;
         }
         upstreamData.pause();
-        this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined);
+        this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined, {
+          client: clientReader,
+          upstream: upstreamReader,
+        });
       },
       (error: unknown) => {
         this.connectingDataSockets.delete(clientData);
@@ -740,7 +754,7 @@ export class ControlSession {
     this.relaySetup = tracked;
   }
 
-  private dialUpstreamData(port: number): Promise<net.Socket> {
+  private dialUpstreamData(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {
     const upstream = this.upstream;
     if (upstream?.remoteAddress === undefined) return Promise.reject(new Error('no upstream control connection'));
     return dial({
@@ -750,6 +764,7 @@ export class ControlSession {
       // The same source address as the control connection: servers check that they match.
       localAddress: upstream.localAddress,
       allowHalfOpen: true,
+      onread: reader.onread,
     });
   }
 
@@ -759,6 +774,7 @@ export class ControlSession {
     mode: DataMode,
     startedAt: number,
     releasePort: () => void,
+    readers: RelayReaders,
   ): void {
     const { metrics } = this.context;
     metrics.dataSetupSeconds.observe((performance.now() - startedAt) / 1000);
@@ -773,7 +789,7 @@ export class ControlSession {
         { mode, reason: result.reason, bytesToClient: result.bytesToClient, bytesToServer: result.bytesToUpstream },
         'data connection closed',
       );
-    });
+    }, readers);
     this.relays.add(relay);
     this.currentRelay = relay;
   }
