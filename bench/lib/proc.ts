@@ -74,6 +74,17 @@ export function pssKiB(pid: number): number {
   }
 }
 
+/** Anonymous PSS, KiB: the process's own memory, without the shared file-backed pages of its binary. */
+export function pssAnonKiB(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1');
+    const match = /^Pss_Anon:\s+(\d+) kB/m.exec(text);
+    return match?.[1] === undefined ? Number.NaN : Number(match[1]);
+  } catch {
+    return 0; // exited in between
+  }
+}
+
 export function rssKiB(pid: number): number {
   return statusField(pid, 'VmRSS');
 }
