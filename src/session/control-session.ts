@@ -50,7 +50,19 @@ type ActiveSetup = { readonly kind: 'active'; readonly upstreamPort: number; rea
 type DataSetup = PassiveSetup | ActiveSetup;
 
 type UpstreamItem = Buffer | 'end' | 'line-too-long';
-type PauseReason = 'backpressure' | 'processing' | 'connecting';
+/**
+ * Why a side is paused; it reads again when no reason is left. `replies-unread`: the client is
+ * not reading its replies, so ftpmasq stops reading its commands too. `pipeline`: too many
+ * commands await replies.
+ */
+type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replies-unread' | 'pipeline';
+
+/**
+ * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
+ * pipelines commands ftpmasq answers itself (AUTH ...) behind one slow upstream reply would grow
+ * the queue without bound.
+ */
+const MAX_PENDING_COMMANDS = 256;
 
 /** How long a closing session waits for the peer to take its last reply before destroying. */
 const CLOSE_GRACE_MS = 2000;
@@ -110,7 +122,10 @@ export class ControlSession {
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('end', () => this.onClientEnd());
     client.on('close', () => this.close('client closed'));
-    client.on('drain', () => this.resume('upstream', 'backpressure'));
+    client.on('drain', () => {
+      this.resume('upstream', 'backpressure');
+      this.resume('client', 'replies-unread');
+    });
   }
 
   get isClosed(): boolean {
@@ -168,6 +183,7 @@ export class ControlSession {
       if (this.clientBlocked) this.clientBacklog.push(line);
       else this.handleClientLine(line);
     }
+    if (this.pending.length > MAX_PENDING_COMMANDS) this.pause('client', 'pipeline');
     if (!result.ok) {
       this.refuse('line_too_long', { limit: this.clientReader.maxLineBytes });
       this.close('client line too long', '500 Command line too long.\r\n');
@@ -641,11 +657,15 @@ export class ControlSession {
       const local = this.pending.shift();
       if (local?.kind === 'local') this.sendToClient(local.reply);
     }
+    if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.resume('client', 'pipeline');
   }
 
   private sendToClient(bytes: Buffer): void {
     if (this.closed) return;
-    if (!this.client.write(bytes)) this.pause('upstream', 'backpressure');
+    if (!this.client.write(bytes)) {
+      this.pause('upstream', 'backpressure');
+      this.pause('client', 'replies-unread');
+    }
   }
 
   // ---- data connections --------------------------------------------------------------------
