@@ -8,7 +8,7 @@
  * Each case runs for a fixed time per sample; the figure is the median of the samples, with
  * min and max. Writes bench/results/control-path-latest.{md,json}.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +21,19 @@ import { ReplyTracker } from '../src/protocol/reply-tracker.js';
 import { summarize } from './lib/stats.js';
 
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
+const DOC_PATH = join(RESULTS_DIR, '..', '..', 'docs', 'PERFORMANCE.md');
+const DOC_START = '<!-- control-path:start -->';
+const DOC_END = '<!-- control-path:end -->';
+
+/** Puts the table between the control-path markers of docs/PERFORMANCE.md. */
+function updatePerformanceDoc(markdown: string): void {
+  if (!existsSync(DOC_PATH)) return;
+  const doc = readFileSync(DOC_PATH, 'utf8');
+  const start = doc.indexOf(DOC_START);
+  const end = doc.indexOf(DOC_END);
+  if (start === -1 || end < start) return;
+  writeFileSync(DOC_PATH, `${doc.slice(0, start + DOC_START.length)}\n${markdown}\n${doc.slice(end)}`);
+}
 
 interface Case {
   readonly name: string;
@@ -219,6 +232,7 @@ function main(): void {
       join(RESULTS_DIR, 'control-path-latest.json'),
       `${JSON.stringify({ date: new Date().toISOString(), node: process.version, sampleMs, samples, rows }, null, 2)}\n`,
     );
+    updatePerformanceDoc(markdown);
   }
   if (sink === -1) process.stdout.write('\n');
 }

@@ -26,6 +26,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
+# The project's pinned Node (the `node` dev dependency), also when this script runs outside npm.
+export PATH="$PWD/node_modules/.bin:$PATH"
 npm run build
-npx tsc -p tsconfig.bench.json
+tsc -p tsconfig.bench.json
 exec node dist-bench/bench/run.js "$@"
