@@ -157,7 +157,8 @@ export class Metrics {
     for (const reason of REFUSAL_REASONS) this.refusals.inc({ reason }, 0);
     for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ stage }, 0);
     if (options.defaultMetrics ?? true) {
-      collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+      // 100 ms event-loop-delay sampling: the default 10 ms timer costs an idle proxy 0.35% of a core.
+      collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 });
       for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
     }
   }
