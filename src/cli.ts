@@ -12,6 +12,7 @@ import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
 import { createLogger } from './observability/logger.js';
+import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
 
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
@@ -65,6 +66,14 @@ async function runProxy(raw: RawOptions): Promise<void> {
   const config = buildConfig(raw);
   const logger = createLogger(config.logLevel);
   const daemon = await start(config, { logger });
+  const openFiles = readOpenFilesLimit();
+  const needed = descriptorsNeeded(config.maxSessions, config.passivePorts.high - config.passivePorts.low + 1);
+  if (openFiles !== undefined && openFiles.soft < needed) {
+    logger.warn(
+      { openFilesLimit: openFiles.soft, needed, maxSessions: config.maxSessions },
+      'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
+    );
+  }
   logger.info(
     {
       listen: daemon.addresses.map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
@@ -74,6 +83,7 @@ async function runProxy(raw: RawOptions): Promise<void> {
       active: config.active,
       passivePorts: `${config.passivePorts.low}-${config.passivePorts.high}`,
       publicAddress: config.publicAddress ?? 'local address of each control connection',
+      openFilesLimit: openFiles?.soft ?? 'unknown',
       metrics:
         daemon.metricsAddress === undefined ? 'off' : `http://${daemon.metricsAddress.host}:${daemon.metricsAddress.port}/metrics`,
     },
