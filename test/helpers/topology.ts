@@ -325,8 +325,9 @@ async function removeNamespace(ip: string, name: string): Promise<void> {
 /** Whether the run that made a namespace (or temp dir) may still use it: its pid is alive and runs our node binary. */
 export function isLiveRun(pid: number): boolean {
   try {
-    // A reused pid that runs another program (a shell, ProFTPD) cannot be a vitest worker.
-    return readlinkSync(`/proc/${pid}/exe`) === readlinkSync('/proc/self/exe');
+    // A reused pid that runs another program (a shell, ProFTPD) cannot be a vitest worker; any
+    // Node binary can (a run from another checkout has its own pinned node).
+    return /(^|\/)node$/.test(readlinkSync(`/proc/${pid}/exe`));
   } catch {
     return false;
   }
