@@ -13,7 +13,7 @@ fi
 
 # proftpd-mod-proxy: the (d) comparison; proftpd-mod-crypto: mod_tls.so, which carries the OpenSSL
 # symbols mod_proxy.so needs; time: /usr/bin/time for curl's CPU; util-linux: prlimit.
-packages=(proftpd-basic proftpd-mod-proxy proftpd-mod-crypto curl iproute2 iptables openssl time util-linux)
+packages=(proftpd-basic proftpd-mod-proxy proftpd-mod-crypto curl lftp python3 iproute2 iptables openssl time util-linux)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
