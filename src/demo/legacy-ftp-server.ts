@@ -97,6 +97,17 @@ export class LegacyFtpServer {
       return endpoint;
     };
 
+    /** The transfer's data socket, or undefined after answering 425 as ProFTPD does. */
+    const connectData = async (endpoint: DataEndpoint | undefined): Promise<net.Socket | undefined> => {
+      if (endpoint === undefined) {
+        reply('425 Unable to build data connection: no PORT or PASV');
+        return undefined;
+      }
+      const dataSocket = await endpoint.socket.catch(() => undefined);
+      if (dataSocket === undefined) reply('425 Unable to build data connection: Connection refused');
+      return dataSocket;
+    };
+
     const handle = async (line: Buffer): Promise<void> => {
       const command = parseCommand(line);
       const argument = stripLineEnding(command.argument);
@@ -191,15 +202,8 @@ export class LegacyFtpServer {
             reply(`550 ${name}: No such file or directory`);
             return;
           }
-          if (endpoint === undefined) {
-            reply("425 Unable to build data connection: no PORT or PASV");
-            return;
-          }
-          const dataSocket = await endpoint.socket.catch(() => undefined);
-          if (dataSocket === undefined) {
-            reply("425 Unable to build data connection: Connection refused");
-            return;
-          }
+          const dataSocket = await connectData(endpoint);
+          if (dataSocket === undefined) return;
           reply(`150 Opening BINARY mode data connection for ${name === '' ? 'file list' : name} (${content.length} bytes)`);
           await new Promise<void>((resolve) => dataSocket.end(content, () => resolve()));
           dataSocket.destroySoon();
@@ -209,15 +213,8 @@ export class LegacyFtpServer {
         case 'STOR':
         case 'APPE': {
           const endpoint = takeData();
-          if (endpoint === undefined) {
-            reply("425 Unable to build data connection: no PORT or PASV");
-            return;
-          }
-          const dataSocket = await endpoint.socket.catch(() => undefined);
-          if (dataSocket === undefined) {
-            reply("425 Unable to build data connection: Connection refused");
-            return;
-          }
+          const dataSocket = await connectData(endpoint);
+          if (dataSocket === undefined) return;
           reply(`150 Opening BINARY mode data connection for ${name}`);
           const chunks: Buffer[] = [];
           await new Promise<void>((resolve) => {

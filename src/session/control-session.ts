@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
+import { adoptWithReusedBuffer } from '../data/adopt-accepted.js';
 import { DataRelay, type RelayReaders, type RelayResult, ReusedReadBuffer } from '../data/data-relay.js';
 import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
 import { dial } from '../net/dial.js';
@@ -694,17 +695,19 @@ export class ControlSession {
     lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(setup, socket));
   }
 
-  private onPassiveConnection(setup: PassiveSetup, socket: net.Socket): void {
-    socket.on('error', () => socket.destroy());
+  private onPassiveConnection(setup: PassiveSetup, accepted: net.Socket): void {
+    accepted.on('error', () => accepted.destroy());
     if (this.closed || this.dataSetup !== setup) {
-      socket.destroy();
+      accepted.destroy();
       return;
     }
-    if (!isAllowedDataPeer(socket.remoteAddress, this.clientAddress)) {
-      this.refuse('foreign_data_peer', { peer: socket.remoteAddress, port: setup.lease.port });
-      socket.destroy();
+    if (!isAllowedDataPeer(accepted.remoteAddress, this.clientAddress)) {
+      this.refuse('foreign_data_peer', { peer: accepted.remoteAddress, port: setup.lease.port });
+      accepted.destroy();
       return;
     }
+    const { socket, reader: clientReader } = adoptWithReusedBuffer(accepted, new ReusedReadBuffer());
+    if (socket !== accepted) socket.on('error', () => socket.destroy());
     clearTimeout(setup.timer);
     setup.lease.stopListening();
     this.dataSetup = undefined;
@@ -721,6 +724,7 @@ export class ControlSession {
           return;
         }
         this.startRelay(socket, upstreamData, 'passive', startedAt, () => setup.lease.release(), {
+          client: clientReader,
           upstream: upstreamReader,
         });
       },
