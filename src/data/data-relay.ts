@@ -5,6 +5,12 @@ import type net from 'node:net';
  * wakeups per GiB; 256 KiB per relay direction keeps 50 parallel transfers within a few MiB.
  */
 export const READ_BUFFER_BYTES = 256 * 1024;
+/**
+ * The first buffer of a data connection: most carry a listing or a small file, and a 256 KiB
+ * allocation per connection (an mmap and munmap each) showed up in the short-session CPU.
+ * A read that fills it switches the connection to READ_BUFFER_BYTES.
+ */
+export const FIRST_READ_BUFFER_BYTES = 16 * 1024;
 
 /**
  * Reads of a socket ftpmasq dials land in one reused buffer (net.connect's `onread`) and are
@@ -17,13 +23,14 @@ export const READ_BUFFER_BYTES = 256 * 1024;
 export class ReusedReadBuffer {
   /** Allocated at the first read: a data connection that carries nothing costs nothing. */
   private buffer: Buffer | undefined;
+  private size = FIRST_READ_BUFFER_BYTES;
   private source: net.Socket | undefined;
   private sink: net.Socket | undefined;
   private waitingForWrite = false;
   /** Reads that arrived before the relay was attached (copied; the source is paused). */
   private early: Buffer[] = [];
   readonly onread: net.OnReadOpts = {
-    buffer: () => (this.buffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)),
+    buffer: () => (this.buffer ??= Buffer.allocUnsafe(this.size)),
     callback: (bytes: number, buffer: Uint8Array): boolean => this.forward(bytes, buffer),
   };
   private readonly onWritten = (): void => {
@@ -45,6 +52,12 @@ export class ReusedReadBuffer {
       return false;
     }
     sink.write(buffer.subarray(0, bytes), this.onWritten);
+    if (bytes === buffer.length && this.size < READ_BUFFER_BYTES) {
+      // A bulk transfer: the next read gets a large buffer; the write keeps the small one alive.
+      this.size = READ_BUFFER_BYTES;
+      this.buffer = undefined;
+      return true;
+    }
     if (sink.writableLength === 0) return true;
     // The pending write still points into the buffer: no read may overwrite it before it is done.
     this.waitingForWrite = true;
