@@ -46,7 +46,13 @@ const UPSTREAM_DOWN_TIMEOUT_MS = 30_000;
 const POLL_MS = 500;
 const RULE_COUNT = 6;
 /** Log lines that belong to the process, not to a session. */
-const PROCESS_MESSAGES = new Set(['ftpmasq ready', 'shutting down', 'stopped']);
+const PROCESS_MESSAGES = new Set([
+  'ftpmasq ready',
+  'shutting down',
+  'stopped',
+  // At start, where the machine's hard fd limit (20,000 on CI) is below what the defaults can use.
+  'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
+]);
 
 /** Prometheus data dirs that a crashed run left behind; a live run's stay. */
 async function removeStaleWorkDirs(): Promise<void> {
