@@ -17,12 +17,13 @@
  * these namespaces.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomFillSync, createHash } from 'node:crypto';
+import { randomFillSync, createHash } from 'node:crypto';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, chown, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireE2ePrerequisites, type E2eTools } from '../../test/helpers/prerequisites.js';
+import { cryptPassword, waitForExit } from '../../test/helpers/proftpd.js';
 import { runChecked, waitForFtpBanner } from '../../test/helpers/topology.js';
 import { type BenchNetwork, PUBLIC_ADDRESS, SERVER_ADDRESS, createBenchNetwork, isLiveBenchRun } from './network.js';
 import { reverseProxyConfig, serverConfig } from './proftpd-config.js';
@@ -180,23 +181,6 @@ async function writeRandomFile(path: string, size: number): Promise<FileInfo> {
   return { name: path.split('/').at(-1) ?? path, path, size, sha256: hash.digest('hex') };
 }
 
-async function cryptPassword(openssl: string, password: string): Promise<string> {
-  const result = await runChecked(openssl, ['passwd', '-6', '-salt', randomBytes(6).toString('hex'), '-stdin'], {
-    stdin: `${password}\n`,
-  });
-  return result.stdout.toString('utf8').trim();
-}
-
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 /** Starts a long-lived program with stdout and stderr to a log file; stop() is SIGTERM, then SIGKILL. */
 function spawnLogged(name: string, argv: readonly string[], logPath: string): { child: ChildProcess; process: RunningProcess } {

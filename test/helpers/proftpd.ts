@@ -100,7 +100,7 @@ function fill(template: string, values: Readonly<Record<string, string>>): strin
   });
 }
 
-async function cryptPassword(openssl: string, password: string): Promise<string> {
+export async function cryptPassword(openssl: string, password: string): Promise<string> {
   // SHA-512 crypt, which glibc's crypt(3) in ProFTPD verifies.
   const result = await runChecked(openssl, ['passwd', '-6', '-salt', randomBytes(6).toString('hex'), '-stdin'], {
     stdin: `${password}\n`,
@@ -108,7 +108,8 @@ async function cryptPassword(openssl: string, password: string): Promise<string>
   return result.stdout.toString('utf8').trim();
 }
 
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+/** True when the child exited within the time; false when it is still running. */
+export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);
