@@ -9,17 +9,7 @@ import {
   OPTION_SPECS,
   type RawOptions,
 } from '../../../src/config/schema.js';
-import { ConfigError } from '../../../src/config/values.js';
-
-function configErrorOf(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error: unknown) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+import { configErrorOf } from './config-error-of.js';
 
 const UPSTREAM = 'ftp.internal:21';
 

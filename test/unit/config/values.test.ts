@@ -10,17 +10,7 @@ import {
   parsePositiveInteger,
   type PortRange,
 } from '../../../src/config/values.js';
-
-/** The ConfigError `run` throws; fails the test if it throws nothing or something else. */
-function configErrorOf(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error: unknown) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
+import { configErrorOf } from './config-error-of.js';
 
 interface ExpectedError {
   readonly field: string;
