@@ -14,16 +14,7 @@ fi
 # proftpd-mod-proxy: the (d) comparison; proftpd-mod-crypto: mod_tls.so, which carries the OpenSSL
 # symbols mod_proxy.so needs; time: /usr/bin/time for curl's CPU; util-linux: prlimit.
 packages=(proftpd-basic proftpd-mod-proxy proftpd-mod-crypto curl lftp python3 iproute2 iptables openssl time util-linux)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash .ci/install-debian-packages.sh "${packages[@]}"
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 # The project's pinned Node (the `node` dev dependency), also when this script runs outside npm.

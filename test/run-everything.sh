@@ -11,17 +11,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus)
-missing=()
-for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  # ProFTPD's package starts a system daemon where it can; the tests run their own in a namespace.
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund
 npm test
