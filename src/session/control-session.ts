@@ -256,7 +256,7 @@ export class ControlSession {
   }
 
   private onEpsv(command: ClientCommand): void {
-    const { config, metrics } = this.context;
+    const { config } = this.context;
     const argument = argumentText(command).toUpperCase();
     if (config.epsv === 'disable') {
       this.refuse('epsv_disabled', { verb: 'EPSV' });
@@ -290,7 +290,7 @@ export class ControlSession {
   }
 
   private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
-    const { config, metrics } = this.context;
+    const { config } = this.context;
     if (config.active === 'disable') {
       this.refuse('active_disabled', { verb });
       this.answerLocally(`502 ${verb} is disabled on this proxy; use passive mode.\r\n`);

@@ -185,6 +185,7 @@ export const LFTP_SETTINGS: readonly string[] = [
 /** One argument of an lftp command line, quoted (lftp's parser treats `;`, `&`, `|`, `>` and space specially). */
 function quoteLftp(word: string): string {
   // The fixture names and the test's paths never hold these; refuse rather than get the escaping subtly wrong.
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
   if (/["\\\x00-\x1f]/.test(word)) throw new Error(`cannot quote ${JSON.stringify(word)} for lftp`);
   return `"${word}"`;
 }

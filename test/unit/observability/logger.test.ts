@@ -55,7 +55,7 @@ describe('createLogger (JSON)', () => {
   it('keeps JSON for an explicit destination unless pretty is asked for', () => {
     const out = capture();
     createLogger('info', out, { pretty: true }).child({ session: '7' }).info({ port: 60001 }, 'passive port timed out');
-    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[session 7\] passive port timed out port=60001\n$/);
+    expect(out.lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[session 7\] passive port timed out port=60001\n$/);
   });
 });
 

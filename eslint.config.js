@@ -1,0 +1,51 @@
+// Lint rules that keep the architecture honest: src/protocol/ is pure (no sockets, timers,
+// logging or metrics), and no `any` anywhere. Run by `npm test` through `npm run lint`.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const IMPURE_MODULES = [
+  { name: 'node:net', message: 'src/protocol/ is pure: sockets belong in src/net/ or src/session/.' },
+  { name: 'net', message: 'src/protocol/ is pure: sockets belong in src/net/ or src/session/.' },
+  { name: 'node:tls', message: 'src/protocol/ is pure: TLS belongs in src/net/.' },
+  { name: 'node:dgram', message: 'src/protocol/ is pure.' },
+  { name: 'node:timers', message: 'src/protocol/ is pure: timers belong to the session that owns them.' },
+  { name: 'node:timers/promises', message: 'src/protocol/ is pure: timers belong to the session that owns them.' },
+  { name: 'node:fs', message: 'src/protocol/ is pure: no file I/O.' },
+  { name: 'node:fs/promises', message: 'src/protocol/ is pure: no file I/O.' },
+  { name: 'pino', message: 'src/protocol/ is pure: return values, let the caller log.' },
+  { name: 'prom-client', message: 'src/protocol/ is pure: return values, let the caller count.' },
+];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'dist-bench/**', 'dist-check/**', 'node_modules/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: IMPURE_MODULES,
+          patterns: [
+            { group: ['**/observability/*', '**/observability/**'], message: 'src/protocol/ is pure: no logger or metrics.' },
+            { group: ['**/net/*', '**/session/*', '**/data/*'], message: 'src/protocol/ is pure: it must not reach into I/O code.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask', 'process', 'console', 'fetch'].map(
+          (name) => ({ name, message: `src/protocol/ is pure: ${name} belongs to I/O code.` }),
+        ),
+      ],
+    },
+  },
+);
