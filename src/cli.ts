@@ -63,9 +63,11 @@ function toRawOptions(options: Record<string, unknown>): RawOptions {
 }
 
 async function runProxy(raw: RawOptions): Promise<void> {
-  const config = buildConfig(raw);
-  const logger = createLogger(config.logLevel);
-  const daemon = await start(config, { logger });
+  const daemonConfig = buildConfig(raw);
+  const logger = createLogger(daemonConfig.logLevel);
+  const [config] = daemonConfig.sites;
+  if (config === undefined) throw new Error('a configuration without sites');
+  const daemon = await start(daemonConfig, { logger });
   const openFiles = readOpenFilesLimit();
   const needed = descriptorsNeeded(config.maxSessions, config.passivePorts.high - config.passivePorts.low + 1);
   if (openFiles !== undefined && openFiles.soft < needed) {

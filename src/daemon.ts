@@ -1,10 +1,10 @@
 import net from 'node:net';
-import type { Config } from './config/schema.js';
+import type { DaemonConfig, SiteConfig } from './config/types.js';
 import type { Endpoint } from './config/values.js';
 import { PassivePortPool } from './data/passive-port-pool.js';
 import type { Logger } from './observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from './observability/http-server.js';
-import { Metrics } from './observability/metrics.js';
+import { Metrics, type SiteMetrics } from './observability/metrics.js';
 import { dial } from './net/dial.js';
 import { ControlSession, type SessionContext } from './session/control-session.js';
 
@@ -25,19 +25,22 @@ export interface StartOptions {
 }
 
 /** Wires listeners, the passive port pool, metrics and sessions for one configuration. */
-export async function start(config: Config, options: StartOptions): Promise<RunningDaemon> {
+export async function start(daemonConfig: DaemonConfig, options: StartOptions): Promise<RunningDaemon> {
   const { logger } = options;
   const metrics = options.metrics ?? new Metrics();
+  const [config] = daemonConfig.sites;
+  if (config === undefined) throw new Error('a configuration without sites');
+  const siteMetrics = metrics.forSite(config.name);
   const pool = new PassivePortPool(config.passivePorts, {
-    onChange: (inUse) => metrics.passivePortsInUse.set(inUse),
+    onChange: (inUse) => siteMetrics.passivePorts(inUse, pool.capacity),
   });
-  metrics.passivePortsCapacity.set(pool.capacity);
-  const context: SessionContext = { config, pool, metrics, logger, diagnosis: { unroutablePasvWarned: false } };
+  siteMetrics.passivePorts(0, pool.capacity);
+  const context: SessionContext = { site: config, pool, metrics: siteMetrics, logger, diagnosis: { unroutablePasvWarned: false } };
   const sessions = new Set<ControlSession>();
 
   const onConnection = (socket: net.Socket): void => {
     if (sessions.size >= config.maxSessions) {
-      metrics.refuse('session_limit');
+      siteMetrics.refuse('session_limit');
       logger.warn({ limit: config.maxSessions, client: socket.remoteAddress }, 'session limit reached');
       socket.on('error', () => socket.destroy());
       socket.end('421 Too many connections, try again later.\r\n');
@@ -70,11 +73,11 @@ export async function start(config: Config, options: StartOptions): Promise<Runn
     throw error;
   }
 
-  const upstreamCheck = new UpstreamCheck(config, metrics);
+  const upstreamCheck = new UpstreamCheck(config, siteMetrics);
   let httpServer: RunningHttpServer | undefined;
-  if (config.metricsListen !== undefined) {
+  if (daemonConfig.metricsListen !== undefined) {
     try {
-      httpServer = await startHttpServer(config.metricsListen, metrics, {
+      httpServer = await startHttpServer(daemonConfig.metricsListen, metrics, {
         ready: () => {
           if (!upstreamCheck.reachable) return { ready: false, detail: `upstream unreachable: ${upstreamCheck.lastError}` };
           return { ready: true, detail: 'ready' };
@@ -82,9 +85,9 @@ export async function start(config: Config, options: StartOptions): Promise<Runn
       });
     } catch (error) {
       await Promise.all(servers.map((server) => closeServer(server)));
-      const where = `${config.metricsListen.host}:${config.metricsListen.port}`;
+      const where = `${daemonConfig.metricsListen.host}:${daemonConfig.metricsListen.port}`;
       const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'EUNKNOWN';
-      throw new ListenError(config.metricsListen, code, `cannot listen on ${where} (--metrics-listen): ${String(error)}`);
+      throw new ListenError(daemonConfig.metricsListen, code, `cannot listen on ${where} (--metrics-listen): ${String(error)}`);
     }
   }
   upstreamCheck.start();
@@ -157,8 +160,8 @@ class UpstreamCheck {
   private running = false;
 
   constructor(
-    private readonly config: Config,
-    private readonly metrics: Metrics,
+    private readonly config: SiteConfig,
+    private readonly metrics: SiteMetrics,
     private readonly intervalMs = 10_000,
   ) {}
 

@@ -2,10 +2,9 @@
  * The one description of every option: its flag, default, help text and parser.
  * The CLI, the README's option table and the config validation all read from here.
  */
+import { ACTIVE_MODES, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import {
   ConfigError,
-  type Endpoint,
-  type PortRange,
   parseChoice,
   parseDuration,
   parseEndpoint,
@@ -14,31 +13,20 @@ import {
   parsePositiveInteger,
 } from './values.js';
 
-export const MODES = ['relay', 'rewrite'] as const;
-export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
-export const ACTIVE_MODES = ['relay', 'disable'] as const;
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+export type { ActiveMode, DaemonConfig, EpsvMode, LogLevel, Mode, SiteConfig } from './types.js';
 
-export type Mode = (typeof MODES)[number];
-export type EpsvMode = (typeof EPSV_MODES)[number];
-export type ActiveMode = (typeof ACTIVE_MODES)[number];
-export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The name of the one site the flags describe. */
+export const DEFAULT_SITE_NAME = 'default';
 
-export interface Config {
-  readonly listen: readonly Endpoint[];
-  readonly upstream: Endpoint;
-  /** Advertised to clients; undefined means the local address of each client's control connection. */
-  readonly publicAddress: string | undefined;
-  readonly passivePorts: PortRange;
-  readonly mode: Mode;
-  readonly epsv: EpsvMode;
-  readonly active: ActiveMode;
-  readonly logLevel: LogLevel;
-  readonly metricsListen: Endpoint | undefined;
-  readonly passiveTimeoutMs: number;
-  readonly upstreamConnectTimeoutMs: number;
-  readonly maxSessions: number;
-}
+/** Timeouts that have no flag yet: the defaults every site gets. */
+export const DEFAULT_TIMEOUTS_MS = {
+  greeting: 10_000,
+  login: 60_000,
+  idle: 600_000,
+  dataStall: 300_000,
+  drain: 30_000,
+} as const;
 
 /** Raw option values as strings, the way a command line or a config file hands them over. */
 export interface RawOptions {
@@ -153,8 +141,8 @@ function flagOf(key: keyof RawOptions): string {
   return spec.flag;
 }
 
-/** Validates raw option values into a Config; throws ConfigError on the first bad value. */
-export function buildConfig(raw: RawOptions): Config {
+/** Validates raw option values into a one-site configuration; throws ConfigError on the first bad value. */
+export function buildConfig(raw: RawOptions): DaemonConfig {
   const listenValues = raw.listen === undefined ? [defaultOf('listen')] : [raw.listen].flat();
   if (listenValues.length === 0) listenValues.push(defaultOf('listen'));
   const listen = listenValues.map((value) =>
@@ -170,20 +158,30 @@ export function buildConfig(raw: RawOptions): Config {
       ? undefined
       : parseEndpoint(flagOf('metricsListen'), metricsText, { allowHostname: false, allowPortZero: true });
   return {
-    listen,
-    upstream,
-    publicAddress,
-    passivePorts: parsePortRange(flagOf('passivePorts'), raw.passivePorts ?? defaultOf('passivePorts')),
-    mode: parseChoice(flagOf('mode'), raw.mode ?? defaultOf('mode'), MODES),
-    epsv: parseChoice(flagOf('epsv'), raw.epsv ?? defaultOf('epsv'), EPSV_MODES),
-    active: parseChoice(flagOf('active'), raw.active ?? defaultOf('active'), ACTIVE_MODES),
     logLevel: parseChoice(flagOf('logLevel'), raw.logLevel ?? defaultOf('logLevel'), LOG_LEVELS),
     metricsListen,
-    passiveTimeoutMs: parseDuration(flagOf('passiveTimeout'), raw.passiveTimeout ?? defaultOf('passiveTimeout')),
-    upstreamConnectTimeoutMs: parseDuration(
-      flagOf('upstreamConnectTimeout'),
-      raw.upstreamConnectTimeout ?? defaultOf('upstreamConnectTimeout'),
-    ),
-    maxSessions: parsePositiveInteger(flagOf('maxSessions'), raw.maxSessions ?? defaultOf('maxSessions')),
+    drainTimeoutMs: DEFAULT_TIMEOUTS_MS.drain,
+    sites: [
+      {
+        name: DEFAULT_SITE_NAME,
+        listen,
+        upstream,
+        publicAddress,
+        passivePorts: parsePortRange(flagOf('passivePorts'), raw.passivePorts ?? defaultOf('passivePorts')),
+        mode: parseChoice(flagOf('mode'), raw.mode ?? defaultOf('mode'), MODES),
+        epsv: parseChoice(flagOf('epsv'), raw.epsv ?? defaultOf('epsv'), EPSV_MODES),
+        active: parseChoice(flagOf('active'), raw.active ?? defaultOf('active'), ACTIVE_MODES),
+        passiveTimeoutMs: parseDuration(flagOf('passiveTimeout'), raw.passiveTimeout ?? defaultOf('passiveTimeout')),
+        upstreamConnectTimeoutMs: parseDuration(
+          flagOf('upstreamConnectTimeout'),
+          raw.upstreamConnectTimeout ?? defaultOf('upstreamConnectTimeout'),
+        ),
+        maxSessions: parsePositiveInteger(flagOf('maxSessions'), raw.maxSessions ?? defaultOf('maxSessions')),
+        greetingTimeoutMs: DEFAULT_TIMEOUTS_MS.greeting,
+        loginTimeoutMs: DEFAULT_TIMEOUTS_MS.login,
+        idleTimeoutMs: DEFAULT_TIMEOUTS_MS.idle,
+        dataStallTimeoutMs: DEFAULT_TIMEOUTS_MS.dataStall,
+      },
+    ],
   };
 }

@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
-import type { LogLevel } from '../config/schema.js';
+import type { LogLevel } from '../config/types.js';
 
 export type { Logger };
 

@@ -175,8 +175,63 @@ export class Metrics {
     this.upstreamErrors.inc({ stage });
   }
 
+  /** The metrics one site's sessions, pool and listeners update. */
+  forSite(name: string): SiteMetrics {
+    return new SiteMetrics(this, name);
+  }
+
   /** What `ftpmasq_ready` reports at each scrape: the same answer /readyz gives. */
   setReadinessProbe(probe: () => boolean): void {
     this.readinessProbe = probe;
+  }
+}
+
+/**
+ * One site's view of the metrics: what sessions, the passive port pool and the listeners of a site
+ * record. Sessions see only this, never the registry, so the label a series carries is decided here.
+ */
+export class SiteMetrics {
+  constructor(
+    private readonly metrics: Metrics,
+    readonly site: string,
+  ) {}
+
+  sessionStarted(): void {
+    this.metrics.sessionsTotal.inc();
+    this.metrics.sessionsActive.inc();
+  }
+
+  sessionEnded(): void {
+    this.metrics.sessionsActive.dec();
+  }
+
+  rewrite(kind: RewriteKind): void {
+    this.metrics.rewrite(kind);
+  }
+
+  refuse(reason: RefusalReason): void {
+    this.metrics.refuse(reason);
+  }
+
+  upstreamError(stage: UpstreamStage): void {
+    this.metrics.upstreamError(stage);
+  }
+
+  upstreamUnroutablePasv(): void {
+    this.metrics.upstreamUnroutablePasv.inc();
+  }
+
+  dataConnection(mode: DataMode, setupSeconds: number): void {
+    this.metrics.dataSetupSeconds.observe(setupSeconds);
+    this.metrics.dataConnections.inc({ mode });
+  }
+
+  dataBytes(direction: Direction, bytes: number): void {
+    this.metrics.dataBytes.inc({ direction }, bytes);
+  }
+
+  passivePorts(inUse: number, capacity: number): void {
+    this.metrics.passivePortsInUse.set(inUse);
+    this.metrics.passivePortsCapacity.set(capacity);
   }
 }

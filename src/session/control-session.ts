@@ -1,12 +1,12 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Config } from '../config/schema.js';
+import type { SiteConfig } from '../config/types.js';
 import { adoptWithReusedBuffer } from '../data/adopt-accepted.js';
 import { DataRelay, type RelayReaders, type RelayResult, ReusedReadBuffer } from '../data/data-relay.js';
 import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
 import { dial } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
-import type { DataMode, Metrics, RefusalReason } from '../observability/metrics.js';
+import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
 import {
   checkActiveTarget,
   decidePasvRewrite,
@@ -33,9 +33,10 @@ import { TRANSFER_VERBS, shouldDropFeature, type Intent } from './intents.js';
 
 /** Shared by all sessions of one daemon. */
 export interface SessionContext {
-  readonly config: Config;
+  /** The site snapshot the session started with; a reload never changes it. */
+  readonly site: SiteConfig;
   readonly pool: PassivePortPool;
-  readonly metrics: Metrics;
+  readonly metrics: SiteMetrics;
   readonly logger: Logger;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
@@ -134,9 +135,8 @@ export class ControlSession {
   }
 
   async start(): Promise<void> {
-    const { config, metrics } = this.context;
-    metrics.sessionsTotal.inc();
-    metrics.sessionsActive.inc();
+    const { site: config, metrics } = this.context;
+    metrics.sessionStarted();
     this.log.info({ client: `${this.clientAddress}:${this.client.remotePort}` }, 'session start');
     this.pause('client', 'connecting');
     try {
@@ -246,7 +246,7 @@ export class ControlSession {
     if (this.refuseAfterEpsvAll('PASV')) return;
     // An IPv6 client would come back over IPv4 from an address ftpmasq cannot tie to its control
     // connection, so the data-peer check could not hold: refused even with an IPv4 public address.
-    if (this.context.config.mode === 'relay' && (ipFamily(this.clientAddress) === 6 || this.advertisedIpv4() === undefined)) {
+    if (this.context.site.mode === 'relay' && (ipFamily(this.clientAddress) === 6 || this.advertisedIpv4() === undefined)) {
       this.refuse('ipv6_pasv', { verb: 'PASV' });
       this.answerLocally('425 PASV cannot name an IPv6 address; use EPSV.\r\n');
       return;
@@ -256,7 +256,7 @@ export class ControlSession {
   }
 
   private onEpsv(command: ClientCommand): void {
-    const { config } = this.context;
+    const { site: config } = this.context;
     const argument = argumentText(command).toUpperCase();
     if (config.epsv === 'disable') {
       this.refuse('epsv_disabled', { verb: 'EPSV' });
@@ -290,7 +290,7 @@ export class ControlSession {
   }
 
   private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
-    const { config } = this.context;
+    const { site: config } = this.context;
     if (config.active === 'disable') {
       this.refuse('active_disabled', { verb });
       this.answerLocally(`502 ${verb} is disabled on this proxy; use passive mode.\r\n`);
@@ -347,7 +347,7 @@ export class ControlSession {
     const connecting = dial({
       host: setup.clientTarget.host,
       port: setup.clientTarget.port,
-      timeoutMs: this.context.config.upstreamConnectTimeoutMs,
+      timeoutMs: this.context.site.upstreamConnectTimeoutMs,
       localAddress: this.clientSideLocalAddress(),
       allowHalfOpen: true,
       onread: clientReader.onread,
@@ -472,7 +472,7 @@ export class ControlSession {
       return this.answerDataSetupReply(head, code, lines);
     }
     if (!reply.last) {
-      if (head?.kind === 'feat' && shouldDropFeature(line, this.context.config.epsv === 'disable')) return undefined;
+      if (head?.kind === 'feat' && shouldDropFeature(line, this.context.site.epsv === 'disable')) return undefined;
       this.sendToClient(line);
       return undefined;
     }
@@ -555,7 +555,7 @@ export class ControlSession {
       this.finishWithReply(`200 ${intent.verb} command successful.${eol}`);
       return;
     }
-    if (this.context.config.mode === 'rewrite') {
+    if (this.context.site.mode === 'rewrite') {
       this.answerRewriteMode(intent, upstreamPort, lines, replyText, eol);
       return;
     }
@@ -629,7 +629,7 @@ export class ControlSession {
   private diagnoseUpstreamPasv(advertisedHost: string): void {
     const upstreamAddress = this.upstream?.remoteAddress ?? '';
     if (!isUnroutable(advertisedHost) && isSameHost(advertisedHost, upstreamAddress)) return;
-    this.context.metrics.upstreamUnroutablePasv.inc();
+    this.context.metrics.upstreamUnroutablePasv();
     if (this.context.diagnosis.unroutablePasvWarned) return;
     this.context.diagnosis.unroutablePasvWarned = true;
     const problem = isUnroutable(advertisedHost)
@@ -673,7 +673,7 @@ export class ControlSession {
 
   /** The address clients are told to connect to in a 227: IPv4 only, by the protocol. */
   private advertisedIpv4(): string | undefined {
-    const configured = this.context.config.publicAddress;
+    const configured = this.context.site.publicAddress;
     if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
     const local = this.clientSideLocalAddress();
     return ipFamily(local) === 4 && ipFamily(this.clientAddress) === 4 ? local : undefined;
@@ -689,7 +689,7 @@ export class ControlSession {
       if (this.dataSetup !== setup) return;
       this.log.info({ port: lease.port }, 'passive port timed out waiting for the client');
       this.releaseDataSetup();
-    }, this.context.config.passiveTimeoutMs);
+    }, this.context.site.passiveTimeoutMs);
     const setup: PassiveSetup = { kind: 'passive', lease, upstreamPort, timer };
     this.dataSetup = setup;
     lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(setup, socket));
@@ -784,7 +784,7 @@ export class ControlSession {
     return dial({
       host: upstream.remoteAddress,
       port,
-      timeoutMs: this.context.config.upstreamConnectTimeoutMs,
+      timeoutMs: this.context.site.upstreamConnectTimeoutMs,
       // The same source address as the control connection: servers check that they match.
       localAddress: upstream.localAddress,
       allowHalfOpen: true,
@@ -801,14 +801,13 @@ export class ControlSession {
     readers: RelayReaders,
   ): void {
     const { metrics } = this.context;
-    metrics.dataSetupSeconds.observe((performance.now() - startedAt) / 1000);
-    metrics.dataConnections.inc({ mode });
+    metrics.dataConnection(mode, (performance.now() - startedAt) / 1000);
     const relay = new DataRelay(clientData, upstreamData, (result: RelayResult) => {
       releasePort();
       this.relays.delete(relay);
       if (this.currentRelay === relay) this.currentRelay = undefined;
-      metrics.dataBytes.inc({ direction: 'to_client' }, result.bytesToClient);
-      metrics.dataBytes.inc({ direction: 'to_server' }, result.bytesToUpstream);
+      metrics.dataBytes('to_client', result.bytesToClient);
+      metrics.dataBytes('to_server', result.bytesToUpstream);
       this.log.info(
         { mode, reason: result.reason, bytesToClient: result.bytesToClient, bytesToServer: result.bytesToUpstream },
         'data connection closed',
@@ -868,7 +867,7 @@ export class ControlSession {
     } else {
       this.client.destroy();
     }
-    this.context.metrics.sessionsActive.dec();
+    this.context.metrics.sessionEnded();
     this.log.info(
       { reason: this.closeReason, durationMs: Math.round(performance.now() - this.startedAt) },
       'session end',

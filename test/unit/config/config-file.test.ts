@@ -8,7 +8,8 @@ const example = fileURLToPath(new URL('../../../config/ftpmasq.example.yaml', im
 
 describe('config file', () => {
   it('loads the shipped example into a valid Config', () => {
-    const config = buildConfig(loadConfigFile(example));
+    const daemonConfig = buildConfig(loadConfigFile(example));
+    const config = { ...daemonConfig.sites[0], metricsListen: daemonConfig.metricsListen };
     expect(config.upstream).toEqual({ host: '10.0.11.251', port: 21 });
     expect(config.publicAddress).toBe('203.0.113.10');
     expect(config.passivePorts).toEqual({ low: 60000, high: 60999 });

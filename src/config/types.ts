@@ -1,0 +1,50 @@
+/**
+ * What a validated configuration is: process-level settings and a list of sites. A site is one
+ * proxy (its listeners, one upstream, its passive range and policy); a session keeps the snapshot
+ * of its site it started with, so a reload never changes a running session.
+ */
+import type { Endpoint, PortRange } from './values.js';
+
+export const MODES = ['relay', 'rewrite'] as const;
+export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
+export const ACTIVE_MODES = ['relay', 'disable'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export type Mode = (typeof MODES)[number];
+export type EpsvMode = (typeof EPSV_MODES)[number];
+export type ActiveMode = (typeof ACTIVE_MODES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** One proxied server and how ftpmasq stands in front of it. Immutable: a reload makes a new one. */
+export interface SiteConfig {
+  /** Unique within the document; the `site` label of every metric and log line of the site. */
+  readonly name: string;
+  readonly listen: readonly Endpoint[];
+  readonly upstream: Endpoint;
+  /** Advertised to clients; undefined means the local address of each client's control connection. */
+  readonly publicAddress: string | undefined;
+  readonly passivePorts: PortRange;
+  readonly mode: Mode;
+  readonly epsv: EpsvMode;
+  readonly active: ActiveMode;
+  readonly passiveTimeoutMs: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly maxSessions: number;
+  /** From the upstream's accept until its 220; the client gets 421 when it runs out. */
+  readonly greetingTimeoutMs: number;
+  /** From the greeting until a 230; the client gets 421 when it runs out. */
+  readonly loginTimeoutMs: number;
+  /** No command from the client for this long, and no transfer running: 421 and close. */
+  readonly idleTimeoutMs: number;
+  /** A data connection that moves no byte either way for this long is closed. */
+  readonly dataStallTimeoutMs: number;
+}
+
+/** The whole document: process-level keys and the sites. */
+export interface DaemonConfig {
+  readonly logLevel: LogLevel;
+  readonly metricsListen: Endpoint | undefined;
+  /** How long SIGTERM/SIGINT waits for running transfers before closing everything. */
+  readonly drainTimeoutMs: number;
+  readonly sites: readonly SiteConfig[];
+}
