@@ -124,6 +124,15 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'a tab as indentation', text: 'sites:\n\t- name: a\n', message: `${SOURCE}:2:1: invalid YAML: Tabs are not allowed as indentation` },
     { title: 'two documents', text: 'upstream: a:21\n---\nupstream: b:21\n', message: `${SOURCE}:2:1: invalid YAML: Source contains multiple documents; please use YAML.parseAllDocuments()` },
     { title: 'an alias without its anchor', text: 'upstream: *server\n', message: `${SOURCE}: invalid YAML: Unresolved alias (the anchor must be set before the alias): server` },
+    {
+      title: 'aliases that expand exponentially (a YAML bomb)',
+      text: `a: &a [x, x, x, x, x, x, x, x, x, x]\n${'bcdefghij'
+        .split('')
+        .map((name, index) => `${name}: &${name} [${Array(10).fill(`*${'abcdefghij'[index]}`).join(', ')}]`)
+        .join('\n')}\n`,
+      message: `${SOURCE}: invalid YAML: Excessive alias count indicates a resource exhaustion attack`,
+    },
+    { title: 'a list that contains itself', text: 'upstream: a:21\nlisten: &self ["127.0.0.1:21", *self]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got a list` },
     // The document itself
     { title: 'a list at the top', text: '- upstream: a:21\n', message: `${SOURCE}: expected a mapping of config keys (sites:, or the keys of one site), got a list` },
     { title: 'text at the top', text: 'upstream\n', message: `${SOURCE}: expected a mapping of config keys (sites:, or the keys of one site), got "upstream"` },
