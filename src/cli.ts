@@ -4,11 +4,12 @@
  * process.argv or calls process.exit. Exit codes: 0 ok, 2 bad input, 1 runtime failure.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { buildCheckConfigCommand } from './commands/check-config.js';
 import { buildDemoCommand } from './commands/demo.js';
 import { buildProbeCommand } from './commands/probe.js';
 import type { CommandIo } from './commands/command-io.js';
-import { loadConfigFile, mergeRawOptions } from './config/config-file.js';
-import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
+import { loadConfig } from './config/load-config.js';
+import { OPTION_SPECS, type DaemonConfig, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
 import { createLogger } from './observability/logger.js';
@@ -37,15 +38,18 @@ function buildProgram(io: CommandIo): Command {
     if (spec.repeatable === true) option.argParser(collect);
     program.addOption(option);
   }
-  program.option('--config <FILE>', 'YAML file with the same options in camelCase (publicAddress: ...); flags win');
+  program.option(
+    '--config <FILE>',
+    "YAML file: process keys and sites:, or one site's keys at the top; process flags win, per-site flags only beside a file without sites:",
+  );
   program.action(async (options: Record<string, unknown>) => {
-    const flags = toRawOptions(options);
     const configPath = options['config'];
-    const raw = typeof configPath === 'string' ? mergeRawOptions(loadConfigFile(configPath), flags) : flags;
-    await runProxy(raw);
+    const { config } = loadConfig({ configPath: typeof configPath === 'string' ? configPath : undefined, flags: toRawOptions(options) });
+    await runProxy(config);
   });
   program.addCommand(buildDemoCommand(io));
   program.addCommand(buildProbeCommand(io));
+  program.addCommand(buildCheckConfigCommand(io));
   return program;
 }
 
@@ -62,8 +66,7 @@ function toRawOptions(options: Record<string, unknown>): RawOptions {
   return raw;
 }
 
-async function runProxy(raw: RawOptions): Promise<void> {
-  const daemonConfig = buildConfig(raw);
+async function runProxy(daemonConfig: DaemonConfig): Promise<void> {
   const logger = createLogger(daemonConfig.logLevel);
   const [config] = daemonConfig.sites;
   if (config === undefined) throw new Error('a configuration without sites');
