@@ -103,8 +103,10 @@ describe('ftpmasq --config: SIGHUP reloads the file, SIGTERM drains', () => {
     if (env === undefined) throw new Error('the e2e environment was not set up (see the beforeAll error)');
     return env;
   };
+  /** The process, which must still be running: an earlier test's signal may have ended it. */
   const requireFtpmasq = (): FtpmasqChild => {
     if (ftpmasq === undefined) throw new Error('ftpmasq was not started (see the beforeAll error)');
+    if (!ftpmasq.running()) throw new Error(`ftpmasq is no longer running\n${logTail()}`);
     return ftpmasq;
   };
   const logTail = (): string => {
