@@ -103,7 +103,7 @@ function exitOf(child: ChildProcess): FtpmasqExit | undefined {
   return { code: child.exitCode, signal: child.signalCode };
 }
 
-function waitForChildExit(child: ChildProcess, timeoutMs: number): Promise<FtpmasqExit | undefined> {
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<FtpmasqExit | undefined> {
   const exited = exitOf(child);
   if (exited !== undefined) return Promise.resolve(exited);
   return new Promise((resolve) => {
@@ -182,9 +182,9 @@ export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise
     child.kill(name);
   };
 
-  const waitForExit = async (timeoutMs: number): Promise<FtpmasqExitReport | undefined> => {
+  const waitForProcessExit = async (timeoutMs: number): Promise<FtpmasqExitReport | undefined> => {
     const since = lastSignalAt ?? performance.now();
-    const exited = await waitForChildExit(child, timeoutMs);
+    const exited = await waitForExit(child, timeoutMs);
     if (exited === undefined) return undefined;
     return { ...exited, elapsedMs: Math.round((exitedAt ?? performance.now()) - since) };
   };
@@ -218,10 +218,10 @@ export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise
       const already = exitOf(child);
       if (already !== undefined) return already;
       child.kill('SIGTERM');
-      const exited = await waitForChildExit(child, STOP_TIMEOUT_MS);
+      const exited = await waitForExit(child, STOP_TIMEOUT_MS);
       if (exited !== undefined) return exited;
       child.kill('SIGKILL');
-      return (await waitForChildExit(child, STOP_TIMEOUT_MS)) ?? { code: null, signal: 'SIGKILL' };
+      return (await waitForExit(child, STOP_TIMEOUT_MS)) ?? { code: null, signal: 'SIGKILL' };
     })();
     return stopping;
   };
@@ -231,7 +231,7 @@ export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise
     output: () => output,
     running: () => exitOf(child) === undefined,
     signal,
-    waitForExit,
+    waitForExit: waitForProcessExit,
     waitForLog,
     stop,
   };
