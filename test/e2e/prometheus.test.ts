@@ -117,15 +117,16 @@ describe('promtool accepts the deployed Prometheus files and /metrics', () => {
       });
       daemon = await start(config, { logger: createLogger('silent') });
       // Some traffic-like values, so the histogram and labelled series carry data.
-      daemon.metrics.rewrite('pasv');
-      daemon.metrics.dataSetupSeconds.observe(0.003);
-      daemon.metrics.dataBytes.inc({ direction: 'to_client' }, 12);
+      const site = daemon.metrics.forSite('default');
+      site.rewrite('pasv');
+      site.dataConnection('passive', 0.003);
+      site.dataBytes('to_client', 12);
       const metricsAddress = daemon.metricsAddress;
       if (metricsAddress === undefined) throw new Error('metrics listener is off');
       const response = await fetch(`http://127.0.0.1:${metricsAddress.port}/metrics`, { signal: AbortSignal.timeout(5000) });
       expect(response.status).toBe(200);
       const text = await response.text();
-      expect(text).toMatch(/^ftpmasq_rewrites_total\{kind="pasv"\} 1$/m);
+      expect(text).toMatch(/^ftpmasq_rewrites_total\{site="default",kind="pasv"\} 1$/m);
       const result = await promtool(checker, ['check', 'metrics'], text);
       expect(result.code, outputOf(result)).toBe(0);
       expect(outputOf(result).trim(), 'promtool lint problems').toBe('');
