@@ -392,7 +392,7 @@ describe('a real Prometheus scraping ftpmasq in front of ProFTPD', () => {
     const scraped = await gatewayCurl(`http://127.0.0.1:${METRICS_PORT}/metrics`);
     expect(scraped.code, scraped.stderr).toBe(0);
     const text = scraped.stdout.toString('utf8');
-    expect(text).toMatch(/^ftpmasq_data_connection_setup_seconds_count [1-9]/m);
+    expect(text).toMatch(/^ftpmasq_data_connection_setup_seconds_count\{site="default"\} [1-9]/m);
     const result = await promtool(checker, ['check', 'metrics'], text);
     expect(result.code, outputOf(result)).toBe(0);
     expect(outputOf(result).trim()).toBe('');
