@@ -21,7 +21,7 @@ import { Metrics } from '../observability/metrics.js';
 import { hashConfig } from './config-hash.js';
 import { type ControlListener, ListenError, type ListenerHandlers, bindListener, closeServer } from './listeners.js';
 import { type ReloadPlan, type SiteChange, formatEndpoint, planReload } from './reload-plan.js';
-import { Site } from './site.js';
+import { Site, type SiteDependencies } from './site.js';
 
 export type DaemonState = 'running' | 'draining' | 'stopped';
 
@@ -281,14 +281,18 @@ class Daemon implements RunningDaemon {
       void this.http?.close();
       this.http = prepared.http;
     }
-    this.logger.level = next.logLevel;
-    for (const site of this.sites.values()) site.setLogLevel(next.logLevel);
+    // At start the caller's logger keeps the level it was made with (the demo's is silent whatever
+    // the configuration says); a reload that changes logLevel applies it.
+    if (this.config !== EMPTY_CONFIG && next.logLevel !== this.config.logLevel) {
+      this.logger.level = next.logLevel;
+      for (const site of this.sites.values()) site.setLogLevel(next.logLevel);
+    }
     this.config = next;
     this.configHash = hash;
     this.metrics.setConfigHash(hash);
   }
 
-  private siteDependencies(): ConstructorParameters<typeof Site>[1] {
+  private siteDependencies(): SiteDependencies {
     return {
       metrics: this.metrics,
       logger: this.logger,

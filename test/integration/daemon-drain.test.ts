@@ -45,7 +45,7 @@ interface LogRecord {
   readonly [field: string]: unknown;
 }
 
-/** The daemon with its log records collected (at the configuration's level; `info` unless it says otherwise). */
+/** The daemon with its log records collected, at info. */
 async function startDaemon(config: DaemonConfig): Promise<{ daemon: RunningDaemon; logs: LogRecord[] }> {
   const logs: LogRecord[] = [];
   const logger = createLogger('info', {
@@ -56,7 +56,7 @@ async function startDaemon(config: DaemonConfig): Promise<{ daemon: RunningDaemo
       }
     },
   });
-  const daemon = await start({ ...config, logLevel: 'info' }, { logger, metrics: new Metrics({ defaultMetrics: false }) });
+  const daemon = await start(config, { logger, metrics: new Metrics({ defaultMetrics: false }) });
   daemons.push(daemon);
   return { daemon, logs };
 }
@@ -171,6 +171,20 @@ describe('drain', () => {
     expect(outcome.bytes).toBeLessThan(SLOW_FILE.length);
   });
 
+  it("keeps the caller's logger level at start; a reload that changes logLevel applies it to the process and new sessions", async () => {
+    const upstream = await legacyServer();
+    const site = siteConfig('north', { upstream: upstream.address, passivePorts: '22245-22249' });
+    // The logger was made at info; the configuration says silent (as the demo's says info to a silent logger).
+    const { daemon, logs } = await startDaemon(daemonConfig([site], { logLevel: 'silent' }));
+    const first = await openLoggedIn(addressOf(daemon));
+    expect(logs.filter((record) => record.msg === 'session start')).toHaveLength(1);
+    expect(await daemon.reload(daemonConfig([site], { logLevel: 'warn' }))).toMatchObject({ ok: true, unchanged: ['north'] });
+    await openLoggedIn(addressOf(daemon));
+    await first.command('NOOP');
+    expect(logs.filter((record) => record.msg === 'session start')).toHaveLength(1);
+    expect(logs.some((record) => record.msg === 'config reloaded')).toBe(false);
+  });
+
   it('refuses a reload while draining, without counting it as a failed configuration', async () => {
     const upstream = await legacyServer();
     const config = daemonConfig([siteConfig('north', { upstream: upstream.address, passivePorts: '22225-22229' })]);
@@ -192,7 +206,7 @@ describe('Supervisor: the signals the CLI wires to the process', () => {
       on: (signal, listener) => signals.on(signal, listener),
       off: (signal, listener) => signals.off(signal, listener),
     });
-    let next: DaemonConfig | Error = daemonConfig([{ ...site, passivePorts: { low: 22235, high: 22239 } }], { logLevel: 'info' });
+    let next: DaemonConfig | Error = daemonConfig([{ ...site, passivePorts: { low: 22235, high: 22239 } }]);
     const stopped = supervisor.run(daemon, {
       logger: createLogger('silent'),
       reload: () => {
