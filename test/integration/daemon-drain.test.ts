@@ -196,6 +196,51 @@ describe('drain', () => {
   });
 });
 
+describe('readiness and removed sites', () => {
+  it('/readyz is 503 while one site of two has its upstream down, naming that site; 200 once the site is removed', async () => {
+    const up = await legacyServer();
+    const down = await legacyServer();
+    await down.legacy.close();
+    const north = siteConfig('north', { upstream: up.address, passivePorts: '22250-22250' });
+    const { daemon } = await startDaemon(
+      daemonConfig([north, siteConfig('south', { upstream: down.address, passivePorts: '22251-22251' })], {
+        metricsListen: { host: '127.0.0.1', port: 0 },
+      }),
+    );
+    const metrics = metricsOf(daemon);
+    await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 503, 3000, () => 'south never unready');
+    const { body } = await httpGet(metrics, '/readyz');
+    expect(body).toMatch(new RegExp(`^upstream unreachable: .*ECONNREFUSED.* \\(site south\\)\nconfig: ${daemon.configHash}\n$`));
+    const exposition = (await httpGet(metrics, '/metrics')).body;
+    expect(seriesValue(exposition, 'ftpmasq_upstream_up{site="north"}')).toBe(1);
+    expect(seriesValue(exposition, 'ftpmasq_upstream_up{site="south"}')).toBe(0);
+    expect(seriesValue(exposition, 'ftpmasq_ready')).toBe(0);
+
+    expect((await daemon.reload(daemonConfig([north], { metricsListen: { host: '127.0.0.1', port: 0 } }))).ok).toBe(true);
+    expect(daemon.metricsAddress).toEqual(metrics);
+    expect(await httpGet(metrics, '/readyz')).toEqual({ status: 200, body: `ready\nconfig: ${daemon.configHash}\n` });
+  });
+
+  it("bounds a removed site's drain by the drain timeout: the busy session is cut, logged, and the site's series go", async () => {
+    const upstream = await scripted(trickleScript(new Map([['slow.bin', SLOW_FILE]]), VERY_SLOW));
+    const north = siteConfig('north', { upstream: upstream.address, passivePorts: '22255-22255' });
+    const south = siteConfig('south', { upstream: upstream.address, passivePorts: '22256-22256' });
+    const { daemon, logs } = await startDaemon(daemonConfig([north, south], { drainTimeoutMs: 300 }));
+    const [southAddress] = daemon.siteAddresses.get('south') ?? [];
+    if (southAddress === undefined) throw new Error('south has no listener');
+    const client = await openLoggedIn(southAddress);
+    const download = await beginDownload(client, 'slow.bin');
+    expect((await daemon.reload(daemonConfig([north], { drainTimeoutMs: 300 }))).ok).toBe(true);
+    const outcome = await outcomeOf(download);
+    expect(outcome.finalCode).not.toBe(226);
+    expect(outcome.bytes).toBeLessThan(SLOW_FILE.length);
+    await waitUntil(() => logs.some((record) => record.msg === 'site drained'), 3000, () => 'south never drained');
+    expect(logs.find((record) => record.msg.startsWith('drain timeout of a removed site'))).toMatchObject({ level: 40, site: 'south', cut: 1 });
+    expect((await daemon.metrics.registry.metrics()).includes('site="south"')).toBe(false);
+    expect(daemon.state).toBe('running');
+  });
+});
+
 describe('Supervisor: the signals the CLI wires to the process', () => {
   it('SIGHUP reloads, an invalid configuration is rejected and counted, the first SIGTERM drains, the second stops', async () => {
     const upstream = await scripted(trickleScript(new Map([['slow.bin', SLOW_FILE]]), VERY_SLOW));

@@ -9,6 +9,7 @@ import type { DaemonConfig } from '../../src/config/types.js';
 import { type RunningDaemon, start } from '../../src/daemon.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
+import { openFdCount, settleFdCount } from '../helpers/fd-count.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient, trust227, waitUntil } from '../helpers/raw-ftp-client.js';
 import {
@@ -336,5 +337,29 @@ describe('reload', () => {
     expect(await metricValue(daemon, 'ftpmasq_sessions_active{site="south"}')).toBe(1);
     expect((await fresh.command('NOOP')).code).toBe(200);
   });
-});
 
+  it('leaks no descriptor over reloads that move listeners, change ranges, add and remove sites', async () => {
+    const upstream = await legacyServer({ files: new Map([['north.bin', NORTH_FILE]]) });
+    const north = (round: number) =>
+      siteConfig('north', { upstream: upstream.address, passivePorts: round % 2 === 0 ? '22090-22094' : '22095-22099' });
+    const south = siteConfig('south', { upstream: upstream.address, passivePorts: '22100-22104' });
+    const daemon = await startDaemon(daemonConfig([north(0)]));
+    // One round first, so lazily opened handles (timers, the upstream check) exist before counting.
+    const warm = await openLoggedIn(addressOf(daemon, 'north'));
+    await warm.retrieve('north.bin');
+    await warm.quit();
+    await waitUntil(() => daemon.sessionCount() === 0, 3000, () => 'the first session is still open');
+    const before = openFdCount();
+    for (let round = 1; round <= 20; round++) {
+      const result = await daemon.reload(daemonConfig(round % 3 === 0 ? [north(round)] : [north(round), south]));
+      expect(result.ok).toBe(true);
+      const client = await openLoggedIn(addressOf(daemon, 'north'));
+      const download = await client.retrieve('north.bin');
+      expect(sha256(download.data)).toBe(sha256(NORTH_FILE));
+      await client.quit();
+    }
+    expect(await daemon.reload(daemonConfig([north(0)]))).toMatchObject({ ok: true });
+    await waitUntil(() => daemon.sessionCount() === 0, 3000, () => 'sessions still open');
+    expect(await settleFdCount(before, 3000)).toBeLessThanOrEqual(before);
+  });
+});
