@@ -11,8 +11,9 @@ import { buildProbeCommand } from './commands/probe.js';
 import type { CommandIo } from './commands/command-io.js';
 import { loadConfigFile, mergeRawOptions } from './config/config-file.js';
 import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
-import { ConfigError, type Endpoint } from './config/values.js';
+import { ConfigError } from './config/values.js';
 import { ListenError, hashConfig, start } from './daemon.js';
+import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
 import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
@@ -79,10 +80,6 @@ function obtainConfig(request: ConfigRequest): LoadedConfig {
   return { config, hash: hashConfig(config), source: configPath ?? 'command line' };
 }
 
-function formatAddress(endpoint: Endpoint): string {
-  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
-}
-
 async function runProxy(request: ConfigRequest): Promise<void> {
   // Before anything else: a SIGHUP or SIGTERM during start-up is handled once the daemon runs.
   const supervisor = new Supervisor(process);
@@ -105,11 +102,11 @@ async function runProxy(request: ConfigRequest): Promise<void> {
     {
       config: loaded.hash,
       source: loaded.source,
-      listen: daemon.addresses.map(formatAddress),
+      listen: daemon.addresses.map(formatEndpoint),
       sites: config.sites.map((site) => ({
         name: site.name,
-        listen: (siteAddresses.get(site.name) ?? []).map(formatAddress),
-        upstream: formatAddress(site.upstream),
+        listen: (siteAddresses.get(site.name) ?? []).map(formatEndpoint),
+        upstream: formatEndpoint(site.upstream),
         mode: site.mode,
         epsv: site.epsv,
         active: site.active,
@@ -118,7 +115,7 @@ async function runProxy(request: ConfigRequest): Promise<void> {
       })),
       drainTimeoutMs: config.drainTimeoutMs,
       openFilesLimit: openFiles?.soft ?? 'unknown',
-      metrics: daemon.metricsAddress === undefined ? 'off' : `http://${formatAddress(daemon.metricsAddress)}/metrics`,
+      metrics: daemon.metricsAddress === undefined ? 'off' : `http://${formatEndpoint(daemon.metricsAddress)}/metrics`,
     },
     'ftpmasq ready',
   );
