@@ -5,6 +5,7 @@ import { PassivePortPool } from './data/passive-port-pool.js';
 import type { Logger } from './observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from './observability/http-server.js';
 import { Metrics, type SiteMetrics } from './observability/metrics.js';
+import { connFromSocket } from './net/conn.js';
 import { dial } from './net/dial.js';
 import { ControlSession, type SessionContext } from './session/control-session.js';
 
@@ -47,7 +48,7 @@ export async function start(daemonConfig: DaemonConfig, options: StartOptions): 
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new ControlSession(socket, context, (closed) => sessions.delete(closed));
+    const session = new ControlSession(connFromSocket(socket), context, (closed) => sessions.delete(closed));
     sessions.add(session);
     void session.start();
   };

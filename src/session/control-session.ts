@@ -1,20 +1,22 @@
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { SiteConfig } from '../config/types.js';
 import { adoptWithReusedBuffer } from '../data/adopt-accepted.js';
 import { DataRelay, type RelayReaders, type RelayResult, ReusedReadBuffer } from '../data/data-relay.js';
 import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
-import { dial } from '../net/dial.js';
+import { tuneControlStream, type Conn } from '../net/conn.js';
+import { dial, dialConn } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
 import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
 import {
   checkActiveTarget,
+  normalizeAddress,
   decidePasvRewrite,
   ipFamily,
   isAllowedDataPeer,
   isSameHost,
   isUnroutable,
-  normalizeAddress,
 } from '../protocol/address-policy.js';
 import { argumentText, parseCommand, type ClientCommand } from '../protocol/command.js';
 import {
@@ -82,7 +84,8 @@ export class ControlSession {
   readonly id: string;
   private readonly startedAt = performance.now();
   private readonly log: Logger;
-  private upstream: net.Socket | undefined;
+  private upstream: Duplex | undefined;
+  private upstreamConn: Conn | undefined;
   private readonly clientReader = new LineReader();
   private readonly upstreamReader = new LineReader();
   private readonly replies = new ReplyTracker();
@@ -109,17 +112,20 @@ export class ControlSession {
   private readonly clientPauses = new Set<PauseReason>();
   private readonly upstreamPauses = new Set<PauseReason>();
   private halfCloseTimer: NodeJS.Timeout | undefined;
+  private readonly client: Duplex;
   private readonly clientAddress: string;
 
   constructor(
-    private readonly client: net.Socket,
+    private readonly clientConn: Conn,
     private readonly context: SessionContext,
     private readonly onClosed: (session: ControlSession) => void,
   ) {
     this.id = (++sessionCounter).toString(36);
-    this.clientAddress = normalizeAddress(client.remoteAddress ?? '');
+    const client = clientConn.stream;
+    this.client = client;
+    this.clientAddress = clientConn.peer.host;
     this.log = context.logger.child({ session: this.id });
-    client.setNoDelay(true);
+    tuneControlStream(client);
     client.on('error', (error) => this.close(`client error: ${error.message}`));
     client.on('data', (chunk: Buffer) => this.onClientData(chunk));
     client.on('end', () => this.onClientEnd());
@@ -137,17 +143,17 @@ export class ControlSession {
   async start(): Promise<void> {
     const { site: config, metrics } = this.context;
     metrics.sessionStarted();
-    this.log.info({ client: `${this.clientAddress}:${this.client.remotePort}` }, 'session start');
+    this.log.info({ client: `${this.clientAddress}:${this.clientConn.peer.port}` }, 'session start');
     this.pause('client', 'connecting');
     try {
-      const upstream = await dial({
+      const upstream = await dialConn({
         host: config.upstream.host,
         port: config.upstream.port,
         timeoutMs: config.upstreamConnectTimeoutMs,
         allowHalfOpen: true,
       });
       if (this.closed) {
-        upstream.destroy();
+        upstream.stream.destroy();
         return;
       }
       this.attachUpstream(upstream);
@@ -159,9 +165,11 @@ export class ControlSession {
     }
   }
 
-  private attachUpstream(upstream: net.Socket): void {
+  private attachUpstream(conn: Conn): void {
+    const upstream = conn.stream;
+    this.upstreamConn = conn;
     this.upstream = upstream;
-    upstream.setNoDelay(true);
+    tuneControlStream(upstream);
     upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
     upstream.on('end', () => this.enqueueUpstream('end'));
     upstream.on('error', (error) => {
@@ -627,7 +635,7 @@ export class ControlSession {
   }
 
   private diagnoseUpstreamPasv(advertisedHost: string): void {
-    const upstreamAddress = this.upstream?.remoteAddress ?? '';
+    const upstreamAddress = this.upstreamConn?.peer.host ?? '';
     if (!isUnroutable(advertisedHost) && isSameHost(advertisedHost, upstreamAddress)) return;
     this.context.metrics.upstreamUnroutablePasv();
     if (this.context.diagnosis.unroutablePasvWarned) return;
@@ -680,7 +688,8 @@ export class ControlSession {
   }
 
   private clientSideLocalAddress(): string {
-    return normalizeAddress(this.client.localAddress ?? '0.0.0.0');
+    // A socket destroyed before it was adopted has no local address left; nothing connects to it.
+    return this.clientConn.local.host === '' ? '0.0.0.0' : this.clientConn.local.host;
   }
 
   private holdPassivePort(lease: PortLease, upstreamPort: number): void {
@@ -779,14 +788,14 @@ export class ControlSession {
   }
 
   private dialUpstreamData(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {
-    const upstream = this.upstream;
-    if (upstream?.remoteAddress === undefined) return Promise.reject(new Error('no upstream control connection'));
+    const upstream = this.upstreamConn;
+    if (upstream === undefined || upstream.peer.host === '') return Promise.reject(new Error('no upstream control connection'));
     return dial({
-      host: upstream.remoteAddress,
+      host: upstream.peer.host,
       port,
       timeoutMs: this.context.site.upstreamConnectTimeoutMs,
       // The same source address as the control connection: servers check that they match.
-      localAddress: upstream.localAddress,
+      localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
       allowHalfOpen: true,
       onread: reader.onread,
     });
