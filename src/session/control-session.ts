@@ -1,5 +1,4 @@
 import type net from 'node:net';
-import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { SiteConfig } from '../config/types.js';
 import { adoptWithReusedBuffer } from '../data/adopt-accepted.js';
@@ -29,7 +28,8 @@ import {
   type HostPort,
   type ParseResult,
 } from '../protocol/data-addresses.js';
-import { LineReader, lineEnding } from '../protocol/line-reader.js';
+import { lineEnding } from '../protocol/line-reader.js';
+import { ControlChannel } from './control-channel.js';
 import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
 import { TRANSFER_VERBS, shouldDropFeature, type Intent } from './intents.js';
 
@@ -52,14 +52,6 @@ type PassiveSetup = {
 };
 type ActiveSetup = { readonly kind: 'active'; readonly upstreamPort: number; readonly clientTarget: HostPort };
 type DataSetup = PassiveSetup | ActiveSetup;
-
-type UpstreamItem = Buffer | 'end' | 'line-too-long';
-/**
- * Why a side is paused; it reads again when no reason is left. `replies-unread`: the client is
- * not reading its replies, so ftpmasq stops reading its commands too. `pipeline`: too many
- * commands await replies.
- */
-type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replies-unread' | 'pipeline';
 
 /**
  * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
@@ -84,14 +76,11 @@ export class ControlSession {
   readonly id: string;
   private readonly startedAt = performance.now();
   private readonly log: Logger;
-  private upstream: Duplex | undefined;
+  private readonly client: ControlChannel;
+  private upstream: ControlChannel | undefined;
   private upstreamConn: Conn | undefined;
-  private readonly clientReader = new LineReader();
-  private readonly upstreamReader = new LineReader();
   private readonly replies = new ReplyTracker();
   private readonly pending: Intent[] = [{ kind: 'greeting' }];
-  private readonly upstreamBacklog: UpstreamItem[] = [];
-  private draining = false;
   /** Lines of a 227/229 reply held until its last line, to be answered as one. */
   private heldReply: Buffer[] = [];
   private dataSetup: DataSetup | undefined;
@@ -103,16 +92,10 @@ export class ControlSession {
   /** Data sockets accepted or dialled whose relay does not exist yet. */
   private readonly connectingDataSockets = new Set<net.Socket>();
   private epsvAllSeen = false;
-  /** While a command waits for I/O (an active transfer reaching the client), later lines wait here. */
-  private clientBlocked = false;
   private unblockAfterActiveReply = false;
-  private readonly clientBacklog: Buffer[] = [];
   private closed = false;
   private closeReason = '';
-  private readonly clientPauses = new Set<PauseReason>();
-  private readonly upstreamPauses = new Set<PauseReason>();
   private halfCloseTimer: NodeJS.Timeout | undefined;
-  private readonly client: Duplex;
   private readonly clientAddress: string;
 
   constructor(
@@ -121,18 +104,22 @@ export class ControlSession {
     private readonly onClosed: (session: ControlSession) => void,
   ) {
     this.id = (++sessionCounter).toString(36);
-    const client = clientConn.stream;
-    this.client = client;
     this.clientAddress = clientConn.peer.host;
     this.log = context.logger.child({ session: this.id });
-    tuneControlStream(client);
-    client.on('error', (error) => this.close(`client error: ${error.message}`));
-    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    client.on('end', () => this.onClientEnd());
-    client.on('close', () => this.close('client closed'));
-    client.on('drain', () => {
-      this.resume('upstream', 'backpressure');
-      this.resume('client', 'replies-unread');
+    tuneControlStream(clientConn.stream);
+    this.client = new ControlChannel(clientConn.stream, {
+      line: (line) => this.onClientLine(line),
+      tooLong: () => {
+        this.refuse('line_too_long', { limit: this.client.maxLineBytes });
+        this.close('client line too long', '500 Command line too long.\r\n');
+      },
+      end: () => this.onClientEnd(),
+      close: () => this.close('client closed'),
+      error: (error) => this.close(`client error: ${error.message}`),
+      drain: () => {
+        this.upstream?.resume('backpressure');
+        this.client.resume('replies-unread');
+      },
     });
   }
 
@@ -144,7 +131,7 @@ export class ControlSession {
     const { site: config, metrics } = this.context;
     metrics.sessionStarted();
     this.log.info({ client: `${this.clientAddress}:${this.clientConn.peer.port}` }, 'session start');
-    this.pause('client', 'connecting');
+    this.client.pause('connecting');
     try {
       const upstream = await dialConn({
         host: config.upstream.host,
@@ -157,7 +144,7 @@ export class ControlSession {
         return;
       }
       this.attachUpstream(upstream);
-      this.resume('client', 'connecting');
+      this.client.resume('connecting');
     } catch (error) {
       metrics.upstreamError('connect');
       this.log.error({ err: errorMessage(error) }, 'upstream unreachable');
@@ -166,43 +153,47 @@ export class ControlSession {
   }
 
   private attachUpstream(conn: Conn): void {
-    const upstream = conn.stream;
     this.upstreamConn = conn;
-    this.upstream = upstream;
-    tuneControlStream(upstream);
-    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
-    upstream.on('end', () => this.enqueueUpstream('end'));
-    upstream.on('error', (error) => {
-      this.context.metrics.upstreamError('control');
-      this.log.error({ err: error.message }, 'upstream control connection failed');
-      this.close('upstream error', '421 Service not available, upstream connection lost.\r\n');
+    tuneControlStream(conn.stream);
+    const upstream = new ControlChannel(conn.stream, {
+      line: (line) => this.onUpstreamLine(line),
+      tooLong: () => {
+        this.context.metrics.upstreamError('bad_reply');
+        this.log.error({ limit: upstream.maxLineBytes }, 'upstream line too long');
+        this.close('upstream line too long', '421 Service not available, upstream sent a line that is too long.\r\n');
+      },
+      // Everything received before has been forwarded, a last line without its CRLF too.
+      end: (unterminated) => {
+        const closeAfterFlush = (): void => this.close('upstream closed', Buffer.alloc(0));
+        const work = unterminated === undefined ? undefined : this.onUpstreamLine(unterminated);
+        if (work === undefined) closeAfterFlush();
+        else void work.then(closeAfterFlush);
+      },
+      close: () => undefined,
+      error: (error) => {
+        this.context.metrics.upstreamError('control');
+        this.log.error({ err: error.message }, 'upstream control connection failed');
+        this.close('upstream error', '421 Service not available, upstream connection lost.\r\n');
+      },
+      drain: () => this.client.resume('backpressure'),
     });
-    upstream.on('close', () => this.enqueueUpstream('end'));
-    upstream.on('drain', () => this.resume('client', 'backpressure'));
+    this.upstream = upstream;
     // The client may have left while the upstream was being dialled: pass its EOF on now.
-    if (this.client.readableEnded) upstream.end();
+    if (this.client.readableEnded) upstream.endWriting();
   }
 
   // ---- client -> upstream ------------------------------------------------------------------
 
-  private onClientData(chunk: Buffer): void {
-    const result = this.clientReader.push(chunk);
-    for (const line of result.lines) {
-      if (this.closed) return;
-      if (this.clientBlocked) this.clientBacklog.push(line);
-      else this.handleClientLine(line);
-    }
-    if (this.pending.length > MAX_PENDING_COMMANDS) this.pause('client', 'pipeline');
-    if (!result.ok) {
-      this.refuse('line_too_long', { limit: this.clientReader.maxLineBytes });
-      this.close('client line too long', '500 Command line too long.\r\n');
-    }
+  private onClientLine(line: Buffer): void {
+    if (this.closed) return;
+    this.handleClientLine(line);
+    if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
   }
 
   private onClientEnd(): void {
     if (this.closed) return;
     // Pass the half-close on: the server answers what it has and closes, which closes us.
-    this.upstream?.end();
+    this.upstream?.endWriting();
     this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
   }
 
@@ -211,7 +202,7 @@ export class ControlSession {
     if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
       // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
       // answered, or it would reach the server before ftpmasq knows where to connect.
-      this.clientBacklog.unshift(line);
+      this.client.putBack(line);
       this.blockClientCommands();
       this.unblockAfterActiveReply = true;
       return;
@@ -379,26 +370,19 @@ export class ControlSession {
   }
 
   private blockClientCommands(): void {
-    this.clientBlocked = true;
-    this.pause('client', 'processing');
+    this.client.hold();
   }
 
   private unblockClientCommands(): void {
-    this.clientBlocked = false;
     if (this.closed) return;
-    this.resume('client', 'processing');
-    while (!this.clientBlocked && !this.closed) {
-      const line = this.clientBacklog.shift();
-      if (line === undefined) break;
-      this.handleClientLine(line);
-    }
+    this.client.release();
   }
 
   private forward(line: Buffer, intent: Intent): void {
     const upstream = this.upstream;
     if (upstream === undefined) return;
     this.pending.push(intent);
-    if (!upstream.write(line)) this.pause('client', 'backpressure');
+    if (!upstream.write(line)) this.client.pause('backpressure');
   }
 
   /** A reply of ftpmasq's own, sent after the replies still owed for earlier commands. */
@@ -410,55 +394,31 @@ export class ControlSession {
 
   // ---- upstream -> client ------------------------------------------------------------------
 
-  private onUpstreamData(chunk: Buffer): void {
-    const result = this.upstreamReader.push(chunk);
-    for (const line of result.lines) this.upstreamBacklog.push(line);
-    if (!result.ok) this.upstreamBacklog.push('line-too-long');
-    void this.drainUpstream();
-  }
-
-  private enqueueUpstream(item: 'end'): void {
-    if (this.upstreamBacklog.at(-1) === item) return;
-    const unterminated = this.upstreamReader.takePending();
-    if (unterminated !== undefined) this.upstreamBacklog.push(unterminated);
-    this.upstreamBacklog.push(item);
-    void this.drainUpstream();
-  }
-
   /**
    * Replies are handled strictly in order. Most are handled synchronously; a 227 that needs a
-   * port bound, or a transfer reply waiting for its data, pauses the upstream until done.
+   * port bound, or a transfer reply waiting for its data, holds the later lines until done.
    */
-  private async drainUpstream(): Promise<void> {
-    if (this.draining) return;
-    this.draining = true;
+  private onUpstreamLine(line: Buffer): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    let work: Promise<void> | undefined;
     try {
-      while (!this.closed) {
-        const item = this.upstreamBacklog.shift();
-        if (item === undefined) break;
-        if (item === 'end') {
-          this.closeAfterFlush('upstream closed');
-          break;
-        }
-        if (item === 'line-too-long') {
-          this.context.metrics.upstreamError('bad_reply');
-          this.log.error({ limit: this.upstreamReader.maxLineBytes }, 'upstream line too long');
-          this.close('upstream line too long', '421 Service not available, upstream sent a line that is too long.\r\n');
-          break;
-        }
-        const work = this.handleUpstreamLine(item);
-        if (work !== undefined) {
-          this.pause('upstream', 'processing');
-          await work;
-          this.resume('upstream', 'processing');
-        }
-      }
+      work = this.handleUpstreamLine(line);
     } catch (error) {
-      this.log.error({ err: errorMessage(error) }, 'reply handling failed');
-      this.close('internal error', '421 Service not available, internal error.\r\n');
-    } finally {
-      this.draining = false;
+      this.failInternally(error);
+      return undefined;
     }
+    if (work === undefined) return undefined;
+    const upstream = this.upstream;
+    upstream?.hold();
+    return work.then(
+      () => upstream?.release(),
+      (error: unknown) => this.failInternally(error),
+    );
+  }
+
+  private failInternally(error: unknown): void {
+    this.log.error({ err: errorMessage(error) }, 'reply handling failed');
+    this.close('internal error', '421 Service not available, internal error.\r\n');
   }
 
   private handleUpstreamLine(line: Buffer): Promise<void> | undefined {
@@ -666,14 +626,14 @@ export class ControlSession {
       const local = this.pending.shift();
       if (local?.kind === 'local') this.sendToClient(local.reply);
     }
-    if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.resume('client', 'pipeline');
+    if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.client.resume('pipeline');
   }
 
   private sendToClient(bytes: Buffer): void {
     if (this.closed) return;
     if (!this.client.write(bytes)) {
-      this.pause('upstream', 'backpressure');
-      this.pause('client', 'replies-unread');
+      this.upstream?.pause('backpressure');
+      this.client.pause('replies-unread');
     }
   }
 
@@ -837,23 +797,6 @@ export class ControlSession {
 
   // ---- flow control and teardown -----------------------------------------------------------
 
-  private pause(side: 'client' | 'upstream', reason: PauseReason): void {
-    const reasons = side === 'client' ? this.clientPauses : this.upstreamPauses;
-    reasons.add(reason);
-    (side === 'client' ? this.client : this.upstream)?.pause();
-  }
-
-  private resume(side: 'client' | 'upstream', reason: PauseReason): void {
-    const reasons = side === 'client' ? this.clientPauses : this.upstreamPauses;
-    if (!reasons.delete(reason) || reasons.size > 0 || this.closed) return;
-    (side === 'client' ? this.client : this.upstream)?.resume();
-  }
-
-  /** The upstream has gone: everything already received has been forwarded; end the client. */
-  private closeAfterFlush(reason: string): void {
-    this.close(reason, Buffer.alloc(0));
-  }
-
   /**
    * The one teardown path. With a last reply, the client connection is ended gracefully (so the
    * reply and anything before it arrive) and destroyed after a grace period; without, at once.
@@ -868,14 +811,8 @@ export class ControlSession {
     for (const socket of this.connectingDataSockets) socket.destroy();
     this.connectingDataSockets.clear();
     this.upstream?.destroy();
-    if (lastReply !== undefined && !this.client.destroyed && this.client.writable) {
-      this.client.end(lastReply);
-      const grace = setTimeout(() => this.client.destroy(), CLOSE_GRACE_MS);
-      grace.unref();
-      this.client.once('close', () => clearTimeout(grace));
-    } else {
-      this.client.destroy();
-    }
+    if (lastReply === undefined) this.client.destroy();
+    else this.client.endGracefully(lastReply, CLOSE_GRACE_MS);
     this.context.metrics.sessionEnded();
     this.log.info(
       { reason: this.closeReason, durationMs: Math.round(performance.now() - this.startedAt) },
