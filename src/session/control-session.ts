@@ -31,7 +31,8 @@ import {
 import { lineEnding } from '../protocol/line-reader.js';
 import { ControlChannel } from './control-channel.js';
 import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
-import { TRANSFER_VERBS, shouldDropFeature, type Intent } from './intents.js';
+import { dropsFeatureLine } from '../site/site-policy.js';
+import { TRANSFER_VERBS, type Intent } from './intents.js';
 
 /** Shared by all sessions of one daemon. */
 export interface SessionContext {
@@ -440,7 +441,7 @@ export class ControlSession {
       return this.answerDataSetupReply(head, code, lines);
     }
     if (!reply.last) {
-      if (head?.kind === 'feat' && shouldDropFeature(line, this.context.site.epsv === 'disable')) return undefined;
+      if (head?.kind === 'feat' && dropsFeatureLine(this.context.site, line)) return undefined;
       this.sendToClient(line);
       return undefined;
     }
