@@ -1,37 +1,19 @@
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SiteConfig } from '../config/types.js';
-import { adoptWithReusedBuffer } from '../data/adopt-accepted.js';
-import { DataRelay, type RelayReaders, type RelayResult, ReusedReadBuffer } from '../data/data-relay.js';
-import type { PassivePortPool, PortLease } from '../data/passive-port-pool.js';
+import { DataConnector } from '../data/data-connector.js';
+import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
-import { dial, dialConn } from '../net/dial.js';
+import { dialConn } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
-import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
-import {
-  checkActiveTarget,
-  normalizeAddress,
-  decidePasvRewrite,
-  ipFamily,
-  isAllowedDataPeer,
-  isSameHost,
-  isUnroutable,
-} from '../protocol/address-policy.js';
-import { argumentText, parseCommand, type ClientCommand } from '../protocol/command.js';
-import {
-  format227,
-  format229,
-  parse227,
-  parse229,
-  parseEprtArgument,
-  parsePortArgument,
-  type HostPort,
-  type ParseResult,
-} from '../protocol/data-addresses.js';
-import { lineEnding } from '../protocol/line-reader.js';
-import { ControlChannel } from './control-channel.js';
+import type { RefusalReason, SiteMetrics } from '../observability/metrics.js';
+import { parseCommand } from '../protocol/command.js';
 import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
-import { dropsFeatureLine } from '../site/site-policy.js';
+import { ControlChannel } from './control-channel.js';
+import { handlerFor } from './handlers/command-table.js';
+import { passFeatureLine } from './handlers/features.js';
+import { answerDataSetupReply } from './handlers/passive.js';
+import type { SessionScope } from './handlers/scope.js';
+import { answerTransferReply } from './handlers/transfer.js';
 import { TRANSFER_VERBS, type Intent } from './intents.js';
 
 /** Shared by all sessions of one daemon. */
@@ -45,15 +27,6 @@ export interface SessionContext {
   readonly diagnosis: { unroutablePasvWarned: boolean };
 }
 
-type PassiveSetup = {
-  readonly kind: 'passive';
-  readonly lease: PortLease;
-  readonly upstreamPort: number;
-  readonly timer: NodeJS.Timeout;
-};
-type ActiveSetup = { readonly kind: 'active'; readonly upstreamPort: number; readonly clientTarget: HostPort };
-type DataSetup = PassiveSetup | ActiveSetup;
-
 /**
  * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
  * pipelines commands ftpmasq answers itself (AUTH ...) behind one slow upstream reply would grow
@@ -63,15 +36,14 @@ const MAX_PENDING_COMMANDS = 256;
 
 /** How long a closing session waits for the peer to take its last reply before destroying. */
 const CLOSE_GRACE_MS = 2000;
-/** After a negative transfer reply, how long the relay may still flush what it holds. */
-const NEGATIVE_REPLY_FLUSH_MS = 2000;
 
 let sessionCounter = 0;
 
 /**
  * One client control connection and everything it owns: the upstream control connection, the
- * queue of commands awaiting replies, the current passive port or active target, and its data
- * relays. `close()` is the single teardown path.
+ * queue of commands awaiting replies (intents) and the data connector. It routes lines between
+ * the two channels: client commands to their handlers, upstream replies by the intent at the head
+ * of the queue. `close()` is the single teardown path.
  */
 export class ControlSession {
   readonly id: string;
@@ -84,31 +56,22 @@ export class ControlSession {
   private readonly pending: Intent[] = [{ kind: 'greeting' }];
   /** Lines of a 227/229 reply held until its last line, to be answered as one. */
   private heldReply: Buffer[] = [];
-  private dataSetup: DataSetup | undefined;
-  private readonly relays = new Set<DataRelay>();
-  /** The newest relay: the one a transfer's final reply waits for. */
-  private currentRelay: DataRelay | undefined;
-  /** Settles when the data connections being made now are relayed or have failed. */
-  private relaySetup: Promise<void> | undefined;
-  /** Data sockets accepted or dialled whose relay does not exist yet. */
-  private readonly connectingDataSockets = new Set<net.Socket>();
+  private readonly data: DataConnector;
+  private readonly scope: SessionScope;
   private epsvAllSeen = false;
   private unblockAfterActiveReply = false;
   private closed = false;
-  private closeReason = '';
   private halfCloseTimer: NodeJS.Timeout | undefined;
-  private readonly clientAddress: string;
 
   constructor(
-    private readonly clientConn: Conn,
+    private readonly conn: Conn,
     private readonly context: SessionContext,
     private readonly onClosed: (session: ControlSession) => void,
   ) {
     this.id = (++sessionCounter).toString(36);
-    this.clientAddress = clientConn.peer.host;
     this.log = context.logger.child({ session: this.id });
-    tuneControlStream(clientConn.stream);
-    this.client = new ControlChannel(clientConn.stream, {
+    tuneControlStream(conn.stream);
+    this.client = new ControlChannel(conn.stream, {
       line: (line) => this.onClientLine(line),
       tooLong: () => {
         this.refuse('line_too_long', { limit: this.client.maxLineBytes });
@@ -122,6 +85,19 @@ export class ControlSession {
         this.client.resume('replies-unread');
       },
     });
+    const { site, pool, metrics } = context;
+    this.data = new DataConnector({
+      pool,
+      metrics,
+      log: this.log,
+      connectTimeoutMs: site.upstreamConnectTimeoutMs,
+      passiveTimeoutMs: site.passiveTimeoutMs,
+      client: conn,
+      upstream: () => this.upstreamConn,
+      refuse: (reason, details) => this.refuse(reason, details),
+      onSettled: () => undefined,
+    });
+    this.scope = this.makeScope();
   }
 
   get isClosed(): boolean {
@@ -129,15 +105,15 @@ export class ControlSession {
   }
 
   async start(): Promise<void> {
-    const { site: config, metrics } = this.context;
+    const { site, metrics } = this.context;
     metrics.sessionStarted();
-    this.log.info({ client: `${this.clientAddress}:${this.clientConn.peer.port}` }, 'session start');
+    this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
     this.client.pause('connecting');
     try {
       const upstream = await dialConn({
-        host: config.upstream.host,
-        port: config.upstream.port,
-        timeoutMs: config.upstreamConnectTimeoutMs,
+        host: site.upstream.host,
+        port: site.upstream.port,
+        timeoutMs: site.upstreamConnectTimeoutMs,
         allowHalfOpen: true,
       });
       if (this.closed) {
@@ -163,7 +139,7 @@ export class ControlSession {
         this.log.error({ limit: upstream.maxLineBytes }, 'upstream line too long');
         this.close('upstream line too long', '421 Service not available, upstream sent a line that is too long.\r\n');
       },
-      // Everything received before has been forwarded, a last line without its CRLF too.
+      // The upstream has gone: everything received before is forwarded, a last line without its CRLF too.
       end: (unterminated) => {
         const closeAfterFlush = (): void => this.close('upstream closed', Buffer.alloc(0));
         const work = unterminated === undefined ? undefined : this.onUpstreamLine(unterminated);
@@ -187,7 +163,17 @@ export class ControlSession {
 
   private onClientLine(line: Buffer): void {
     if (this.closed) return;
-    this.handleClientLine(line);
+    const command = parseCommand(line);
+    if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
+      // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
+      // answered, or it would reach the server before ftpmasq knows where to connect.
+      this.client.putBack(line);
+      this.client.hold();
+      this.unblockAfterActiveReply = true;
+      return;
+    }
+    if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
+    handlerFor(command.verb)(command, this.scope);
     if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
   }
 
@@ -198,187 +184,6 @@ export class ControlSession {
     this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
   }
 
-  private handleClientLine(line: Buffer): void {
-    const command = parseCommand(line);
-    if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
-      // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
-      // answered, or it would reach the server before ftpmasq knows where to connect.
-      this.client.putBack(line);
-      this.blockClientCommands();
-      this.unblockAfterActiveReply = true;
-      return;
-    }
-    if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
-    switch (command.verb) {
-      case 'AUTH':
-        // RFC 2228 534: the control channel must stay readable, or the 227 could not be fixed.
-        this.refuse('auth_tls', { verb: command.verb });
-        this.answerLocally('534 AUTH is not available through this ftpmasq proxy; continue without TLS.\r\n');
-        return;
-      case 'PASV':
-        this.onPasv(command);
-        return;
-      case 'EPSV':
-        this.onEpsv(command);
-        return;
-      case 'PORT':
-      case 'EPRT':
-        this.onActiveCommand(command, command.verb);
-        return;
-      case 'LPSV':
-      case 'LPRT':
-        this.refuse('not_supported', { verb: command.verb });
-        this.answerLocally(`502 ${command.verb} is not implemented; use EPSV or PASV.\r\n`);
-        return;
-      case 'FEAT':
-        this.forward(line, { kind: 'feat' });
-        return;
-      default:
-        if (TRANSFER_VERBS.has(command.verb)) {
-          this.onTransferCommand(line);
-          return;
-        }
-        this.forward(line, { kind: 'plain' });
-    }
-  }
-
-  private onPasv(command: ClientCommand): void {
-    if (this.refuseAfterEpsvAll('PASV')) return;
-    // An IPv6 client would come back over IPv4 from an address ftpmasq cannot tie to its control
-    // connection, so the data-peer check could not hold: refused even with an IPv4 public address.
-    if (this.context.site.mode === 'relay' && (ipFamily(this.clientAddress) === 6 || this.advertisedIpv4() === undefined)) {
-      this.refuse('ipv6_pasv', { verb: 'PASV' });
-      this.answerLocally('425 PASV cannot name an IPv6 address; use EPSV.\r\n');
-      return;
-    }
-    this.releaseDataSetup();
-    this.forward(command.line, { kind: 'passive', upstreamReply: 227, answerAs: 227 });
-  }
-
-  private onEpsv(command: ClientCommand): void {
-    const { site: config } = this.context;
-    const argument = argumentText(command).toUpperCase();
-    if (config.epsv === 'disable') {
-      this.refuse('epsv_disabled', { verb: 'EPSV' });
-      this.answerLocally('502 EPSV is disabled on this proxy; use PASV.\r\n');
-      return;
-    }
-    if (argument === 'ALL') {
-      // RFC 2428 section 4: after EPSV ALL, PORT, EPRT and PASV are refused.
-      this.epsvAllSeen = true;
-      if (config.epsv === 'translate') this.answerLocally('200 EPSV ALL command successful.\r\n');
-      else this.forward(command.line, { kind: 'plain' });
-      return;
-    }
-    if (config.epsv === 'translate') {
-      const clientFamily = ipFamily(this.clientAddress) === 6 ? '2' : '1';
-      if (argument !== '' && argument !== clientFamily) {
-        this.answerLocally(`522 Network protocol not supported, use (${clientFamily}).\r\n`);
-        return;
-      }
-      this.releaseDataSetup();
-      this.forward(Buffer.from('PASV\r\n'), { kind: 'passive', upstreamReply: 227, answerAs: 229 });
-      return;
-    }
-    if (config.mode === 'rewrite') {
-      // The server's 229 names only a port, which the NAT forwards as it is: nothing to change.
-      this.forward(command.line, { kind: 'plain' });
-      return;
-    }
-    this.releaseDataSetup();
-    this.forward(command.line, { kind: 'passive', upstreamReply: 229, answerAs: 229 });
-  }
-
-  private onActiveCommand(command: ClientCommand, verb: 'PORT' | 'EPRT'): void {
-    const { site: config } = this.context;
-    if (config.active === 'disable') {
-      this.refuse('active_disabled', { verb });
-      this.answerLocally(`502 ${verb} is disabled on this proxy; use passive mode.\r\n`);
-      return;
-    }
-    if (this.refuseAfterEpsvAll(verb)) return;
-    const parsed: ParseResult<HostPort> =
-      verb === 'PORT' ? parsePortArgument(argumentText(command)) : parseEprtArgument(argumentText(command));
-    if (!parsed.ok) {
-      this.refuse('bad_argument', { verb, problem: parsed.reason });
-      this.answerLocally(`501 Syntax error in ${verb} argument: ${parsed.reason}.\r\n`);
-      return;
-    }
-    const decision = checkActiveTarget(parsed.value.host, parsed.value.port, this.clientAddress);
-    if (!decision.ok) {
-      this.refuse(decision.reason === 'foreign-host' ? 'bounce_foreign_host' : 'bounce_privileged_port', {
-        verb,
-        target: `${parsed.value.host}:${parsed.value.port}`,
-      });
-      this.answerLocally(`${decision.reply}\r\n`);
-      return;
-    }
-    this.releaseDataSetup();
-    // The server's own active mode would need a route back through the gateway: ftpmasq asks
-    // for a passive port upstream instead and connects out to the client itself.
-    this.forward(Buffer.from('PASV\r\n'), { kind: 'active', clientTarget: parsed.value, verb });
-  }
-
-  /** Every refusal is counted and logged at warn, with what was refused. */
-  private refuse(reason: RefusalReason, details: Record<string, unknown> = {}): void {
-    this.context.metrics.refuse(reason);
-    this.log.warn({ reason, ...details }, 'refused');
-  }
-
-  private refuseAfterEpsvAll(verb: string): boolean {
-    if (!this.epsvAllSeen) return false;
-    this.refuse('after_epsv_all', { verb });
-    this.answerLocally(`501 ${verb} not allowed after EPSV ALL.\r\n`);
-    return true;
-  }
-
-  private onTransferCommand(line: Buffer): void {
-    const setup = this.dataSetup;
-    if (setup?.kind !== 'active') {
-      this.forward(line, { kind: 'transfer' });
-      return;
-    }
-    // Active mode: reach the client before the server acts. If the client cannot be reached the
-    // command never goes upstream (a STOR would otherwise truncate the file) and gets 425.
-    this.dataSetup = undefined;
-    this.blockClientCommands();
-    const startedAt = performance.now();
-    const clientReader = new ReusedReadBuffer();
-    const connecting = dial({
-      host: setup.clientTarget.host,
-      port: setup.clientTarget.port,
-      timeoutMs: this.context.site.upstreamConnectTimeoutMs,
-      localAddress: this.clientSideLocalAddress(),
-      allowHalfOpen: true,
-      onread: clientReader.onread,
-    }).then(
-      (clientData) => {
-        if (this.closed) {
-          clientData.destroy();
-          return;
-        }
-        clientData.pause();
-        this.forward(line, { kind: 'transfer' });
-        this.trackRelaySetup(this.relayActive(clientData, clientReader, setup.upstreamPort, startedAt));
-      },
-      (error: unknown) => {
-        if (this.closed) return;
-        this.log.warn({ target: `${setup.clientTarget.host}:${setup.clientTarget.port}`, err: errorMessage(error) }, 'active data connection to the client failed');
-        this.answerLocally("425 Can't open data connection to your PORT/EPRT address.\r\n");
-      },
-    );
-    void connecting.finally(() => this.unblockClientCommands());
-  }
-
-  private blockClientCommands(): void {
-    this.client.hold();
-  }
-
-  private unblockClientCommands(): void {
-    if (this.closed) return;
-    this.client.release();
-  }
-
   private forward(line: Buffer, intent: Intent): void {
     const upstream = this.upstream;
     if (upstream === undefined) return;
@@ -386,11 +191,16 @@ export class ControlSession {
     if (!upstream.write(line)) this.client.pause('backpressure');
   }
 
-  /** A reply of ftpmasq's own, sent after the replies still owed for earlier commands. */
   private answerLocally(reply: string): void {
     const bytes = Buffer.from(reply, 'latin1');
     if (this.pending.length === 0) this.sendToClient(bytes);
     else this.pending.push({ kind: 'local', reply: bytes });
+  }
+
+  /** Every refusal is counted and logged at warn, with what was refused. */
+  private refuse(reason: RefusalReason, details: Readonly<Record<string, unknown>> = {}): void {
+    this.context.metrics.refuse(reason);
+    this.log.warn({ reason, ...details }, 'refused');
   }
 
   // ---- upstream -> client ------------------------------------------------------------------
@@ -403,7 +213,7 @@ export class ControlSession {
     if (this.closed) return undefined;
     let work: Promise<void> | undefined;
     try {
-      work = this.handleUpstreamLine(line);
+      work = this.routeReplyLine(line);
     } catch (error) {
       this.failInternally(error);
       return undefined;
@@ -417,12 +227,7 @@ export class ControlSession {
     );
   }
 
-  private failInternally(error: unknown): void {
-    this.log.error({ err: errorMessage(error) }, 'reply handling failed');
-    this.close('internal error', '421 Service not available, internal error.\r\n');
-  }
-
-  private handleUpstreamLine(line: Buffer): Promise<void> | undefined {
+  private routeReplyLine(line: Buffer): Promise<void> | undefined {
     const reply = this.replies.classify(line);
     const head = this.pending[0];
     const code = reply.code;
@@ -430,188 +235,33 @@ export class ControlSession {
       this.sendToClient(line);
       return undefined;
     }
-    if (
-      (head?.kind === 'passive' || head?.kind === 'active') &&
-      (this.heldReply.length > 0 || code === 227 || code === 229)
-    ) {
+    if ((head?.kind === 'passive' || head?.kind === 'active') && (this.heldReply.length > 0 || code === 227 || code === 229)) {
       this.heldReply.push(line);
       if (!reply.last) return undefined;
       const lines = this.heldReply;
       this.heldReply = [];
-      return this.answerDataSetupReply(head, code, lines);
+      return answerDataSetupReply(head, code, lines, this.scope);
     }
     if (!reply.last) {
-      if (head?.kind === 'feat' && dropsFeatureLine(this.context.site, line)) return undefined;
-      this.sendToClient(line);
+      if (head?.kind === 'feat') passFeatureLine(line, this.scope);
+      else this.sendToClient(line);
       return undefined;
     }
     if (isPreliminary(code) || head === undefined) {
       this.sendToClient(line);
       return undefined;
     }
-    if (head.kind === 'transfer') {
-      // In active mode the server may finish a small transfer before ftpmasq has reached the
-      // client: the reply then waits for the relay to exist, and then for its data.
-      const setup = this.relaySetup;
-      if (setup !== undefined) return setup.then(() => this.answerTransferReply(line, code));
-      return this.answerTransferReply(line, code);
-    }
-    this.sendToClient(line);
-    this.completeHead();
+    if (head.kind === 'transfer') return answerTransferReply(line, code, this.scope);
+    this.finish(line);
     return undefined;
   }
 
-  private answerTransferReply(line: Buffer, code: number): Promise<void> | undefined {
-    const relay = this.currentRelay;
-    if (relay !== undefined && !relay.isClosed) return this.gateTransferReply(line, code, relay);
-    this.sendToClient(line);
-    this.completeHead();
-    return undefined;
+  private failInternally(error: unknown): void {
+    this.log.error({ err: errorMessage(error) }, 'reply handling failed');
+    this.close('internal error', '421 Service not available, internal error.\r\n');
   }
 
-  /** The final reply to RETR/STOR/LIST reaches the client only after the data has. */
-  private async gateTransferReply(line: Buffer, code: number, relay: DataRelay): Promise<void> {
-    if (code < 400) {
-      await relay.toClientDone();
-    } else {
-      // 426/451/550: the transfer failed; let the relay flush what it holds, briefly, then end it.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        relay.toClientDone(),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, NEGATIVE_REPLY_FLUSH_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      relay.close('aborted');
-    }
-    if (this.closed) return;
-    this.sendToClient(line);
-    this.completeHead();
-  }
-
-  private async answerDataSetupReply(
-    intent: Extract<Intent, { kind: 'passive' | 'active' }>,
-    code: number,
-    lines: Buffer[],
-  ): Promise<void> {
-    const replyText = Buffer.concat(lines);
-    const eol = lineEnding(lines.at(-1) ?? Buffer.alloc(0)) || '\r\n';
-    const expected = intent.kind === 'active' ? 227 : intent.upstreamReply;
-    if (code !== expected) {
-      // An error such as 530 or 425, or a reply of the other kind: passed on as it came.
-      for (const line of lines) this.sendToClient(line);
-      this.completeHead();
-      return;
-    }
-    const upstreamPassive = this.parseUpstreamPassive(code, replyText);
-    if (upstreamPassive === undefined) {
-      this.context.metrics.upstreamError('bad_reply');
-      this.log.error({ reply: replyText.toString('latin1').trim() }, 'cannot parse upstream passive reply');
-      this.finishWithReply(`425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`);
-      return;
-    }
-    const upstreamPort = upstreamPassive.port;
-    // RFC 2428 allows any delimiter: a relayed 229 keeps the one the server chose.
-    const delimiter = upstreamPassive.delimiter ?? '|';
-    if (intent.kind === 'active') {
-      this.dataSetup = { kind: 'active', upstreamPort, clientTarget: intent.clientTarget };
-      this.context.metrics.rewrite(intent.verb === 'PORT' ? 'port' : 'eprt');
-      this.log.info(
-        { verb: intent.verb, target: `${intent.clientTarget.host}:${intent.clientTarget.port}`, upstreamPort },
-        'active command relayed',
-      );
-      this.finishWithReply(`200 ${intent.verb} command successful.${eol}`);
-      return;
-    }
-    if (this.context.site.mode === 'rewrite') {
-      this.answerRewriteMode(intent, upstreamPort, lines, replyText, eol);
-      return;
-    }
-    const lease = await this.context.pool.acquire(this.clientSideLocalAddress());
-    if (this.closed) {
-      lease?.release();
-      return;
-    }
-    if (lease === undefined) {
-      this.refuse('passive_ports_exhausted', { capacity: this.context.pool.capacity });
-      this.finishWithReply("425 Can't open data connection: no free passive port.\r\n");
-      return;
-    }
-    this.holdPassivePort(lease, upstreamPort);
-    const advertised = this.advertisedIpv4();
-    const answer =
-      intent.answerAs === 227 && advertised !== undefined
-        ? format227(advertised, lease.port, eol)
-        : format229(lease.port, delimiter, eol);
-    this.context.metrics.rewrite(intent.answerAs === 227 ? 'pasv' : 'epsv');
-    this.log.info(
-      { from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim(), upstreamPort },
-      'passive reply relayed',
-    );
-    this.finishWithReply(answer);
-  }
-
-  private answerRewriteMode(
-    intent: Extract<Intent, { kind: 'passive' }>,
-    upstreamPort: number,
-    lines: Buffer[],
-    replyText: Buffer,
-    eol: string,
-  ): void {
-    if (intent.answerAs === 229) {
-      // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
-      const answer = format229(upstreamPort, '|', eol);
-      this.context.metrics.rewrite('epsv');
-      this.log.info({ from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim() }, 'passive reply relayed');
-      this.finishWithReply(answer);
-      return;
-    }
-    const parsed = parse227(replyText);
-    const advertised = this.advertisedIpv4();
-    if (parsed.ok && advertised !== undefined && intent.upstreamReply === 227) {
-      const decision = decidePasvRewrite(parsed.value.host, advertised);
-      if (decision.rewrite) {
-        const answer = format227(advertised, upstreamPort, eol);
-        this.context.metrics.rewrite('pasv');
-        this.log.info({ from: replyText.toString('latin1').trim(), to: answer.toString('latin1').trim() }, 'pasv reply rewritten');
-        this.finishWithReply(answer);
-        return;
-      }
-    }
-    for (const line of lines) this.sendToClient(line);
-    this.completeHead();
-  }
-
-  private parseUpstreamPassive(code: number, replyText: Buffer): { port: number; delimiter?: string } | undefined {
-    if (code === 229) {
-      const parsed = parse229(replyText);
-      return parsed.ok ? parsed.value : undefined;
-    }
-    const parsed = parse227(replyText);
-    if (!parsed.ok) return undefined;
-    this.diagnoseUpstreamPasv(parsed.value.host);
-    // CVE-2020-8284: the address inside a 227 is never dialled, only the port is used.
-    return { port: parsed.value.port };
-  }
-
-  private diagnoseUpstreamPasv(advertisedHost: string): void {
-    const upstreamAddress = this.upstreamConn?.peer.host ?? '';
-    if (!isUnroutable(advertisedHost) && isSameHost(advertisedHost, upstreamAddress)) return;
-    this.context.metrics.upstreamUnroutablePasv();
-    if (this.context.diagnosis.unroutablePasvWarned) return;
-    this.context.diagnosis.unroutablePasvWarned = true;
-    const problem = isUnroutable(advertisedHost)
-      ? `${advertisedHost}, which clients cannot reach`
-      : `${advertisedHost}, which is not the upstream's own address (${upstreamAddress})`;
-    this.log.warn(
-      { advertised: advertisedHost, upstream: upstreamAddress },
-      `upstream 227 names ${problem}; ftpmasq is covering for it. ` +
-        'Fix at the source: ProFTPD MasqueradeAddress, vsftpd pasv_address, Pure-FTPd ForcePassiveIP.',
-    );
-  }
-
-  private finishWithReply(reply: string | Buffer): void {
+  private finish(reply: string | Buffer): void {
     this.sendToClient(typeof reply === 'string' ? Buffer.from(reply, 'latin1') : reply);
     this.completeHead();
   }
@@ -621,7 +271,7 @@ export class ControlSession {
     if (completed?.kind === 'active' && this.unblockAfterActiveReply) {
       this.unblockAfterActiveReply = false;
       // After this reply is out: the waiting commands may answer locally or block again.
-      queueMicrotask(() => this.unblockClientCommands());
+      queueMicrotask(() => this.releaseCommands());
     }
     while (this.pending[0]?.kind === 'local') {
       const local = this.pending.shift();
@@ -638,165 +288,39 @@ export class ControlSession {
     }
   }
 
-  // ---- data connections --------------------------------------------------------------------
-
-  /** The address clients are told to connect to in a 227: IPv4 only, by the protocol. */
-  private advertisedIpv4(): string | undefined {
-    const configured = this.context.site.publicAddress;
-    if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
-    const local = this.clientSideLocalAddress();
-    return ipFamily(local) === 4 && ipFamily(this.clientAddress) === 4 ? local : undefined;
+  private releaseCommands(): void {
+    if (!this.closed) this.client.release();
   }
 
-  private clientSideLocalAddress(): string {
-    // A socket destroyed before it was adopted has no local address left; nothing connects to it.
-    return this.clientConn.local.host === '' ? '0.0.0.0' : this.clientConn.local.host;
-  }
-
-  private holdPassivePort(lease: PortLease, upstreamPort: number): void {
-    this.releaseDataSetup();
-    const timer = setTimeout(() => {
-      if (this.dataSetup !== setup) return;
-      this.log.info({ port: lease.port }, 'passive port timed out waiting for the client');
-      this.releaseDataSetup();
-    }, this.context.site.passiveTimeoutMs);
-    const setup: PassiveSetup = { kind: 'passive', lease, upstreamPort, timer };
-    this.dataSetup = setup;
-    lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(setup, socket));
-  }
-
-  private onPassiveConnection(setup: PassiveSetup, accepted: net.Socket): void {
-    accepted.on('error', () => accepted.destroy());
-    if (this.closed || this.dataSetup !== setup) {
-      accepted.destroy();
-      return;
-    }
-    if (!isAllowedDataPeer(accepted.remoteAddress, this.clientAddress)) {
-      this.refuse('foreign_data_peer', { peer: accepted.remoteAddress, port: setup.lease.port });
-      accepted.destroy();
-      return;
-    }
-    const { socket, reader: clientReader } = adoptWithReusedBuffer(accepted, new ReusedReadBuffer());
-    if (socket !== accepted) socket.on('error', () => socket.destroy());
-    clearTimeout(setup.timer);
-    setup.lease.stopListening();
-    this.dataSetup = undefined;
-    const startedAt = performance.now();
-    this.connectingDataSockets.add(socket);
-    const upstreamReader = new ReusedReadBuffer();
-    const settled = this.dialUpstreamData(setup.upstreamPort, upstreamReader).then(
-      (upstreamData) => {
-        this.connectingDataSockets.delete(socket);
-        if (this.closed || socket.destroyed) {
-          upstreamData.destroy();
-          socket.destroy();
-          setup.lease.release();
-          return;
-        }
-        this.startRelay(socket, upstreamData, 'passive', startedAt, () => setup.lease.release(), {
-          client: clientReader,
-          upstream: upstreamReader,
-        });
+  private makeScope(): SessionScope {
+    const { site, metrics, diagnosis } = this.context;
+    return {
+      site,
+      metrics,
+      log: this.log,
+      data: this.data,
+      diagnosis,
+      facts: () => ({ clientAddress: this.conn.peer.host, localAddress: this.conn.local.host, epsvAllSeen: this.epsvAllSeen }),
+      isClosed: () => this.closed,
+      upstreamAddress: () => this.upstreamConn?.peer.host ?? '',
+      forward: (line, intent) => this.forward(line, intent),
+      answerLocally: (reply) => this.answerLocally(reply),
+      refuse: (reason, details) => this.refuse(reason, details),
+      noteEpsvAll: () => {
+        this.epsvAllSeen = true;
       },
-      (error: unknown) => {
-        this.connectingDataSockets.delete(socket);
-        socket.destroy();
-        setup.lease.release();
-        this.context.metrics.upstreamError('data_connect');
-        this.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
+      holdCommands: () => this.client.hold(),
+      releaseCommands: () => this.releaseCommands(),
+      send: (line) => this.sendToClient(line),
+      finish: (reply) => this.finish(reply),
+      passOn: (lines) => {
+        for (const line of lines) this.sendToClient(line);
+        this.completeHead();
       },
-    );
-    this.trackRelaySetup(settled);
+    };
   }
 
-  /** The client's data socket is connected: connect upstream and relay. Settles when done either way. */
-  private relayActive(
-    clientData: net.Socket,
-    clientReader: ReusedReadBuffer,
-    upstreamPort: number,
-    startedAt: number,
-  ): Promise<void> {
-    this.connectingDataSockets.add(clientData);
-    const upstreamReader = new ReusedReadBuffer();
-    return this.dialUpstreamData(upstreamPort, upstreamReader).then(
-      (upstreamData) => {
-        this.connectingDataSockets.delete(clientData);
-        if (this.closed || clientData.destroyed) {
-          upstreamData.destroy();
-          clientData.destroy();
-          return;
-        }
-        upstreamData.pause();
-        this.startRelay(clientData, upstreamData, 'active', startedAt, () => undefined, {
-          client: clientReader,
-          upstream: upstreamReader,
-        });
-      },
-      (error: unknown) => {
-        this.connectingDataSockets.delete(clientData);
-        clientData.destroy();
-        this.context.metrics.upstreamError('data_connect');
-        this.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
-      },
-    );
-  }
-
-  private trackRelaySetup(settled: Promise<void>): void {
-    const tracked = settled.finally(() => {
-      if (this.relaySetup === tracked) this.relaySetup = undefined;
-    });
-    this.relaySetup = tracked;
-  }
-
-  private dialUpstreamData(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {
-    const upstream = this.upstreamConn;
-    if (upstream === undefined || upstream.peer.host === '') return Promise.reject(new Error('no upstream control connection'));
-    return dial({
-      host: upstream.peer.host,
-      port,
-      timeoutMs: this.context.site.upstreamConnectTimeoutMs,
-      // The same source address as the control connection: servers check that they match.
-      localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
-      allowHalfOpen: true,
-      onread: reader.onread,
-    });
-  }
-
-  private startRelay(
-    clientData: net.Socket,
-    upstreamData: net.Socket,
-    mode: DataMode,
-    startedAt: number,
-    releasePort: () => void,
-    readers: RelayReaders,
-  ): void {
-    const { metrics } = this.context;
-    metrics.dataConnection(mode, (performance.now() - startedAt) / 1000);
-    const relay = new DataRelay(clientData, upstreamData, (result: RelayResult) => {
-      releasePort();
-      this.relays.delete(relay);
-      if (this.currentRelay === relay) this.currentRelay = undefined;
-      metrics.dataBytes('to_client', result.bytesToClient);
-      metrics.dataBytes('to_server', result.bytesToUpstream);
-      this.log.info(
-        { mode, reason: result.reason, bytesToClient: result.bytesToClient, bytesToServer: result.bytesToUpstream },
-        'data connection closed',
-      );
-    }, readers);
-    this.relays.add(relay);
-    this.currentRelay = relay;
-  }
-
-  private releaseDataSetup(): void {
-    const setup = this.dataSetup;
-    this.dataSetup = undefined;
-    if (setup?.kind === 'passive') {
-      clearTimeout(setup.timer);
-      setup.lease.release();
-    }
-  }
-
-  // ---- flow control and teardown -----------------------------------------------------------
+  // ---- teardown ----------------------------------------------------------------------------
 
   /**
    * The one teardown path. With a last reply, the client connection is ended gracefully (so the
@@ -805,20 +329,13 @@ export class ControlSession {
   close(reason: string, lastReply?: string | Buffer): void {
     if (this.closed) return;
     this.closed = true;
-    this.closeReason = reason;
     clearTimeout(this.halfCloseTimer);
-    this.releaseDataSetup();
-    for (const relay of this.relays) relay.close('session-closed');
-    for (const socket of this.connectingDataSockets) socket.destroy();
-    this.connectingDataSockets.clear();
+    this.data.close();
     this.upstream?.destroy();
     if (lastReply === undefined) this.client.destroy();
     else this.client.endGracefully(lastReply, CLOSE_GRACE_MS);
     this.context.metrics.sessionEnded();
-    this.log.info(
-      { reason: this.closeReason, durationMs: Math.round(performance.now() - this.startedAt) },
-      'session end',
-    );
+    this.log.info({ reason, durationMs: Math.round(performance.now() - this.startedAt) }, 'session end');
     this.onClosed(this);
   }
 }
