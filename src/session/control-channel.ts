@@ -5,8 +5,9 @@ import { LineReader } from '../protocol/line-reader.js';
  * Why a side is paused; it reads again when no reason is left. `processing`: a line is being
  * handled and later lines wait. `replies-unread`: the client is not reading its replies, so
  * ftpmasq stops reading its commands too. `pipeline`: too many commands await replies.
+ * `closing`: the session ends after a last reply and reads no more commands.
  */
-export type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replies-unread' | 'pipeline';
+export type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replies-unread' | 'pipeline' | 'closing';
 
 /** What a channel tells its session. `line`, `tooLong` and `end` come in the order read. */
 export interface ControlChannelHandlers {

@@ -5,16 +5,9 @@ import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
-import type { RefusalReason, SiteMetrics } from '../observability/metrics.js';
-import { parseCommand } from '../protocol/command.js';
-import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
+import type { SiteMetrics } from '../observability/metrics.js';
+import { CommandExchange } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
-import { handlerFor } from './handlers/command-table.js';
-import { passFeatureLine } from './handlers/features.js';
-import { answerDataSetupReply } from './handlers/passive.js';
-import type { SessionScope } from './handlers/scope.js';
-import { answerTransferReply } from './handlers/transfer.js';
-import { TRANSFER_VERBS, type Intent } from './intents.js';
 
 /** Shared by all sessions of one daemon. */
 export interface SessionContext {
@@ -27,13 +20,6 @@ export interface SessionContext {
   readonly diagnosis: { unroutablePasvWarned: boolean };
 }
 
-/**
- * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
- * pipelines commands ftpmasq answers itself (AUTH ...) behind one slow upstream reply would grow
- * the queue without bound.
- */
-const MAX_PENDING_COMMANDS = 256;
-
 /** How long a closing session waits for the peer to take its last reply before destroying. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -41,9 +27,8 @@ let sessionCounter = 0;
 
 /**
  * One client control connection and everything it owns: the upstream control connection, the
- * queue of commands awaiting replies (intents) and the data connector. It routes lines between
- * the two channels: client commands to their handlers, upstream replies by the intent at the head
- * of the queue. `close()` is the single teardown path.
+ * command/reply exchange (the intent FIFO, the handlers, the transfer gate) and the data
+ * connector. It routes lines between the two channels and holds the one `close()`.
  */
 export class ControlSession {
   readonly id: string;
@@ -52,14 +37,8 @@ export class ControlSession {
   private readonly client: ControlChannel;
   private upstream: ControlChannel | undefined;
   private upstreamConn: Conn | undefined;
-  private readonly replies = new ReplyTracker();
-  private readonly pending: Intent[] = [{ kind: 'greeting' }];
-  /** Lines of a 227/229 reply held until its last line, to be answered as one. */
-  private heldReply: Buffer[] = [];
   private readonly data: DataConnector;
-  private readonly scope: SessionScope;
-  private epsvAllSeen = false;
-  private unblockAfterActiveReply = false;
+  private readonly exchange: CommandExchange;
   private closed = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
 
@@ -74,7 +53,7 @@ export class ControlSession {
     this.client = new ControlChannel(conn.stream, {
       line: (line) => this.onClientLine(line),
       tooLong: () => {
-        this.refuse('line_too_long', { limit: this.client.maxLineBytes });
+        this.exchange.refuse('line_too_long', { limit: this.client.maxLineBytes });
         this.close('client line too long', '500 Command line too long.\r\n');
       },
       end: () => this.onClientEnd(),
@@ -94,10 +73,20 @@ export class ControlSession {
       passiveTimeoutMs: site.passiveTimeoutMs,
       client: conn,
       upstream: () => this.upstreamConn,
-      refuse: (reason, details) => this.refuse(reason, details),
+      refuse: (reason, details) => this.exchange.refuse(reason, details),
       onSettled: () => undefined,
     });
-    this.scope = this.makeScope();
+    this.exchange = new CommandExchange({
+      context,
+      log: this.log,
+      conn,
+      client: this.client,
+      data: this.data,
+      isClosed: () => this.closed,
+      close: (reason, lastReply) => this.close(reason, lastReply),
+      onReply: () => undefined,
+      onCompleted: () => undefined,
+    });
   }
 
   get isClosed(): boolean {
@@ -155,26 +144,14 @@ export class ControlSession {
       drain: () => this.client.resume('backpressure'),
     });
     this.upstream = upstream;
+    this.exchange.attachUpstream(upstream, conn);
     // The client may have left while the upstream was being dialled: pass its EOF on now.
     if (this.client.readableEnded) upstream.endWriting();
   }
 
-  // ---- client -> upstream ------------------------------------------------------------------
-
   private onClientLine(line: Buffer): void {
     if (this.closed) return;
-    const command = parseCommand(line);
-    if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
-      // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
-      // answered, or it would reach the server before ftpmasq knows where to connect.
-      this.client.putBack(line);
-      this.client.hold();
-      this.unblockAfterActiveReply = true;
-      return;
-    }
-    if (this.context.logger.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
-    handlerFor(command.verb)(command, this.scope);
-    if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
+    this.exchange.onClientLine(line);
   }
 
   private onClientEnd(): void {
@@ -184,27 +161,6 @@ export class ControlSession {
     this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
   }
 
-  private forward(line: Buffer, intent: Intent): void {
-    const upstream = this.upstream;
-    if (upstream === undefined) return;
-    this.pending.push(intent);
-    if (!upstream.write(line)) this.client.pause('backpressure');
-  }
-
-  private answerLocally(reply: string): void {
-    const bytes = Buffer.from(reply, 'latin1');
-    if (this.pending.length === 0) this.sendToClient(bytes);
-    else this.pending.push({ kind: 'local', reply: bytes });
-  }
-
-  /** Every refusal is counted and logged at warn, with what was refused. */
-  private refuse(reason: RefusalReason, details: Readonly<Record<string, unknown>> = {}): void {
-    this.context.metrics.refuse(reason);
-    this.log.warn({ reason, ...details }, 'refused');
-  }
-
-  // ---- upstream -> client ------------------------------------------------------------------
-
   /**
    * Replies are handled strictly in order. Most are handled synchronously; a 227 that needs a
    * port bound, or a transfer reply waiting for its data, holds the later lines until done.
@@ -213,7 +169,7 @@ export class ControlSession {
     if (this.closed) return undefined;
     let work: Promise<void> | undefined;
     try {
-      work = this.routeReplyLine(line);
+      work = this.exchange.onReplyLine(line);
     } catch (error) {
       this.failInternally(error);
       return undefined;
@@ -227,100 +183,10 @@ export class ControlSession {
     );
   }
 
-  private routeReplyLine(line: Buffer): Promise<void> | undefined {
-    const reply = this.replies.classify(line);
-    const head = this.pending[0];
-    const code = reply.code;
-    if (code === undefined) {
-      this.sendToClient(line);
-      return undefined;
-    }
-    if ((head?.kind === 'passive' || head?.kind === 'active') && (this.heldReply.length > 0 || code === 227 || code === 229)) {
-      this.heldReply.push(line);
-      if (!reply.last) return undefined;
-      const lines = this.heldReply;
-      this.heldReply = [];
-      return answerDataSetupReply(head, code, lines, this.scope);
-    }
-    if (!reply.last) {
-      if (head?.kind === 'feat') passFeatureLine(line, this.scope);
-      else this.sendToClient(line);
-      return undefined;
-    }
-    if (isPreliminary(code) || head === undefined) {
-      this.sendToClient(line);
-      return undefined;
-    }
-    if (head.kind === 'transfer') return answerTransferReply(line, code, this.scope);
-    this.finish(line);
-    return undefined;
-  }
-
   private failInternally(error: unknown): void {
     this.log.error({ err: errorMessage(error) }, 'reply handling failed');
     this.close('internal error', '421 Service not available, internal error.\r\n');
   }
-
-  private finish(reply: string | Buffer): void {
-    this.sendToClient(typeof reply === 'string' ? Buffer.from(reply, 'latin1') : reply);
-    this.completeHead();
-  }
-
-  private completeHead(): void {
-    const completed = this.pending.shift();
-    if (completed?.kind === 'active' && this.unblockAfterActiveReply) {
-      this.unblockAfterActiveReply = false;
-      // After this reply is out: the waiting commands may answer locally or block again.
-      queueMicrotask(() => this.releaseCommands());
-    }
-    while (this.pending[0]?.kind === 'local') {
-      const local = this.pending.shift();
-      if (local?.kind === 'local') this.sendToClient(local.reply);
-    }
-    if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.client.resume('pipeline');
-  }
-
-  private sendToClient(bytes: Buffer): void {
-    if (this.closed) return;
-    if (!this.client.write(bytes)) {
-      this.upstream?.pause('backpressure');
-      this.client.pause('replies-unread');
-    }
-  }
-
-  private releaseCommands(): void {
-    if (!this.closed) this.client.release();
-  }
-
-  private makeScope(): SessionScope {
-    const { site, metrics, diagnosis } = this.context;
-    return {
-      site,
-      metrics,
-      log: this.log,
-      data: this.data,
-      diagnosis,
-      facts: () => ({ clientAddress: this.conn.peer.host, localAddress: this.conn.local.host, epsvAllSeen: this.epsvAllSeen }),
-      isClosed: () => this.closed,
-      upstreamAddress: () => this.upstreamConn?.peer.host ?? '',
-      forward: (line, intent) => this.forward(line, intent),
-      answerLocally: (reply) => this.answerLocally(reply),
-      refuse: (reason, details) => this.refuse(reason, details),
-      noteEpsvAll: () => {
-        this.epsvAllSeen = true;
-      },
-      holdCommands: () => this.client.hold(),
-      releaseCommands: () => this.releaseCommands(),
-      send: (line) => this.sendToClient(line),
-      finish: (reply) => this.finish(reply),
-      passOn: (lines) => {
-        for (const line of lines) this.sendToClient(line);
-        this.completeHead();
-      },
-    };
-  }
-
-  // ---- teardown ----------------------------------------------------------------------------
 
   /**
    * The one teardown path. With a last reply, the client connection is ended gracefully (so the

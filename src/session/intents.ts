@@ -22,7 +22,59 @@ export type Intent =
   | ({ readonly kind: 'passive' } & PassiveExchange)
   /** PASV sent upstream on behalf of a client's PORT/EPRT: the client gets a 200. */
   | { readonly kind: 'active'; readonly clientTarget: HostPort; readonly verb: 'PORT' | 'EPRT' }
-  /** A reply ftpmasq gives itself, after the replies to the commands before it. */
-  | { readonly kind: 'local'; readonly reply: Buffer };
+  /** A reply ftpmasq gives itself, after the replies to the commands before it; `closes` ends the session. */
+  | { readonly kind: 'local'; readonly reply: Buffer; readonly closes: boolean };
+
+/** A reply of ftpmasq's own that has come to its turn. */
+export interface DueReply {
+  readonly reply: Buffer;
+  /** The session ends with this reply (the drain's 421). */
+  readonly closes: boolean;
+}
 
 export const TRANSFER_VERBS: ReadonlySet<string> = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
+
+/**
+ * The FIFO of intents. A reply ftpmasq gives itself waits behind the replies still owed for
+ * earlier commands, so the client sees replies in the order it sent commands.
+ */
+export class IntentQueue {
+  /** Every session starts awaiting the server's greeting. */
+  private readonly pending: Intent[] = [{ kind: 'greeting' }];
+
+  get head(): Intent | undefined {
+    return this.pending[0];
+  }
+
+  /** Intents awaiting a reply, local replies waiting their turn included. */
+  get length(): number {
+    return this.pending.length;
+  }
+
+  push(intent: Intent): void {
+    this.pending.push(intent);
+  }
+
+  /** Queues ftpmasq's own reply; true when nothing is owed before it and it may go out now. */
+  queueLocal(reply: Buffer, options: { readonly closes: boolean } = { closes: false }): boolean {
+    if (this.pending.length === 0) return true;
+    this.pending.push({ kind: 'local', reply, closes: options.closes });
+    return false;
+  }
+
+  /** A PASV sent for a PORT/EPRT still awaits its reply. */
+  hasActive(): boolean {
+    return this.pending.some((intent) => intent.kind === 'active');
+  }
+
+  /** The head has had its final reply: removed, with the local replies now due after it. */
+  completeHead(): { readonly completed: Intent | undefined; readonly due: DueReply[] } {
+    const completed = this.pending.shift();
+    const due: DueReply[] = [];
+    while (this.pending[0]?.kind === 'local') {
+      const local = this.pending.shift();
+      if (local?.kind === 'local') due.push(local);
+    }
+    return { completed, due };
+  }
+}

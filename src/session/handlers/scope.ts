@@ -1,16 +1,20 @@
 import type { SiteConfig } from '../../config/types.js';
 import type { DataConnector } from '../../data/data-connector.js';
+import type { DataRelay } from '../../data/data-relay.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RefusalReason, SiteMetrics } from '../../observability/metrics.js';
 import type { ClientCommand } from '../../protocol/command.js';
 import type { Refusal, SessionFacts } from '../../site/site-policy.js';
 import type { Intent } from '../intents.js';
 
+/** What a transfer's final reply waits for of the relay that carries its data. */
+export type GatedRelay = Pick<DataRelay, 'isClosed' | 'toClientDone' | 'close'>;
+
 /** What the handlers use of the session's data connector. */
 export type DataPlanner = Pick<
   DataConnector,
-  'acquirePort' | 'portCapacity' | 'preparePassive' | 'prepareActive' | 'takeActivePlan' | 'rollback' | 'connectActive' | 'settling' | 'currentRelay'
->;
+  'acquirePort' | 'portCapacity' | 'preparePassive' | 'prepareActive' | 'takeActivePlan' | 'rollback' | 'connectActive' | 'settling'
+> & { readonly currentRelay: GatedRelay | undefined };
 
 /**
  * What a command or reply handler may do to its session, and nothing else: the session passes

@@ -1,5 +1,4 @@
-import type { DataRelay } from '../../data/data-relay.js';
-import type { CommandHandler, SessionScope } from './scope.js';
+import type { CommandHandler, GatedRelay, SessionScope } from './scope.js';
 
 /** After a negative transfer reply, how long the relay may still flush what it holds. */
 export const NEGATIVE_REPLY_FLUSH_MS = 2000;
@@ -47,7 +46,7 @@ function gateTransferReply(line: Buffer, code: number, scope: SessionScope): Pro
   return waitForRelay(line, code, relay, scope);
 }
 
-async function waitForRelay(line: Buffer, code: number, relay: DataRelay, scope: SessionScope): Promise<void> {
+async function waitForRelay(line: Buffer, code: number, relay: GatedRelay, scope: SessionScope): Promise<void> {
   if (code < 400) {
     await relay.toClientDone();
   } else {
