@@ -23,6 +23,9 @@ export interface SessionContext {
 /** How long a closing session waits for the peer to take its last reply before destroying. */
 const CLOSE_GRACE_MS = 2000;
 
+/** The answer to a command that comes after `beginDrain()`; the session ends with it. */
+export const DRAIN_REPLY = '421 Service shutting down, try again later.\r\n';
+
 let sessionCounter = 0;
 
 /**
@@ -41,6 +44,9 @@ export class ControlSession {
   private readonly exchange: CommandExchange;
   private closed = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
+  private draining = false;
+  /** One promise for every `whenIdle()` caller, settled and dropped when the session is idle. */
+  private idleWaiter: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 
   constructor(
     private readonly conn: Conn,
@@ -74,7 +80,7 @@ export class ControlSession {
       client: conn,
       upstream: () => this.upstreamConn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
-      onSettled: () => undefined,
+      onSettled: () => this.checkIdle(),
     });
     this.exchange = new CommandExchange({
       context,
@@ -85,12 +91,37 @@ export class ControlSession {
       isClosed: () => this.closed,
       close: (reason, lastReply) => this.close(reason, lastReply),
       onReply: () => undefined,
-      onCompleted: () => undefined,
+      onCompleted: () => this.checkIdle(),
     });
   }
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /**
+   * From now on no new command is accepted: the next one is answered `421` (after the replies
+   * still owed) and the session ends with it. Commands in flight and running transfers finish
+   * normally. An idle session stays open until that next command or the daemon's close.
+   */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  /**
+   * Resolves once nothing is in flight (no command awaiting its reply, no open relay, no data
+   * connection being made), at once if that is so now, or when the session closes.
+   */
+  whenIdle(): Promise<void> {
+    if (this.closed || this.isIdle()) return Promise.resolve();
+    if (this.idleWaiter === undefined) {
+      let resolve: () => void = () => undefined;
+      const promise = new Promise<void>((settle) => {
+        resolve = settle;
+      });
+      this.idleWaiter = { promise, resolve };
+    }
+    return this.idleWaiter.promise;
   }
 
   async start(): Promise<void> {
@@ -151,7 +182,23 @@ export class ControlSession {
 
   private onClientLine(line: Buffer): void {
     if (this.closed) return;
-    this.exchange.onClientLine(line);
+    if (this.draining) this.exchange.answerLastly(DRAIN_REPLY, 'shutting down');
+    else this.exchange.onClientLine(line);
+  }
+
+  private isIdle(): boolean {
+    return this.exchange.isQuiet && !this.data.isBusy;
+  }
+
+  private checkIdle(): void {
+    if (this.closed || !this.isIdle()) return;
+    this.settleIdleWaiter();
+  }
+
+  private settleIdleWaiter(): void {
+    const waiter = this.idleWaiter;
+    this.idleWaiter = undefined;
+    waiter?.resolve();
   }
 
   private onClientEnd(): void {
@@ -200,6 +247,7 @@ export class ControlSession {
     this.upstream?.destroy();
     if (lastReply === undefined) this.client.destroy();
     else this.client.endGracefully(lastReply, CLOSE_GRACE_MS);
+    this.settleIdleWaiter();
     this.context.metrics.sessionEnded();
     this.log.info({ reason, durationMs: Math.round(performance.now() - this.startedAt) }, 'session end');
     this.onClosed(this);
