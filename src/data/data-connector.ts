@@ -34,6 +34,8 @@ export interface DataConnectorOptions {
   readonly connectTimeoutMs: number;
   /** How long a passive port waits for the client's connection. */
   readonly passiveTimeoutMs: number;
+  /** A relay that moves no byte either way for this long is closed. */
+  readonly stallTimeoutMs: number;
   /**
    * The client's control connection: a passive data connection must come from its peer address;
    * ftpmasq's end of it is where passive ports listen and where active dials start from.
@@ -58,8 +60,10 @@ export interface DataConnectorOptions {
 export class DataConnector {
   private plan: Plan | undefined;
   private readonly relays = new Set<DataRelay>();
-  /** The newest relay while open: the one a transfer's final reply waits for. */
+  /** The newest relay, open or closed: a transfer's final reply waits for it while it is open. */
   private newestRelay: DataRelay | undefined;
+  /** The stalled relay whose stall a transfer reply has already answered. */
+  private reportedStall: DataRelay | undefined;
   /** Settles when the data connections being made now are relayed or have failed. */
   private settlingSetup: Promise<void> | undefined;
   /** Data sockets accepted or dialled whose relay does not exist yet. */
@@ -69,8 +73,20 @@ export class DataConnector {
 
   constructor(private readonly options: DataConnectorOptions) {}
 
+  /** The newest relay, while it is open. */
   get currentRelay(): DataRelay | undefined {
-    return this.newestRelay;
+    return this.newestRelay?.isClosed === false ? this.newestRelay : undefined;
+  }
+
+  /**
+   * True once for the newest relay when the stall timeout closed it: the transfer's final reply
+   * must not claim success for bytes that never arrived.
+   */
+  takeStall(): boolean {
+    const relay = this.newestRelay;
+    if (relay?.closeReason !== 'stalled' || this.reportedStall === relay) return false;
+    this.reportedStall = relay;
+    return true;
   }
 
   get settling(): Promise<void> | undefined {
@@ -256,7 +272,7 @@ export class DataConnector {
     const onClose = (result: RelayResult): void => {
       releasePort();
       this.relays.delete(relay);
-      if (this.newestRelay === relay) this.newestRelay = undefined;
+      if (result.reason === 'stalled') this.options.refuse('data_stall', { mode, stallTimeoutMs: this.options.stallTimeoutMs });
       metrics.dataBytes('to_client', result.bytesToClient);
       metrics.dataBytes('to_server', result.bytesToUpstream);
       log.info(
@@ -265,7 +281,13 @@ export class DataConnector {
       );
       this.options.onSettled();
     };
-    const relay: DataRelay = new DataRelay(clientData, upstreamData, onClose, { client: clientReader, upstream: upstreamReader });
+    const relay: DataRelay = new DataRelay(
+      clientData,
+      upstreamData,
+      onClose,
+      { client: clientReader, upstream: upstreamReader },
+      { stallTimeoutMs: this.options.stallTimeoutMs },
+    );
     if (relay.isClosed) return;
     this.relays.add(relay);
     this.newestRelay = relay;

@@ -47,11 +47,17 @@ export function connFromSocket(socket: net.Socket): Conn {
   };
 }
 
+/** Idle TCP keepalive probes start after this: well below the 350 s idle timeout of AWS NLB. */
+export const CONTROL_KEEPALIVE_MS = 60_000;
+
 /**
  * Socket options of a control connection. No Nagle delay: replies are small and each one is
- * awaited. A stream that is not a socket has no such option.
+ * awaited. TCP keepalive: a control connection is silent through a long transfer, and a load
+ * balancer or NAT on the path that forgets idle flows would cut it and lose the final reply.
+ * A stream that is not a socket has neither option.
  */
 export function tuneControlStream(stream: Duplex): void {
   if (!(stream instanceof net.Socket)) return;
   stream.setNoDelay(true);
+  stream.setKeepAlive(true, CONTROL_KEEPALIVE_MS);
 }

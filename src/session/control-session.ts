@@ -8,6 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { CommandExchange } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
+import { SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
 /** Shared by all sessions of one daemon. */
 export interface SessionContext {
@@ -42,6 +43,7 @@ export class ControlSession {
   private upstreamConn: Conn | undefined;
   private readonly data: DataConnector;
   private readonly exchange: CommandExchange;
+  private readonly timers: SessionTimers;
   private closed = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -77,6 +79,7 @@ export class ControlSession {
       log: this.log,
       connectTimeoutMs: site.upstreamConnectTimeoutMs,
       passiveTimeoutMs: site.passiveTimeoutMs,
+      stallTimeoutMs: site.dataStallTimeoutMs,
       client: conn,
       upstream: () => this.upstreamConn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
@@ -90,9 +93,10 @@ export class ControlSession {
       data: this.data,
       isClosed: () => this.closed,
       close: (reason, lastReply) => this.close(reason, lastReply),
-      onReply: () => undefined,
+      onReply: (code) => this.timers.replied(code),
       onCompleted: () => this.checkIdle(),
     });
+    this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout));
   }
 
   get isClosed(): boolean {
@@ -176,12 +180,14 @@ export class ControlSession {
     });
     this.upstream = upstream;
     this.exchange.attachUpstream(upstream, conn);
+    this.timers.upstreamConnected();
     // The client may have left while the upstream was being dialled: pass its EOF on now.
     if (this.client.readableEnded) upstream.endWriting();
   }
 
   private onClientLine(line: Buffer): void {
     if (this.closed) return;
+    this.timers.commandReceived();
     if (this.draining) this.exchange.answerLastly(DRAIN_REPLY, 'shutting down');
     else this.exchange.onClientLine(line);
   }
@@ -192,7 +198,21 @@ export class ControlSession {
 
   private checkIdle(): void {
     if (this.closed || !this.isIdle()) return;
+    this.timers.becameIdle();
     this.settleIdleWaiter();
+  }
+
+  /** A greeting, login or idle clock ran out: counted, logged, answered 421, closed. */
+  private onTimeout(timeout: SessionTimeout): void {
+    const { site, metrics } = this.context;
+    if (timeout === 'greeting') {
+      metrics.upstreamError('greeting_timeout');
+      this.log.error({ timeoutMs: site.greetingTimeoutMs }, 'upstream did not greet in time');
+    } else {
+      const timeoutMs = timeout === 'login' ? site.loginTimeoutMs : site.idleTimeoutMs;
+      this.exchange.refuse(timeout === 'login' ? 'login_timeout' : 'idle_timeout', { timeoutMs });
+    }
+    this.close(`${timeout} timeout`, TIMEOUT_REPLIES[timeout]);
   }
 
   private settleIdleWaiter(): void {
@@ -243,6 +263,7 @@ export class ControlSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.halfCloseTimer);
+    this.timers.clear();
     this.data.close();
     this.upstream?.destroy();
     if (lastReply === undefined) this.client.destroy();

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { SiteConfig } from '../config/types.js';
 
 export type SessionTimeout = 'greeting' | 'login' | 'idle';

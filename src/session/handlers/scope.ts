@@ -13,7 +13,15 @@ export type GatedRelay = Pick<DataRelay, 'isClosed' | 'toClientDone' | 'close'>;
 /** What the handlers use of the session's data connector. */
 export type DataPlanner = Pick<
   DataConnector,
-  'acquirePort' | 'portCapacity' | 'preparePassive' | 'prepareActive' | 'takeActivePlan' | 'rollback' | 'connectActive' | 'settling'
+  | 'acquirePort'
+  | 'portCapacity'
+  | 'preparePassive'
+  | 'prepareActive'
+  | 'takeActivePlan'
+  | 'rollback'
+  | 'connectActive'
+  | 'settling'
+  | 'takeStall'
 > & { readonly currentRelay: GatedRelay | undefined };
 
 /**

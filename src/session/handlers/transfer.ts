@@ -3,6 +3,9 @@ import type { CommandHandler, GatedRelay, SessionScope } from './scope.js';
 /** After a negative transfer reply, how long the relay may still flush what it holds. */
 export const NEGATIVE_REPLY_FLUSH_MS = 2000;
 
+/** In place of a positive reply to a transfer whose data connection the stall timeout closed. */
+export const STALLED_TRANSFER_REPLY = '426 Connection closed; transfer aborted: the data connection stalled.\r\n';
+
 /**
  * RETR, STOR, LIST ...: forwarded; in active mode only once ftpmasq has reached the client's
  * data port, so a client that cannot be reached gets 425 and the server never starts (a STOR
@@ -40,10 +43,23 @@ export function answerTransferReply(line: Buffer, code: number, scope: SessionSc
 function gateTransferReply(line: Buffer, code: number, scope: SessionScope): Promise<void> | undefined {
   const relay = scope.data.currentRelay;
   if (relay === undefined || relay.isClosed) {
-    scope.finish(line);
+    finishTransfer(line, code, scope);
     return undefined;
   }
   return waitForRelay(line, code, relay, scope);
+}
+
+/**
+ * A server may say 226 for bytes it handed to its kernel that ftpmasq never delivered: when the
+ * stall timeout closed the transfer's relay, the client gets 426, not the server's success.
+ */
+function finishTransfer(line: Buffer, code: number, scope: SessionScope): void {
+  if (scope.data.takeStall() && code < 400) {
+    scope.log.warn({ reply: line.toString('latin1').trim() }, 'transfer reply replaced: the data connection stalled');
+    scope.finish(STALLED_TRANSFER_REPLY);
+    return;
+  }
+  scope.finish(line);
 }
 
 async function waitForRelay(line: Buffer, code: number, relay: GatedRelay, scope: SessionScope): Promise<void> {
@@ -62,5 +78,5 @@ async function waitForRelay(line: Buffer, code: number, relay: GatedRelay, scope
     relay.close('aborted');
   }
   if (scope.isClosed()) return;
-  scope.finish(line);
+  finishTransfer(line, code, scope);
 }

@@ -80,6 +80,8 @@ export interface FakeData extends DataPlanner {
   dialResult: ActiveDialResult;
   settling: Promise<void> | undefined;
   currentRelay: GatedRelay | undefined;
+  /** The newest relay was closed by the stall timeout (reported once). */
+  stalled: boolean;
   readonly calls: string[];
 }
 
@@ -90,7 +92,13 @@ export function fakeData(): FakeData {
     dialResult: { ok: true },
     settling: undefined,
     currentRelay: undefined,
+    stalled: false,
     calls: [],
+    takeStall: () => {
+      const stalled = data.stalled;
+      data.stalled = false;
+      return stalled;
+    },
     portCapacity: 10,
     acquirePort: () => {
       data.calls.push('acquirePort');

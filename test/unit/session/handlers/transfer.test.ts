@@ -1,5 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { NEGATIVE_REPLY_FLUSH_MS, answerTransferReply, handleTransfer } from '../../../../src/session/handlers/transfer.js';
+import {
+  NEGATIVE_REPLY_FLUSH_MS,
+  STALLED_TRANSFER_REPLY,
+  answerTransferReply,
+  handleTransfer,
+} from '../../../../src/session/handlers/transfer.js';
 import { FakeRelay, command, fakeScope } from './fake-scope.js';
 
 const PLAN = { clientTarget: { host: '203.0.113.2', port: 50000 }, upstreamPort: 60000 };
@@ -117,6 +122,33 @@ describe('the transfer gate', () => {
     relay.flush();
     await work;
     expect(scope.recorded.toClient).toEqual(['226 Transfer complete\r\n']);
+  });
+
+  it('answers 426 in place of a 226 when the stall timeout closed the relay first', () => {
+    const scope = fakeScope();
+    scope.fakeData.stalled = true;
+    answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    expect(scope.recorded.toClient).toEqual([STALLED_TRANSFER_REPLY]);
+    expect(scope.recorded.logs.map((log) => log.msg)).toEqual(['transfer reply replaced: the data connection stalled']);
+  });
+
+  it('answers 426 in place of a 226 that waited for a relay the stall timeout then closed', async () => {
+    const scope = fakeScope();
+    const relay = new FakeRelay();
+    scope.fakeData.currentRelay = relay;
+    const work = answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    scope.fakeData.stalled = true;
+    relay.close('complete');
+    await work;
+    expect(scope.recorded.toClient).toEqual([STALLED_TRANSFER_REPLY]);
+  });
+
+  it("passes the server's own negative reply after a stall, and uses the stall up", () => {
+    const scope = fakeScope();
+    scope.fakeData.stalled = true;
+    answerTransferReply(Buffer.from('426 Connection reset\r\n'), 426, scope);
+    answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    expect(scope.recorded.toClient).toEqual(['426 Connection reset\r\n', '226 Transfer complete\r\n']);
   });
 
   it('sends nothing when the session closed while it waited', async () => {
