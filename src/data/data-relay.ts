@@ -189,7 +189,7 @@ export class DataRelay {
           this.close('stalled');
         }
       },
-      Math.max(1, Math.floor(limitMs / STALL_SAMPLES_PER_PERIOD)),
+      Math.min(2 ** 31 - 1, Math.max(1, Math.floor(limitMs / STALL_SAMPLES_PER_PERIOD))),
     );
     this.stallTimer.unref();
   }

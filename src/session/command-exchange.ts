@@ -111,7 +111,7 @@ export class CommandExchange implements SessionScope {
   // ---- SessionScope ------------------------------------------------------------------------
 
   facts(): SessionFacts {
-    return { clientAddress: this.options.conn.peer.host, localAddress: this.options.conn.local.host, epsvAllSeen: this.epsvAllSeen };
+    return { clientAddress: this.options.conn.peer.host, ownAddress: this.options.conn.local.host, epsvAllSeen: this.epsvAllSeen };
   }
 
   isClosed(): boolean {

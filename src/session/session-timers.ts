@@ -11,6 +11,13 @@ export const TIMEOUT_REPLIES: Readonly<Record<SessionTimeout, string>> = {
 
 export type TimeoutLimits = Pick<SiteConfig, 'greetingTimeoutMs' | 'loginTimeoutMs' | 'idleTimeoutMs'>;
 
+/** Node runs a timer with a longer delay after 1 ms: a longer limit waits this long instead. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_TIMER_DELAY_MS);
+}
+
 /**
  * A session's three clocks, one timer each, all stopped by `clear()`:
  * - greeting: from the upstream accepting TCP until its first complete reply;
@@ -37,7 +44,7 @@ export class SessionTimers {
 
   upstreamConnected(): void {
     if (this.stopped) return;
-    this.greetingTimer = setTimeout(() => this.expire('greeting'), this.limits.greetingTimeoutMs);
+    this.greetingTimer = setTimeout(() => this.expire('greeting'), timerDelay(this.limits.greetingTimeoutMs));
   }
 
   /** The last line of an upstream reply passed, with its code. */
@@ -45,7 +52,7 @@ export class SessionTimers {
     if (!this.greeted) {
       this.greeted = true;
       clearTimeout(this.greetingTimer);
-      if (!this.stopped) this.loginTimer = setTimeout(() => this.expire('login'), this.limits.loginTimeoutMs);
+      if (!this.stopped) this.loginTimer = setTimeout(() => this.expire('login'), timerDelay(this.limits.loginTimeoutMs));
     }
     if (code === 230 && !this.loggedIn) {
       this.loggedIn = true;
@@ -73,7 +80,7 @@ export class SessionTimers {
 
   private armIdle(delayMs: number): void {
     if (this.idleTimer !== undefined || this.stopped) return;
-    this.idleTimer = setTimeout(() => this.onIdleTimer(), delayMs);
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), timerDelay(delayMs));
   }
 
   private onIdleTimer(): void {

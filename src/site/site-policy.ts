@@ -25,7 +25,7 @@ export interface SessionFacts {
   /** The control client's address, normalized. */
   readonly clientAddress: string;
   /** ftpmasq's own address on the client's control connection, normalized. */
-  readonly localAddress: string;
+  readonly ownAddress: string;
   /** RFC 2428 section 4: the client sent `EPSV ALL`. */
   readonly epsvAllSeen: boolean;
 }
@@ -80,7 +80,7 @@ function refusalAfterEpsvAll(verb: string): Refusal {
 export function advertisedIpv4(site: Pick<SitePolicy, 'publicAddress'>, facts: SessionFacts): string | undefined {
   const configured = site.publicAddress;
   if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
-  return ipFamily(facts.localAddress) === 4 && ipFamily(facts.clientAddress) === 4 ? facts.localAddress : undefined;
+  return ipFamily(facts.ownAddress) === 4 && ipFamily(facts.clientAddress) === 4 ? facts.ownAddress : undefined;
 }
 
 export function decidePasv(site: SitePolicy, facts: SessionFacts): PasvDecision {

@@ -24,8 +24,8 @@ const SITES: SitePolicy[] = MODES.flatMap((mode: Mode) =>
 );
 const siteName = (site: SitePolicy): string => `${site.mode}/${site.epsv}/${site.active}/${site.publicAddress ?? 'no public address'}`;
 
-const V4: SessionFacts = { clientAddress: '203.0.113.2', localAddress: '203.0.113.10', epsvAllSeen: false };
-const V6: SessionFacts = { clientAddress: '2001:db8::2', localAddress: '2001:db8::10', epsvAllSeen: false };
+const V4: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
+const V6: SessionFacts = { clientAddress: '2001:db8::2', ownAddress: '2001:db8::10', epsvAllSeen: false };
 const AFTER_EPSV_ALL: SessionFacts = { ...V4, epsvAllSeen: true };
 
 describe('the combinations', () => {
@@ -224,7 +224,7 @@ describe('decidePassiveReply', () => {
   );
 
   describe.each(SITES.filter((site) => site.mode === 'rewrite').map((site) => ({ name: siteName(site), site })))('rewrite mode: $name', ({ site }) => {
-    const advertised = site.publicAddress ?? V4.localAddress;
+    const advertised = site.publicAddress ?? V4.ownAddress;
     it('rewrites an unroutable 227 to the advertised address and the server port', () => {
       expect(decidePassiveReply(site, pasv, reply(PRIVATE_227), V4)).toEqual({
         kind: 'rewrite',

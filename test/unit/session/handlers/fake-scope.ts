@@ -32,7 +32,7 @@ export const SITE: SiteConfig = {
   dataStallTimeoutMs: 300_000,
 };
 
-export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', localAddress: '203.0.113.10', epsvAllSeen: false };
+export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
 
 export interface FakeLease extends PortLease {
   released: boolean;

@@ -16,7 +16,7 @@ describe('PASV', () => {
   });
 
   it('is refused for an IPv6 client in relay mode, the plan kept', () => {
-    const scope = fakeScope({}, { clientAddress: '2001:db8::2', localAddress: '2001:db8::10', epsvAllSeen: false });
+    const scope = fakeScope({}, { clientAddress: '2001:db8::2', ownAddress: '2001:db8::10', epsvAllSeen: false });
     handlePasv(command('PASV'), scope);
     expect(scope.recorded.local).toEqual(['425 PASV cannot name an IPv6 address; use EPSV.\r\n']);
     expect(scope.recorded.refusals.map((refusal) => refusal.reason)).toEqual(['ipv6_pasv']);
