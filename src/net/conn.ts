@@ -41,10 +41,19 @@ export interface Conn {
 export function connFromSocket(socket: net.Socket): Conn {
   return {
     stream: socket,
-    peer: { host: normalizeAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
-    local: { host: normalizeAddress(socket.localAddress ?? ''), port: socket.localPort ?? 0 },
+    peer: { host: normalizeSocketAddress(socket.remoteAddress), port: socket.remotePort ?? 0 },
+    local: { host: normalizeSocketAddress(socket.localAddress), port: socket.localPort ?? 0 },
     tls: undefined,
   };
+}
+
+/**
+ * A socket names an IPv4 peer in dotted-quad form already: only an address with a colon (IPv6,
+ * IPv4-mapped IPv6) needs parsing, which costs more than the rest of making a Conn.
+ */
+function normalizeSocketAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.includes(':') ? normalizeAddress(address) : address;
 }
 
 /** Idle TCP keepalive probes start after this: well below the 350 s idle timeout of AWS NLB. */

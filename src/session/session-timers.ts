@@ -11,27 +11,24 @@ export const TIMEOUT_REPLIES: Readonly<Record<SessionTimeout, string>> = {
 
 export type TimeoutLimits = Pick<SiteConfig, 'greetingTimeoutMs' | 'loginTimeoutMs' | 'idleTimeoutMs'>;
 
-/** Node runs a timer with a longer delay after 1 ms: a longer limit waits this long instead. */
+/** Node runs a timer with a longer delay after 1 ms: a later deadline is checked this soon instead. */
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
-function timerDelay(ms: number): number {
-  return Math.min(ms, MAX_TIMER_DELAY_MS);
-}
-
 /**
- * A session's three clocks, one timer each, all stopped by `clear()`:
+ * A session's three clocks:
  * - greeting: from the upstream accepting TCP until its first complete reply;
  * - login: from that reply until a 230;
- * - idle: no command from the client for the limit while nothing is in flight. A command only
- *   records its time; the timer, when it fires, re-arms for what is left, so a busy session does
- *   not re-arm a timer per command. While a transfer runs it is not armed at all: `becameIdle()`
- *   arms it when the session has nothing in flight again.
+ * - idle: no command from the client for the limit while nothing is in flight (never while a
+ *   transfer runs; `becameIdle()` starts it again when the session has nothing in flight).
+ * They share one timer, set for the earliest deadline and re-armed only when it fires: the
+ * events that move a deadline (a reply, a command) just record the time. A short session costs
+ * one setTimeout and one clearTimeout; a busy one does not re-arm a timer per command.
  */
 export class SessionTimers {
-  private greetingTimer: NodeJS.Timeout | undefined;
-  private loginTimer: NodeJS.Timeout | undefined;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private greeted = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private connectedAt: number | undefined;
+  private greetedAt: number | undefined;
   private loggedIn = false;
   private lastActivity = performance.now();
   private stopped = false;
@@ -43,21 +40,17 @@ export class SessionTimers {
   ) {}
 
   upstreamConnected(): void {
-    if (this.stopped) return;
-    this.greetingTimer = setTimeout(() => this.expire('greeting'), timerDelay(this.limits.greetingTimeoutMs));
+    this.connectedAt = performance.now();
+    this.schedule(this.connectedAt + this.limits.greetingTimeoutMs);
   }
 
   /** The last line of an upstream reply passed, with its code. */
   replied(code: number): void {
-    if (!this.greeted) {
-      this.greeted = true;
-      clearTimeout(this.greetingTimer);
-      if (!this.stopped) this.loginTimer = setTimeout(() => this.expire('login'), timerDelay(this.limits.loginTimeoutMs));
+    if (this.greetedAt === undefined) {
+      this.greetedAt = performance.now();
+      this.schedule(this.greetedAt + this.limits.loginTimeoutMs);
     }
-    if (code === 230 && !this.loggedIn) {
-      this.loggedIn = true;
-      clearTimeout(this.loginTimer);
-    }
+    if (code === 230) this.loggedIn = true;
   }
 
   /** A client command arrived. */
@@ -68,31 +61,45 @@ export class SessionTimers {
   /** Nothing is in flight any more: the idle clock runs from now. */
   becameIdle(): void {
     this.lastActivity = performance.now();
-    this.armIdle(this.limits.idleTimeoutMs);
+    this.schedule(this.lastActivity + this.limits.idleTimeoutMs);
   }
 
   clear(): void {
     this.stopped = true;
-    clearTimeout(this.greetingTimer);
-    clearTimeout(this.loginTimer);
-    clearTimeout(this.idleTimer);
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
-  private armIdle(delayMs: number): void {
-    if (this.idleTimer !== undefined || this.stopped) return;
-    this.idleTimer = setTimeout(() => this.onIdleTimer(), timerDelay(delayMs));
+  /** Makes sure the timer fires no later than `at`. */
+  private schedule(at: number): void {
+    if (this.stopped || (this.timer !== undefined && this.timerAt <= at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    const delay = Math.min(Math.max(0, at - performance.now()), MAX_TIMER_DELAY_MS);
+    this.timer = setTimeout(() => this.onTimer(), delay);
   }
 
-  private onIdleTimer(): void {
-    this.idleTimer = undefined;
-    if (this.stopped || !this.isIdle()) return;
-    const left = this.limits.idleTimeoutMs - (performance.now() - this.lastActivity);
-    if (left <= 0) this.expire('idle');
-    else this.armIdle(left);
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.stopped) return;
+    const now = performance.now();
+    const { greetingTimeoutMs, loginTimeoutMs, idleTimeoutMs } = this.limits;
+    if (this.connectedAt !== undefined && this.greetedAt === undefined) {
+      if (now >= this.connectedAt + greetingTimeoutMs) return this.expire('greeting');
+      this.schedule(this.connectedAt + greetingTimeoutMs);
+    }
+    if (this.greetedAt !== undefined && !this.loggedIn) {
+      if (now >= this.greetedAt + loginTimeoutMs) return this.expire('login');
+      this.schedule(this.greetedAt + loginTimeoutMs);
+    }
+    if (this.isIdle()) {
+      if (now >= this.lastActivity + idleTimeoutMs) return this.expire('idle');
+      this.schedule(this.lastActivity + idleTimeoutMs);
+    }
   }
 
   private expire(timeout: SessionTimeout): void {
-    if (this.stopped) return;
     this.clear();
     this.onExpired(timeout);
   }
