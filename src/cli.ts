@@ -18,6 +18,7 @@ import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
 import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
+import { packageVersion } from './package-info.js';
 
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
@@ -32,7 +33,7 @@ function buildProgram(io: CommandIo): Command {
     .description(
       'FTP proxy for legacy servers behind NAT: rewrites unroutable PASV addresses and relays data through its own passive ports.',
     )
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError('(run ftpmasq --help for usage)')
     .exitOverride();
   for (const spec of OPTION_SPECS) {
@@ -100,6 +101,7 @@ async function runProxy(request: ConfigRequest): Promise<void> {
   const siteAddresses = daemon.siteAddresses;
   logger.info(
     {
+      version: packageVersion(),
       config: loaded.hash,
       source: loaded.source,
       listen: daemon.addresses.map(formatEndpoint),

@@ -1,6 +1,6 @@
 /** The built CLI as a process: exit codes, one-line errors, readiness and signals. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,11 @@ const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 10_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function manifestVersion(): unknown {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return typeof manifest === 'object' && manifest !== null ? Reflect.get(manifest, 'version') : undefined;
 }
 
 beforeAll(() => {
@@ -100,6 +105,7 @@ describe('ftpmasq CLI', () => {
             }
           });
         });
+        expect(ready['version']).toBe(manifestVersion());
         const listen = ready['listen'];
         expect(Array.isArray(listen)).toBe(true);
         const [first] = Array.isArray(listen) ? listen : [];
