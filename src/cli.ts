@@ -35,6 +35,8 @@ function buildProgram(io: CommandIo): Command {
     )
     .version(packageVersion())
     .showHelpAfterError('(run ftpmasq --help for usage)')
+    // Commander adds `help [command]` by itself only to a program without an action of its own.
+    .helpCommand('help [command]', 'show help for ftpmasq, or for one command')
     .exitOverride();
   for (const spec of OPTION_SPECS) {
     const description =
@@ -126,9 +128,26 @@ async function runProxy(request: ConfigRequest): Promise<void> {
   logger.flush();
 }
 
+/**
+ * `ftpmasq help TOPIC` where TOPIC is no command: commander would print the whole usage to stderr
+ * without saying what was wrong; this names the topic and the commands there are.
+ */
+function unknownHelpTopic(program: Command, args: readonly string[]): string | undefined {
+  const [first, topic] = args;
+  if (first !== 'help' || topic === undefined) return undefined;
+  const names = program.commands.map((command) => command.name());
+  if (names.includes(topic)) return undefined;
+  return `help: no command ${JSON.stringify(topic)}; the commands are ${names.join(', ')} (ftpmasq --help lists the proxy's options)`;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
+  const helpProblem = unknownHelpTopic(program, argv.slice(2));
+  if (helpProblem !== undefined) {
+    process.stderr.write(`ftpmasq: ${helpProblem}\n`);
+    return EXIT_USAGE;
+  }
   try {
     await program.parseAsync([...argv]);
     return exitCode;

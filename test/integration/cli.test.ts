@@ -23,6 +23,32 @@ beforeAll(() => {
 });
 
 describe('ftpmasq CLI', () => {
+  it.each([
+    { args: ['help'], usage: 'Usage: ftpmasq [options] [command]', also: '--upstream <HOST:PORT>' },
+    { args: ['help', 'probe'], usage: 'Usage: ftpmasq probe [options] <url>', also: '--json' },
+    { args: ['help', 'demo'], usage: 'Usage: ftpmasq demo [options]', also: '--help' },
+    { args: ['help', 'check-config'], usage: 'Usage: ftpmasq check-config [options] <file>', also: '--help' },
+  ])('`ftpmasq $args` prints that usage on stdout and exits 0', ({ args, usage, also }) => {
+    const result = runCli(args);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout.startsWith(usage)).toBe(true);
+    expect(result.stdout).toContain(also);
+  });
+
+  it('lists `help [command]` among the commands', () => {
+    expect(runCli(['--help']).stdout).toMatch(/^ {2}help \[command\] +show help for ftpmasq, or for one command$/m);
+  });
+
+  it('`ftpmasq help nosuch` exits 2 with one line naming the topic and the commands', () => {
+    const result = runCli(['help', 'nosuch']);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      'ftpmasq: help: no command "nosuch"; the commands are demo, probe, check-config (ftpmasq --help lists the proxy\'s options)\n',
+    );
+  });
+
   it('prints usage with every flag for --help and exits 0', () => {
     const result = runCli(['--help']);
     expect(result.status).toBe(0);
