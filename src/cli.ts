@@ -17,7 +17,7 @@ import { ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
-import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
+import { findOpenFilesShortfall, readOpenFilesLimit } from './observability/process-limits.js';
 import { packageVersion } from './package-info.js';
 
 const EXIT_OK = 0;
@@ -91,13 +91,18 @@ async function runProxy(request: ConfigRequest): Promise<void> {
   const logger = createLogger(config.logLevel);
   const daemon = await start(config, { logger, configHash: loaded.hash });
   const openFiles = readOpenFilesLimit();
-  const maxSessions = config.sites.reduce((sum, site) => sum + site.maxSessions, 0);
-  const passivePorts = config.sites.reduce((sum, site) => sum + site.passivePorts.high - site.passivePorts.low + 1, 0);
-  const needed = descriptorsNeeded(maxSessions, passivePorts);
-  if (openFiles !== undefined && openFiles.soft < needed) {
+  const shortfall =
+    openFiles === undefined
+      ? undefined
+      : findOpenFilesShortfall(
+          openFiles.soft,
+          config.sites.reduce((sum, site) => sum + site.maxSessions, 0),
+          config.sites.reduce((sum, site) => sum + site.passivePorts.high - site.passivePorts.low + 1, 0),
+        );
+  if (shortfall !== undefined) {
     logger.warn(
-      { openFilesLimit: openFiles.soft, needed, maxSessions },
-      'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
+      shortfall,
+      'open files limit holds fewer sessions than --max-sessions allows; raise the limit (systemd LimitNOFILE, docker --ulimit nofile, ulimit -n) or lower --max-sessions to sessionsWithinLimit',
     );
   }
   const siteAddresses = daemon.siteAddresses;

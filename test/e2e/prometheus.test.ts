@@ -51,7 +51,7 @@ const PROCESS_MESSAGES = new Set([
   'shutting down',
   'stopped',
   // At start, where the machine's hard fd limit (20,000 on CI) is below what the defaults can use.
-  'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
+  'open files limit holds fewer sessions than --max-sessions allows; raise the limit (systemd LimitNOFILE, docker --ulimit nofile, ulimit -n) or lower --max-sessions to sessionsWithinLimit',
 ]);
 
 /** Prometheus data dirs that a crashed run left behind; a live run's stay. */

@@ -13,6 +13,12 @@ function runCli(args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+function parseRecord(line: string): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(line);
+  if (typeof parsed !== 'object' || parsed === null) throw new Error(`not a JSON object: ${line}`);
+  return Object.fromEntries(Object.entries(parsed));
+}
+
 function manifestVersion(): unknown {
   const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   return typeof manifest === 'object' && manifest !== null ? Reflect.get(manifest, 'version') : undefined;
@@ -108,6 +114,43 @@ describe('ftpmasq CLI', () => {
     });
     afterAll(async () => {
       await upstream.close();
+    });
+
+    /** The JSON lines the CLI writes up to and including "ftpmasq ready", under `ulimit -n nofile`; then SIGTERM. */
+    async function startUpLines(nofile: number, extraArgs: readonly string[]): Promise<Record<string, unknown>[]> {
+      const args = [cli, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--metrics-listen', 'off', '--passive-ports', '23800-23809', ...extraArgs];
+      // The shell lowers soft and hard limit, so Node has nothing higher to raise the soft one to.
+      const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$@"`, 'sh', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      let stdout = '';
+      const records = await new Promise<Record<string, unknown>[]>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ready line within 10 s: ${stdout}`)), 10_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString('utf8');
+          if (!stdout.includes('"ftpmasq ready"')) return;
+          clearTimeout(timer);
+          const lines = stdout.split('\n').filter((line) => line.startsWith('{'));
+          resolve(lines.map(parseRecord));
+        });
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      return records;
+    }
+
+    it('warns once at start, with the sessions that fit, when the open files limit cannot hold --max-sessions', async () => {
+      const records = await startUpLines(4096, []);
+      const warnings = records.filter((record) => record['level'] === 'warn');
+      // 10000 sessions and 10 passive ports need 2 * 10000 + 2 * 10 + 64; 4096 holds (4096 - 84) / 2.
+      expect(warnings).toMatchObject([{ openFilesLimit: 4096, needed: 20_084, maxSessions: 10_000, sessionsWithinLimit: 2006 }]);
+      expect(String(warnings[0]?.['msg'])).toMatch(/^open files limit holds fewer sessions than --max-sessions allows; .*LimitNOFILE/);
+      expect(records.at(-1)).toMatchObject({ msg: 'ftpmasq ready', openFilesLimit: 4096 });
+    });
+
+    it('says nothing about open files once --max-sessions is what the warning named', async () => {
+      const records = await startUpLines(4096, ['--max-sessions', '2006']);
+      expect(records.filter((record) => record['level'] !== 'info')).toEqual([]);
+      expect(records.at(-1)).toMatchObject({ msg: 'ftpmasq ready', openFilesLimit: 4096 });
     });
 
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
