@@ -17,7 +17,8 @@ import { ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
-import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
+import { findOpenFilesShortfall, readOpenFilesLimit } from './observability/process-limits.js';
+import { packageVersion } from './package-info.js';
 
 const EXIT_OK = 0;
 const EXIT_RUNTIME = 1;
@@ -32,8 +33,10 @@ function buildProgram(io: CommandIo): Command {
     .description(
       'FTP proxy for legacy servers behind NAT: rewrites unroutable PASV addresses and relays data through its own passive ports.',
     )
-    .version('0.1.0')
+    .version(packageVersion())
     .showHelpAfterError('(run ftpmasq --help for usage)')
+    // Commander adds `help [command]` by itself only to a program without an action of its own.
+    .helpCommand('help [command]', 'show help for ftpmasq, or for one command')
     .exitOverride();
   for (const spec of OPTION_SPECS) {
     const description =
@@ -88,18 +91,24 @@ async function runProxy(request: ConfigRequest): Promise<void> {
   const logger = createLogger(config.logLevel);
   const daemon = await start(config, { logger, configHash: loaded.hash });
   const openFiles = readOpenFilesLimit();
-  const maxSessions = config.sites.reduce((sum, site) => sum + site.maxSessions, 0);
-  const passivePorts = config.sites.reduce((sum, site) => sum + site.passivePorts.high - site.passivePorts.low + 1, 0);
-  const needed = descriptorsNeeded(maxSessions, passivePorts);
-  if (openFiles !== undefined && openFiles.soft < needed) {
+  const shortfall =
+    openFiles === undefined
+      ? undefined
+      : findOpenFilesShortfall(
+          openFiles.soft,
+          config.sites.reduce((sum, site) => sum + site.maxSessions, 0),
+          config.sites.reduce((sum, site) => sum + site.passivePorts.high - site.passivePorts.low + 1, 0),
+        );
+  if (shortfall !== undefined) {
     logger.warn(
-      { openFilesLimit: openFiles.soft, needed, maxSessions },
-      'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
+      shortfall,
+      'open files limit holds fewer sessions than --max-sessions allows; raise the limit (systemd LimitNOFILE, docker --ulimit nofile, ulimit -n) or lower --max-sessions to sessionsWithinLimit',
     );
   }
   const siteAddresses = daemon.siteAddresses;
   logger.info(
     {
+      version: packageVersion(),
       config: loaded.hash,
       source: loaded.source,
       listen: daemon.addresses.map(formatEndpoint),
@@ -124,9 +133,26 @@ async function runProxy(request: ConfigRequest): Promise<void> {
   logger.flush();
 }
 
+/**
+ * `ftpmasq help TOPIC` where TOPIC is no command: commander would print the whole usage to stderr
+ * without saying what was wrong; this names the topic and the commands there are.
+ */
+function unknownHelpTopic(program: Command, args: readonly string[]): string | undefined {
+  const [first, topic] = args;
+  if (first !== 'help' || topic === undefined) return undefined;
+  const names = program.commands.map((command) => command.name());
+  if (names.includes(topic)) return undefined;
+  return `help: no command ${JSON.stringify(topic)}; the commands are ${names.join(', ')} (ftpmasq --help lists the proxy's options)`;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   let exitCode = EXIT_OK;
   const program = buildProgram({ setExitCode: (code) => (exitCode = code) });
+  const helpProblem = unknownHelpTopic(program, argv.slice(2));
+  if (helpProblem !== undefined) {
+    process.stderr.write(`ftpmasq: ${helpProblem}\n`);
+    return EXIT_USAGE;
+  }
   try {
     await program.parseAsync([...argv]);
     return exitCode;

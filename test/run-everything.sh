@@ -10,7 +10,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus)
+# npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks.
+packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus systemd)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund

@@ -4,6 +4,7 @@
  * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
  */
 import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+import { DURATION_FORM } from './values.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -199,7 +200,7 @@ export function findSpec(key: PropertyKey): OptionSpec | undefined {
 }
 
 const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
-  DURATION: 'a duration such as 30s, 500ms or 2m',
+  DURATION: DURATION_FORM,
   N: 'a whole number',
   IP: 'an IPv4 or IPv6 address',
   'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',

@@ -103,21 +103,28 @@ export function parseChoice<T extends string>(field: string, value: string, choi
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const MS_PER_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+const MS_PER_UNIT = { ms: 1n, s: 1000n, m: 60_000n, h: 3_600_000n } as const;
+/** How errors and the JSON Schema describe a duration. */
+export const DURATION_FORM = 'a duration such as 30s, 1.5s, 500ms or 5m';
 
 /**
- * A whole number of milliseconds (`500ms`), seconds (`30s`, or bare `30`), minutes (`2m`) or
- * hours (`1h`), returned in milliseconds.
+ * A number of milliseconds (`500ms`), seconds (`30s`, `1.5s`, or bare `30`), minutes (`5m`,
+ * `0.5m`) or hours (`1h`), returned in milliseconds. A fraction must come to whole milliseconds
+ * (`1.5ms` does not); the arithmetic is exact (`0.001s` is 1 ms, never 0.999...).
  */
 export function parseDuration(field: string, value: string): number {
-  const match = /^(\d{1,9})(ms|s|m|h)?$/.exec(value.trim());
-  if (match === null) throw new ConfigError(field, 'a duration such as 30s, 500ms or 2m', value);
-  const unit = match[2] === 'ms' || match[2] === 'm' || match[2] === 'h' ? match[2] : 's';
-  const ms = Number(match[1]) * MS_PER_UNIT[unit];
-  if (ms <= 0) throw new ConfigError(field, 'a duration above zero', value);
+  const match = /^(\d{1,9})(?:\.(\d{1,6}))?(ms|s|m|h)?$/.exec(value.trim());
+  if (match === null) throw new ConfigError(field, DURATION_FORM, value);
+  const [, whole = '', fraction = '', unitText] = match;
+  const unit = unitText === 'ms' || unitText === 'm' || unitText === 'h' ? unitText : 's';
+  const scale = 10n ** BigInt(fraction.length);
+  const scaledMs = (BigInt(whole) * scale + BigInt(fraction === '' ? '0' : fraction)) * MS_PER_UNIT[unit];
+  if (scaledMs % scale !== 0n) throw new ConfigError(field, 'a duration of whole milliseconds', value);
+  const ms = scaledMs / scale;
+  if (ms <= 0n) throw new ConfigError(field, 'a duration above zero', value);
   // Node's timers turn anything longer into 1 ms.
-  if (ms > MAX_TIMER_MS) throw new ConfigError(field, `a duration of at most ${MAX_TIMER_MS}ms`, value);
-  return ms;
+  if (ms > BigInt(MAX_TIMER_MS)) throw new ConfigError(field, `a duration of at most ${MAX_TIMER_MS}ms`, value);
+  return Number(ms);
 }
 
 export function parsePositiveInteger(field: string, value: string, max = 1_000_000): number {

@@ -17,7 +17,13 @@ export interface LoggerOptions {
  * its id. docs/LOGGING.md describes the fields.
  */
 export function createLogger(level: LogLevel, destination?: DestinationStream, options: LoggerOptions = {}): Logger {
-  const pinoOptions = { level, base: { service: 'ftpmasq' }, timestamp: pino.stdTimeFunctions.isoTime };
+  const pinoOptions = {
+    level,
+    base: { service: 'ftpmasq' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // "level":"warn", not pino's "level":40: the name reads in journalctl and matches --log-level.
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
   const pretty = options.pretty ?? (destination === undefined && process.stdout.isTTY === true);
   if (pretty) {
     // Built in rather than pino-pretty: no optional dependency to go missing at run time.
@@ -30,15 +36,9 @@ export function createLogger(level: LogLevel, destination?: DestinationStream, o
   return destination === undefined ? pino(pinoOptions) : pino(pinoOptions, destination);
 }
 
-const LEVEL_NAMES: Readonly<Record<number, string>> = {
-  10: 'TRACE',
-  20: 'DEBUG',
-  30: 'INFO',
-  40: 'WARN',
-  50: 'ERROR',
-  60: 'FATAL',
-};
-const LEVEL_COLORS: Readonly<Record<number, string>> = { 10: '90', 20: '36', 30: '32', 40: '33', 50: '31', 60: '35' };
+/** Terminal colours by level name; pino's numbers are read too, for lines from older versions. */
+const LEVEL_COLORS: Readonly<Record<string, string>> = { trace: '90', debug: '36', info: '32', warn: '33', error: '31', fatal: '35' };
+const LEVEL_NUMBERS: Readonly<Record<number, string>> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 /** Fields that the pretty line shows in its fixed part, or not at all. */
 const FIXED_FIELDS = new Set(['level', 'time', 'msg', 'service', 'session', 'pid', 'hostname']);
 
@@ -61,7 +61,8 @@ export function formatPrettyLine(line: string, options: { color: boolean } = { c
   if (typeof record !== 'object' || record === null || Array.isArray(record)) return line;
   const fields = new Map(Object.entries(record));
   const level = fields.get('level');
-  const levelNumber = typeof level === 'number' ? level : 30;
+  const levelName =
+    typeof level === 'string' ? level : typeof level === 'number' ? (LEVEL_NUMBERS[level] ?? String(level)) : 'info';
   const paint = (code: string | undefined, text: string): string =>
     options.color && code !== undefined ? `\u001b[${code}m${text}\u001b[39m` : text;
   const time = fields.get('time');
@@ -69,7 +70,7 @@ export function formatPrettyLine(line: string, options: { color: boolean } = { c
   const session = fields.get('session');
   const parts = [
     clock ?? String(time ?? ''),
-    paint(LEVEL_COLORS[levelNumber], (LEVEL_NAMES[levelNumber] ?? String(level)).padEnd(5)),
+    paint(LEVEL_COLORS[levelName], levelName.toUpperCase().padEnd(5)),
   ];
   if (session !== undefined) parts.push(`[session ${formatValue(session)}]`);
   parts.push(String(fields.get('msg') ?? ''));

@@ -5,6 +5,7 @@
  * and `absent()` behave before the first event.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { packageVersion } from '../package-info.js';
 
 /** Every metric name starts with this, prom-client's default process metrics included. */
 export const METRIC_PREFIX = 'ftpmasq_';
@@ -76,7 +77,20 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
 export const OPEN_LABELS: Readonly<Record<string, string>> = {
   [SITE_LABEL]: "the site's name from the configuration",
   hash: "the running configuration's hash",
+  version: "ftpmasq's version, from its package.json (what `ftpmasq --version` prints)",
+  node: 'the Node.js version running it, without the leading v',
 };
+
+/** What `ftpmasq_build_info` says about the running program. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly node: string;
+}
+
+/** The running program's: the package's version and the Node.js that runs it. */
+export function currentBuildInfo(): BuildInfo {
+  return { version: packageVersion(), node: process.versions.node };
+}
 
 /** Whether a metric is one of prom-client's defaults rather than ftpmasq's own. */
 export function isDefaultMetric(name: string): boolean {
@@ -103,11 +117,12 @@ export class Metrics {
   readonly draining: Gauge;
   readonly configReloads: Counter<'result'>;
   readonly configInfo: Gauge<'hash'>;
+  readonly buildInfo: Gauge<keyof BuildInfo>;
   private readinessProbe: (() => boolean) | undefined;
   private readonly sites = new Map<string, SiteMetrics>();
   private configHash: string | undefined;
 
-  constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
+  constructor(options: { registry?: Registry; defaultMetrics?: boolean; buildInfo?: BuildInfo } = {}) {
     const registry = options.registry ?? new Registry();
     this.registry = registry;
     const registers = [registry];
@@ -210,6 +225,14 @@ export class Metrics {
       labelNames: ['hash'],
       registers,
     });
+    this.buildInfo = new Gauge({
+      name: 'ftpmasq_build_info',
+      help: 'Always 1, labelled with the ftpmasq version and the Node.js version of the running process.',
+      labelNames: ['version', 'node'],
+      registers,
+    });
+    const build = options.buildInfo ?? currentBuildInfo();
+    this.buildInfo.set({ version: build.version, node: build.node }, 1);
     this.draining.set(0);
     for (const result of RELOAD_RESULTS) this.configReloads.inc({ result }, 0);
     if (options.defaultMetrics ?? true) {

@@ -80,7 +80,7 @@ describe('ftpmasq --active relay (the default) refuses bounce targets', () => {
     // Logged at warn with what was refused (docs/LOGGING.md).
     const logged = proxy
       .records('refused')
-      .filter((record) => record['level'] === 40)
+      .filter((record) => record['level'] === 'warn')
       .map((record) => `${String(record['reason'])} ${String(record['verb'])} ${String(record['target'])}`);
     expect(logged).toEqual([
       `bounce_foreign_host PORT ${TARGET_ADDRESS}:${TARGET_PORT}`,

@@ -45,10 +45,20 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function findProgram(requirement: Requirement): string | undefined {
+function findProgram(program: string, preferred: readonly string[] = []): string | undefined {
   const directories = [...(process.env['PATH'] ?? '').split(delimiter).filter((dir) => dir !== ''), ...EXTRA_DIRECTORIES];
-  const candidates = [...(requirement.preferred ?? []), ...directories.map((dir) => join(dir, requirement.program))];
+  const candidates = [...preferred, ...directories.map((dir) => join(dir, program))];
   return candidates.find(isExecutable);
+}
+
+/**
+ * One program a test tier cannot do without, as an absolute path; else an error naming the Debian
+ * package to install. Never a skip: a check that silently does not run proves nothing.
+ */
+export function requireProgram(program: string, aptPackage: string): string {
+  const path = findProgram(program);
+  if (path === undefined) throw new Error(`${program} not found on PATH or in ${EXTRA_DIRECTORIES.join(', ')}: apt-get install ${aptPackage}`);
+  return path;
 }
 
 /** Resolves every tool to an absolute path, or throws one error that names all that is missing. */
@@ -59,7 +69,7 @@ export function requireE2ePrerequisites(): E2eTools {
   const found = new Map<keyof E2eTools, string>();
   const missingPackages: string[] = [];
   for (const requirement of REQUIREMENTS) {
-    const path = findProgram(requirement);
+    const path = findProgram(requirement.program, requirement.preferred);
     if (path === undefined) missingPackages.push(requirement.aptPackage);
     else found.set(requirement.tool, path);
   }

@@ -159,6 +159,6 @@ describe('ftpmasq --config', () => {
     const good = fileWith('flat-good.yaml', 'upstream: 10.0.0.1:21\n');
     const flagged = runCli(['--config', good, '--idle-timeout', 'forever']);
     expect(flagged.status).toBe(2);
-    expect(flagged.stderr).toBe('ftpmasq: --idle-timeout: expected a duration such as 30s, 500ms or 2m, got "forever"\n');
+    expect(flagged.stderr).toBe('ftpmasq: --idle-timeout: expected a duration such as 30s, 1.5s, 500ms or 5m, got "forever"\n');
   });
 });

@@ -1,6 +1,6 @@
 /** The built CLI as a process: exit codes, one-line errors, readiness and signals. */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,11 +13,48 @@ function runCli(args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+function parseRecord(line: string): Record<string, unknown> {
+  const parsed: unknown = JSON.parse(line);
+  if (typeof parsed !== 'object' || parsed === null) throw new Error(`not a JSON object: ${line}`);
+  return Object.fromEntries(Object.entries(parsed));
+}
+
+function manifestVersion(): unknown {
+  const manifest: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return typeof manifest === 'object' && manifest !== null ? Reflect.get(manifest, 'version') : undefined;
+}
+
 beforeAll(() => {
   if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` first');
 });
 
 describe('ftpmasq CLI', () => {
+  it.each([
+    { args: ['help'], usage: 'Usage: ftpmasq [options] [command]', also: '--upstream <HOST:PORT>' },
+    { args: ['help', 'probe'], usage: 'Usage: ftpmasq probe [options] <url>', also: '--json' },
+    { args: ['help', 'demo'], usage: 'Usage: ftpmasq demo [options]', also: '--help' },
+    { args: ['help', 'check-config'], usage: 'Usage: ftpmasq check-config [options] <file>', also: '--help' },
+  ])('`ftpmasq $args` prints that usage on stdout and exits 0', ({ args, usage, also }) => {
+    const result = runCli(args);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout.startsWith(usage)).toBe(true);
+    expect(result.stdout).toContain(also);
+  });
+
+  it('lists `help [command]` among the commands', () => {
+    expect(runCli(['--help']).stdout).toMatch(/^ {2}help \[command\] +show help for ftpmasq, or for one command$/m);
+  });
+
+  it('`ftpmasq help nosuch` exits 2 with one line naming the topic and the commands', () => {
+    const result = runCli(['help', 'nosuch']);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      'ftpmasq: help: no command "nosuch"; the commands are demo, probe, check-config (ftpmasq --help lists the proxy\'s options)\n',
+    );
+  });
+
   it('prints usage with every flag for --help and exits 0', () => {
     const result = runCli(['--help']);
     expect(result.status).toBe(0);
@@ -79,6 +116,43 @@ describe('ftpmasq CLI', () => {
       await upstream.close();
     });
 
+    /** The JSON lines the CLI writes up to and including "ftpmasq ready", under `ulimit -n nofile`; then SIGTERM. */
+    async function startUpLines(nofile: number, extraArgs: readonly string[]): Promise<Record<string, unknown>[]> {
+      const args = [cli, '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--metrics-listen', 'off', '--passive-ports', '23800-23809', ...extraArgs];
+      // The shell lowers soft and hard limit, so Node has nothing higher to raise the soft one to.
+      const child = spawn('/bin/sh', ['-c', `ulimit -n ${nofile} && exec "$@"`, 'sh', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      let stdout = '';
+      const records = await new Promise<Record<string, unknown>[]>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ready line within 10 s: ${stdout}`)), 10_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString('utf8');
+          if (!stdout.includes('"ftpmasq ready"')) return;
+          clearTimeout(timer);
+          const lines = stdout.split('\n').filter((line) => line.startsWith('{'));
+          resolve(lines.map(parseRecord));
+        });
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      return records;
+    }
+
+    it('warns once at start, with the sessions that fit, when the open files limit cannot hold --max-sessions', async () => {
+      const records = await startUpLines(4096, []);
+      const warnings = records.filter((record) => record['level'] === 'warn');
+      // 10000 sessions and 10 passive ports need 2 * 10000 + 2 * 10 + 64; 4096 holds (4096 - 84) / 2.
+      expect(warnings).toMatchObject([{ openFilesLimit: 4096, needed: 20_084, maxSessions: 10_000, sessionsWithinLimit: 2006 }]);
+      expect(String(warnings[0]?.['msg'])).toMatch(/^open files limit holds fewer sessions than --max-sessions allows; .*LimitNOFILE/);
+      expect(records.at(-1)).toMatchObject({ msg: 'ftpmasq ready', openFilesLimit: 4096 });
+    });
+
+    it('says nothing about open files once --max-sessions is what the warning named', async () => {
+      const records = await startUpLines(4096, ['--max-sessions', '2006']);
+      expect(records.filter((record) => record['level'] !== 'info')).toEqual([]);
+      expect(records.at(-1)).toMatchObject({ msg: 'ftpmasq ready', openFilesLimit: 4096 });
+    });
+
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       it(`logs "ftpmasq ready" as JSON, serves, and exits 0 on ${signal}`, async () => {
         const child = spawn(
@@ -100,6 +174,7 @@ describe('ftpmasq CLI', () => {
             }
           });
         });
+        expect(ready['version']).toBe(manifestVersion());
         const listen = ready['listen'];
         expect(Array.isArray(listen)).toBe(true);
         const [first] = Array.isArray(listen) ? listen : [];

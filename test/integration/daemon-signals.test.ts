@@ -82,7 +82,7 @@ describe('SIGHUP', () => {
     configFile({ upstream: upstream.address, passivePorts: '22305-22309' });
     proxy.signal('SIGHUP');
     const reloaded = await proxy.waitForRecord((record) => record['msg'] === 'config reloaded', 5000);
-    expect(reloaded).toMatchObject({ level: 30, previous: hash, added: [], removed: [], changed: ['default (passivePorts)'] });
+    expect(reloaded).toMatchObject({ level: 'info', previous: hash, added: [], removed: [], changed: ['default (passivePorts)'] });
     const newHash = String(reloaded['config']);
     expect(newHash).toMatch(/^[0-9a-f]{12}$/);
     expect(newHash).not.toBe(hash);
@@ -109,7 +109,7 @@ describe('SIGHUP', () => {
     configFile({ upstream: 'nowhere', passivePorts: '22315-22319' });
     proxy.signal('SIGHUP');
     const failed = await proxy.waitForRecord((record) => String(record['msg']).startsWith('config reload failed'), 5000);
-    expect(failed).toMatchObject({ level: 50, config: hash });
+    expect(failed).toMatchObject({ level: 'error', config: hash });
     const error = String(failed['err']);
     expect(error).toContain('upstream');
     expect(error).toContain('nowhere');
@@ -183,11 +183,11 @@ describe('SIGTERM and SIGINT', () => {
     expect(outcome.finalCode).not.toBe(226);
     expect(outcome.bytes).toBeLessThan(SLOW_FILE.length);
     expect(proxy.logRecords.find((record) => record['msg'] === 'second stop signal: closing every session now')).toMatchObject({
-      level: 40,
+      level: 'warn',
       signal: 'SIGINT',
     });
     expect(proxy.logRecords.find((record) => String(record['msg']).startsWith('stopped before the drain ended'))).toMatchObject({
-      level: 40,
+      level: 'warn',
       cut: 1,
     });
   });

@@ -4,8 +4,8 @@
  * --ignore-scripts (the test run has built dist/ already; a second build here would rewrite
  * dist/ under the integration tests that spawn it), and `prepack` is checked to be the build.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,4 +90,56 @@ describe('npm pack', () => {
     const help = await run(process.execPath, [join(unpacked, 'dist', 'cli.js'), '--help'], { timeout: 20_000 });
     expect(help.stdout).toContain('--upstream');
   });
+
+  it("reads its version from the installed package.json: --version, the ready line and ftpmasq_build_info", async () => {
+    const manifestPath = join(unpacked, 'package.json');
+    const original = await readFile(manifestPath, 'utf8');
+    const manifest: unknown = JSON.parse(original);
+    if (typeof manifest !== 'object' || manifest === null) throw new Error('package.json is not an object');
+    // A version no source file spells: only a run-time read of this file can print it.
+    const version = `${String(Reflect.get(manifest, 'version'))}-installed.7`;
+    await writeFile(manifestPath, JSON.stringify({ ...manifest, version }));
+    const cli = join(unpacked, 'dist', 'cli.js');
+    try {
+      const { stdout } = await run(process.execPath, [cli, '--version'], { timeout: 20_000 });
+      expect(stdout.trim()).toBe(version);
+      // From another working directory, so nothing is found relative to it.
+      const child = spawn(
+        process.execPath,
+        [cli, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:1', '--metrics-listen', '127.0.0.1:0', '--passive-ports', '24900-24909'],
+        { cwd: scratch, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const ready = await readyLine(child.stdout);
+        expect(ready['version']).toBe(version);
+        const metricsUrl = String(ready['metrics']);
+        expect(metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+        const exposition = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) })).text();
+        expect(exposition).toContain(`ftpmasq_build_info{version="${version}",node="${process.versions.node}"} 1`);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    } finally {
+      await writeFile(manifestPath, original);
+    }
+  });
 });
+
+/** The parsed `ftpmasq ready` JSON line, within 10 s. */
+function readyLine(stdout: NodeJS.ReadableStream): Promise<Record<string, unknown>> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within 10 s: ${text}`)), 10_000);
+    stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const line = text.split('\n').find((candidate) => candidate.includes('"ftpmasq ready"'));
+      if (line === undefined) return;
+      clearTimeout(timer);
+      const parsed: unknown = JSON.parse(line);
+      if (typeof parsed === 'object' && parsed !== null) resolve(Object.fromEntries(Object.entries(parsed)));
+      else reject(new Error(`ready line is not an object: ${line}`));
+    });
+  });
+}

@@ -80,7 +80,7 @@ describe('formOf', () => {
     { path: ['listen'], form: 'IP:PORT or a list of them' },
     { path: ['sites', 0, 'listen', 1], form: 'IP:PORT or [IPv6]:PORT' },
     { path: ['upstream'], form: 'HOST:PORT' },
-    { path: ['idleTimeout'], form: 'a duration such as 30s, 500ms or 2m' },
+    { path: ['idleTimeout'], form: 'a duration such as 30s, 1.5s, 500ms or 5m' },
     { path: ['maxSessions'], form: 'a whole number' },
     { path: ['passivePorts'], form: 'LOW-HIGH (e.g. 60000-60999)' },
     { path: ['mode'], form: 'relay|rewrite' },

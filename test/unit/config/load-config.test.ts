@@ -98,6 +98,11 @@ describe('configFromDocument: valid files', () => {
     expect(configOf(sitesFile(A), { passivePorts: undefined, logLevel: undefined }).sites).toHaveLength(1);
   });
 
+  it('reads durations with a fraction or in minutes, as text and as YAML numbers (bare seconds)', () => {
+    const config = configOf(sitesFile([...A, 'idleTimeout: 5m', 'loginTimeout: 1.5s', 'greetingTimeout: 2.5', 'dataStallTimeout: 0.5m']));
+    expect(config.sites[0]).toMatchObject({ idleTimeoutMs: 300_000, loginTimeoutMs: 1500, greetingTimeoutMs: 2500, dataStallTimeoutMs: 30_000 });
+  });
+
   it('accepts sites that touch but do not overlap', () => {
     const config = configOf(
       sitesFile(
@@ -170,7 +175,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     // Wrong types
     { title: 'a mapping for an address', text: 'upstream:\n  host: a\n', message: `${SOURCE}: upstream: expected HOST:PORT, got a mapping` },
     { title: 'a list for a range', text: sitesFile(['name: a', 'upstream: a:21', 'passivePorts: [60000, 60099]']), message: `${SOURCE}: sites[0].passivePorts: expected LOW-HIGH (e.g. 60000-60999), got a list` },
-    { title: 'a boolean for a duration', text: 'upstream: a:21\nidleTimeout: true\n', message: `${SOURCE}: idleTimeout: expected a duration such as 30s, 500ms or 2m, got true` },
+    { title: 'a boolean for a duration', text: 'upstream: a:21\nidleTimeout: true\n', message: `${SOURCE}: idleTimeout: expected a duration such as 30s, 1.5s, 500ms or 5m, got true` },
     { title: 'an empty value', text: 'upstream:\n', message: `${SOURCE}: upstream: expected HOST:PORT, got an empty value` },
     { title: 'an empty public address', text: 'upstream: a:21\npublicAddress:\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, got an empty value` },
     { title: 'a mapping in a listen list', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", {host: x}]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got a mapping` },
@@ -184,7 +189,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     },
     { title: 'maxSessions: lots names the key, not the flag', text: 'upstream: a:21\nmaxSessions: lots\n', message: `${SOURCE}: maxSessions: expected a whole number from 1 to 1000000, got "lots"` },
     { title: 'a number out of range', text: sitesFile([...A, 'maxSessions: 0']), message: `${SOURCE}: sites[0].maxSessions: expected a whole number from 1 to 1000000, got "0"` },
-    { title: 'a bad duration', text: sitesFile([...A, 'loginTimeout: 1.5s']), message: `${SOURCE}: sites[0].loginTimeout: expected a duration such as 30s, 500ms or 2m, got "1.5s"` },
+    { title: 'a bad duration', text: sitesFile([...A, 'loginTimeout: 1.5d']), message: `${SOURCE}: sites[0].loginTimeout: expected a duration such as 30s, 1.5s, 500ms or 5m, got "1.5d"` },
     { title: 'a bad drain timeout', text: `drainTimeout: 0s\n${sitesFile(A)}`, message: `${SOURCE}: drainTimeout: expected a duration above zero, got "0s"` },
     { title: 'the second listen address', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", "localhost:21"]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got "localhost:21"` },
     { title: 'one listen address', text: 'upstream: a:21\nlisten: 0.0.0.0:70000\n', message: `${SOURCE}: listen: expected IP:PORT or [IPv6]:PORT with a port from 0 to 65535, got "0.0.0.0:70000"` },

@@ -155,7 +155,7 @@ describe('buildConfig with a missing or bad value', () => {
   const IP_FORM = 'IP:PORT or [IPv6]:PORT';
   const HOST_FORM = 'HOST:PORT or [IPv6]:PORT';
 
-  const DURATION_FORM = 'a duration such as 30s, 500ms or 2m';
+  const DURATION_FORM = 'a duration such as 30s, 1.5s, 500ms or 5m';
   const cases: { title: string; input: RawOptions; expected: { field: string; expected: string; received: string }; message?: string }[] = [
     {
       title: 'no --upstream',
@@ -189,7 +189,7 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--passive-timeout in days', input: { upstream: UPSTREAM, passiveTimeout: '5d' }, expected: { field: '--passive-timeout', expected: DURATION_FORM, received: '5d' } },
     { title: '--passive-timeout zero', input: { upstream: UPSTREAM, passiveTimeout: '0s' }, expected: { field: '--passive-timeout', expected: 'a duration above zero', received: '0s' } },
     { title: '--upstream-connect-timeout a word', input: { upstream: UPSTREAM, upstreamConnectTimeout: 'soon' }, expected: { field: '--upstream-connect-timeout', expected: DURATION_FORM, received: 'soon' } },
-    { title: '--greeting-timeout a fraction', input: { upstream: UPSTREAM, greetingTimeout: '1.5s' }, expected: { field: '--greeting-timeout', expected: DURATION_FORM, received: '1.5s' } },
+    { title: '--greeting-timeout a decimal comma', input: { upstream: UPSTREAM, greetingTimeout: '1,5s' }, expected: { field: '--greeting-timeout', expected: DURATION_FORM, received: '1,5s' } },
     { title: '--login-timeout zero', input: { upstream: UPSTREAM, loginTimeout: '0' }, expected: { field: '--login-timeout', expected: 'a duration above zero', received: '0' } },
     { title: '--idle-timeout beyond the timer limit', input: { upstream: UPSTREAM, idleTimeout: '597h' }, expected: { field: '--idle-timeout', expected: 'a duration of at most 2147483647ms', received: '597h' } },
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },

@@ -244,8 +244,9 @@ describe('parseChoice', () => {
 });
 
 describe('parseDuration', () => {
-  const FORM = 'a duration such as 30s, 500ms or 2m';
+  const FORM = 'a duration such as 30s, 1.5s, 500ms or 5m';
   const ABOVE_ZERO = 'a duration above zero';
+  const WHOLE_MS = 'a duration of whole milliseconds';
 
   it.each([
     { title: 'bare seconds', input: '30', expected: 30_000 },
@@ -259,6 +260,16 @@ describe('parseDuration', () => {
     { title: 'minutes', input: '2m', expected: 120_000 },
     { title: 'hours', input: '1h', expected: 3_600_000 },
     { title: 'the largest whole number of hours under the timer limit', input: '596h', expected: 2_145_600_000 },
+    { title: 'five minutes', input: '5m', expected: 300_000 },
+    { title: 'a fraction of a second', input: '1.5s', expected: 1500 },
+    { title: 'a fraction of bare seconds', input: '1.5', expected: 1500 },
+    { title: 'under a second', input: '0.5s', expected: 500 },
+    { title: 'a fraction of a minute', input: '1.25m', expected: 75_000 },
+    { title: 'a fraction of an hour', input: '2.5h', expected: 9_000_000 },
+    { title: 'one millisecond as seconds', input: '0.001s', expected: 1 },
+    { title: 'exact where floating point is not (1.005 * 1000 = 1004.999...)', input: '1.005s', expected: 1005 },
+    { title: 'trailing zeros in the fraction', input: '2.500000s', expected: 2500 },
+    { title: 'a fraction of an hour that comes to whole milliseconds', input: '0.00001h', expected: 36 },
   ])('$title', ({ input, expected }) => {
     expect(parseDuration('--passive-timeout', input)).toBe(expected);
   });
@@ -271,7 +282,15 @@ describe('parseDuration', () => {
     { title: 'a unit spelled out', input: '5min', expected: FORM },
     { title: 'two units', input: '1m30s', expected: FORM },
     { title: 'upper-case unit', input: '30S', expected: FORM },
-    { title: 'a fraction', input: '1.5s', expected: FORM },
+    { title: 'a point without a fraction', input: '1.s', expected: FORM },
+    { title: 'a fraction without a whole part', input: '.5s', expected: FORM },
+    { title: 'a decimal comma', input: '1,5s', expected: FORM },
+    { title: 'seven fraction digits', input: '1.1234567s', expected: FORM },
+    { title: 'an exponent', input: '1e3ms', expected: FORM },
+    { title: 'a fraction of a millisecond', input: '1.5ms', expected: WHOLE_MS },
+    { title: 'seconds that do not come to whole milliseconds', input: '0.0001s', expected: WHOLE_MS },
+    { title: 'hours that do not come to whole milliseconds', input: '0.000001h', expected: WHOLE_MS },
+    { title: 'zero with a fraction', input: '0.0s', expected: ABOVE_ZERO },
     { title: 'a negative number', input: '-1s', expected: FORM },
     { title: 'a space before the unit', input: '30 s', expected: FORM },
     { title: 'ten digits', input: '1234567890', expected: FORM },
@@ -295,12 +314,24 @@ describe('parseDuration', () => {
     { title: '999999999s', input: '999999999s' },
     { title: '35792m', input: '35792m' },
     { title: '597h', input: '597h' },
+    { title: '596.6h', input: '596.6h' },
+    { title: '2147483.648s', input: '2147483.648s' },
   ])('refuses a duration beyond the 2^31-1 ms timer limit: $title', ({ input }) => {
     expect(() => parseDuration('--passive-timeout', input)).toThrow(ConfigError);
   });
 
-  it('accepts the largest whole-second duration under the timer limit', () => {
+  it('accepts the largest whole-second duration under the timer limit, and the limit itself with a fraction', () => {
     expect(parseDuration('--passive-timeout', '2147483s')).toBe(2_147_483_000);
+    expect(parseDuration('--passive-timeout', '2147483.647s')).toBe(2_147_483_647);
+  });
+
+  it('gives a fraction of seconds the milliseconds its digits say', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2_000_000 }), fc.integer({ min: 0, max: 999 }), (seconds, millis) => {
+        fc.pre(seconds > 0 || millis > 0);
+        return parseDuration('--idle-timeout', `${seconds}.${String(millis).padStart(3, '0')}s`) === seconds * 1000 + millis;
+      }),
+    );
   });
 });
 

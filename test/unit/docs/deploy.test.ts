@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { rawOptionsFromDocument } from '../../../src/config/config-file.js';
+import { OPTION_SPECS } from '../../../src/config/option-specs.js';
 import { DEFAULT_TIMEOUTS_MS, buildConfig } from '../../../src/config/schema.js';
+import { execForm, isIgnored, parseCopy, parseDockerfile, parseDockerignore } from '../../helpers/dockerfile.js';
 
 /** What a stop may take beyond the drain itself: closing sessions, the HTTP listener, exit. */
 const STOP_MARGIN_S = 10;
@@ -64,5 +66,134 @@ describe('deploy/', () => {
     expect(dockerfile).toMatch(/^STOPSIGNAL SIGTERM$/m);
     const stopTimeout = Number(/--stop-timeout (\d+)/.exec(dockerfile)?.[1]);
     expect(stopTimeout).toBeGreaterThanOrEqual(DRAIN_S + STOP_MARGIN_S);
+  });
+});
+
+describe('deploy/docker/Dockerfile', () => {
+  const dockerfile = parseDockerfile(read('deploy/docker/Dockerfile'));
+  const [build, runtime] = dockerfile.stages;
+  const final = runtime?.instructions ?? [];
+  const only = (keyword: string): string => {
+    const found = final.filter((instruction) => instruction.keyword === keyword);
+    expect(found, keyword).toHaveLength(1);
+    return found[0]?.args ?? '';
+  };
+
+  it('builds in one stage and runs in another, both from the NODE_IMAGE build argument', () => {
+    expect(dockerfile.stages).toHaveLength(2);
+    expect(build?.name).toBe('build');
+    expect(dockerfile.globalArgs.get('NODE_IMAGE')).toMatch(/^node:24-/);
+    for (const stage of dockerfile.stages) expect(stage.from).toBe('${NODE_IMAGE}');
+    // The runtime stage takes only the build's output, never its sources or dev dependencies.
+    const fromBuild = final.filter((instruction) => instruction.keyword === 'COPY').map((instruction) => parseCopy(instruction.args)).filter((copy) => copy.fromStage !== undefined);
+    expect(fromBuild.map((copy) => [copy.fromStage, copy.sources])).toEqual([
+      ['build', ['/src/node_modules']],
+      ['build', ['/src/dist']],
+    ]);
+    expect(build?.instructions.map((instruction) => instruction.args)).toContain('npm run build && npm prune --omit=dev --no-audit --no-fund');
+  });
+
+  it('runs as a numbered user that is not root, set before the entrypoint', () => {
+    const user = only('USER');
+    expect(user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+    const keywords = final.map((instruction) => instruction.keyword);
+    expect(keywords.indexOf('USER')).toBeLessThan(keywords.indexOf('ENTRYPOINT'));
+  });
+
+  it("checks health on /healthz of the default metrics address, with node (no curl in slim images)", () => {
+    const healthcheck = only('HEALTHCHECK');
+    const command = execForm(healthcheck.replace(/^(--\S+\s+)*CMD\s+/, ''));
+    expect(command?.slice(0, 2)).toEqual(['node', '-e']);
+    expect(command?.[2]).toContain('process.env.FTPMASQ_HEALTHZ_URL');
+    const defaultMetrics = OPTION_SPECS.find((spec) => spec.key === 'metricsListen')?.defaultValue;
+    const env = final.filter((instruction) => instruction.keyword === 'ENV').map((instruction) => instruction.args);
+    expect(env).toContain(`FTPMASQ_HEALTHZ_URL=http://${defaultMetrics ?? ''}/healthz`);
+    // Within the check's own timeout.
+    const timeout = Number(/--timeout=(\d+)s/.exec(healthcheck)?.[1]);
+    const fetchTimeout = Number(/AbortSignal\.timeout\((\d+)\)/.exec(command?.[2] ?? '')?.[1]);
+    expect(fetchTimeout).toBeLessThan(timeout * 1000);
+  });
+
+  it("is the user the Kubernetes manifest runs as", () => {
+    const deployment = parseAllDocuments(read('deploy/kubernetes/ftpmasq.yaml'))
+      .map((d) => asRecord(d.toJS()))
+      .find((d) => d['kind'] === 'Deployment');
+    const containers = asRecord(asRecord(asRecord(deployment?.['spec'])['template'])['spec'])['containers'];
+    if (!Array.isArray(containers)) throw new Error('no containers');
+    const security = asRecord(asRecord(containers[0])['securityContext']);
+    expect(`${String(security['runAsUser'])}:${String(security['runAsGroup'])}`).toBe(only('USER'));
+    expect(security['runAsNonRoot']).toBe(true);
+  });
+
+  it('reads the configuration from a mounted file, the path the systemd unit uses', () => {
+    expect(execForm(only('CMD'))).toEqual(['--config', '/etc/ftpmasq/ftpmasq.yaml']);
+    expect(execForm(only('ENTRYPOINT'))).toEqual(['node', '/app/dist/cli.js']);
+    expect(read('deploy/systemd/ftpmasq.service')).toContain('--config /etc/ftpmasq/ftpmasq.yaml');
+  });
+
+  it("puts package.json beside dist/, where the CLI reads its version", () => {
+    const copies = final.filter((instruction) => instruction.keyword === 'COPY').map((instruction) => parseCopy(instruction.args));
+    expect(only('WORKDIR')).toBe('/app');
+    expect(copies).toContainEqual({ fromStage: 'build', sources: ['/src/dist'], destination: './dist' });
+    expect(copies.find((copy) => copy.fromStage === undefined && copy.sources.includes('package.json'))?.destination).toBe('./');
+  });
+});
+
+describe('.dockerignore', () => {
+  const patterns = parseDockerignore(read('.dockerignore'));
+  const dockerfile = parseDockerfile(read('deploy/docker/Dockerfile'));
+  const contextSources = dockerfile.stages
+    .flatMap((stage) => stage.instructions)
+    .filter((instruction) => instruction.keyword === 'COPY')
+    .map((instruction) => parseCopy(instruction.args))
+    .filter((copy) => copy.fromStage === undefined)
+    .flatMap((copy) => copy.sources);
+
+  it('lets in every file the Dockerfile copies from the build context', () => {
+    expect([...new Set(contextSources)].sort()).toEqual(['LICENSE', 'config', 'package-lock.json', 'package.json', 'src', 'tsconfig.build.json', 'tsconfig.json']);
+    for (const source of contextSources) expect(isIgnored(patterns, source), source).toBe(false);
+    for (const path of ['src/cli.ts', 'src/protocol/line-reader.ts', 'config/ftpmasq.example.yaml']) expect(isIgnored(patterns, path), path).toBe(false);
+  });
+
+  it.each([
+    'node_modules/pino/package.json',
+    'dist/cli.js',
+    'dist-bench/bench/control-path.js',
+    'bench/results/latest.json',
+    'test/unit/docs/deploy.test.ts',
+    '.git/HEAD',
+    'coverage/index.html',
+    'ftpmasq-0.1.0.tgz',
+    '.env',
+    '.npmrc',
+    'docs/OPERATIONS.md',
+  ])('keeps %s out', (path) => {
+    expect(isIgnored(patterns, path)).toBe(true);
+  });
+});
+
+describe('test/helpers/dockerfile.ts', () => {
+  it.each([
+    { patterns: 'dist-*', path: 'dist-bench/x.js', ignored: true },
+    { patterns: 'dist-*', path: 'dist/x.js', ignored: false },
+    { patterns: 'bench/results', path: 'bench/results/a.json', ignored: true },
+    { patterns: 'bench/results', path: 'bench/run.sh', ignored: false },
+    { patterns: '**/*.log', path: 'a/b/c.log', ignored: true },
+    { patterns: '*.log', path: 'a/c.log', ignored: false },
+    { patterns: 'test\n!test/keep', path: 'test/keep/x', ignored: false },
+    { patterns: 'test\n!test/keep', path: 'test/other', ignored: true },
+    { patterns: '/src/', path: 'src/a.ts', ignored: true },
+    { patterns: 'a?c', path: 'abc', ignored: true },
+    { patterns: 'a.c', path: 'abc', ignored: false },
+  ])('$patterns: $path ignored $ignored', ({ patterns, path, ignored }) => {
+    expect(isIgnored(parseDockerignore(patterns), path)).toBe(ignored);
+  });
+
+  it('joins continuation lines and reads stages, global arguments and COPY', () => {
+    const parsed = parseDockerfile('ARG BASE=x\n# c\nFROM ${BASE} AS one\nRUN a \\\n  b\nFROM ${BASE}\nCOPY --from=one /a /b ./\n');
+    expect(parsed.globalArgs.get('BASE')).toBe('x');
+    expect(parsed.stages.map((stage) => [stage.from, stage.name])).toEqual([['${BASE}', 'one'], ['${BASE}', undefined]]);
+    expect(parsed.stages[0]?.instructions).toEqual([{ keyword: 'RUN', args: 'a b' }]);
+    expect(parseCopy(parsed.stages[1]?.instructions[0]?.args ?? '')).toEqual({ fromStage: 'one', sources: ['/a', '/b'], destination: './' });
   });
 });

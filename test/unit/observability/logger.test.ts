@@ -20,8 +20,21 @@ describe('createLogger (JSON)', () => {
     expect(out.lines[0]?.endsWith('\n')).toBe(true);
     expect(out.lines[0]?.slice(0, -1)).not.toContain('\n');
     const record = parse(out.lines[0]);
-    expect(record).toMatchObject({ level: 30, service: 'ftpmasq', msg: 'ftpmasq ready', listen: ['203.0.113.10:21'] });
+    expect(record).toMatchObject({ level: 'info', service: 'ftpmasq', msg: 'ftpmasq ready', listen: ['203.0.113.10:21'] });
     expect(String(record['time'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('names the level ("level":"warn"), never pino\'s number, at every level and in children', () => {
+    const out = capture();
+    const logger = createLogger('trace', out);
+    logger.trace('t');
+    logger.debug('d');
+    logger.info('i');
+    logger.child({ session: '2' }).warn('w');
+    logger.error('e');
+    logger.fatal('f');
+    expect(out.lines.map((line) => parse(line)['level'])).toEqual(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+    expect(out.lines[3]).toMatch(/^\{"level":"warn","time":"/);
   });
 
   it('puts the session id on every line of a session child', () => {
@@ -31,16 +44,17 @@ describe('createLogger (JSON)', () => {
     session.warn({ peer: '203.0.113.3' }, 'data connection from a foreign address refused');
     session.error({ err: 'ECONNREFUSED' }, 'upstream unreachable');
     expect(out.lines.map((line) => parse(line)).map((record) => [record['session'], record['level']])).toEqual([
-      ['1a', 30],
-      ['1a', 40],
-      ['1a', 50],
+      ['1a', 'info'],
+      ['1a', 'warn'],
+      ['1a', 'error'],
     ]);
   });
 
   it.each([
-    { level: 'warn', expected: [40, 50] },
-    { level: 'error', expected: [50] },
-    { level: 'debug', expected: [20, 30, 40, 50] },
+    { level: 'warn', expected: ['warn', 'error'] },
+    { level: 'error', expected: ['error'] },
+    { level: 'debug', expected: ['debug', 'info', 'warn', 'error'] },
+    { level: 'trace', expected: ['debug', 'info', 'warn', 'error'] },
     { level: 'silent', expected: [] },
   ] as const)('--log-level $level writes only $expected', ({ level, expected }) => {
     const out = capture();
@@ -63,13 +77,23 @@ describe('formatPrettyLine', () => {
   const cases = [
     {
       title: 'a session line with a quoted value',
-      input: '{"level":30,"time":"2026-11-25T00:20:00.699Z","service":"ftpmasq","session":"4","from":"227 Entering Passive Mode (10,0,11,251,236,34).","upstreamPort":60450,"msg":"passive reply relayed"}',
+      input: '{"level":"info","time":"2026-11-25T00:20:00.699Z","service":"ftpmasq","session":"4","from":"227 Entering Passive Mode (10,0,11,251,236,34).","upstreamPort":60450,"msg":"passive reply relayed"}',
       expected: '00:20:00.699 INFO  [session 4] passive reply relayed from="227 Entering Passive Mode (10,0,11,251,236,34)." upstreamPort=60450\n',
     },
     {
       title: 'a process line with an array',
-      input: '{"level":40,"time":"2026-11-25T00:20:00.000Z","service":"ftpmasq","limit":10,"msg":"session limit reached"}',
+      input: '{"level":"warn","time":"2026-11-25T00:20:00.000Z","service":"ftpmasq","limit":10,"msg":"session limit reached"}',
       expected: '00:20:00.000 WARN  session limit reached limit=10\n',
+    },
+    {
+      title: "a line of a version that logged pino's numbers",
+      input: '{"level":40,"time":"2026-11-25T00:20:00.000Z","msg":"m"}',
+      expected: '00:20:00.000 WARN  m\n',
+    },
+    {
+      title: 'no level at all',
+      input: '{"time":"x","msg":"m"}',
+      expected: 'x INFO  m\n',
     },
     {
       title: 'an unknown level number',
@@ -84,6 +108,6 @@ describe('formatPrettyLine', () => {
   });
 
   it('colours the level when asked', () => {
-    expect(formatPrettyLine('{"level":50,"time":"t","msg":"m"}', { color: true })).toBe('t \u001b[31mERROR\u001b[39m m\n');
+    expect(formatPrettyLine('{"level":"error","time":"t","msg":"m"}', { color: true })).toBe('t \u001b[31mERROR\u001b[39m m\n');
   });
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import {
@@ -73,6 +74,7 @@ const OWN_METRICS = [
   { name: 'ftpmasq_draining', type: 'gauge', labels: {}, site: false },
   { name: 'ftpmasq_config_reloads_total', type: 'counter', labels: { result: RELOAD_RESULTS }, site: false },
   { name: 'ftpmasq_config_info', type: 'gauge', labels: {}, site: false },
+  { name: 'ftpmasq_build_info', type: 'gauge', labels: {}, site: false },
 ] as const;
 
 const SITE_METRICS = OWN_METRICS.filter((metric) => metric.site);
@@ -338,5 +340,20 @@ describe('Metrics: process level', () => {
     metrics.setConfigHash('bbbbbbbbbbbb');
     const values = (await snapshot(metrics, 'ftpmasq_config_info')).values;
     expect(values.map((value) => [value.labels, value.value])).toEqual([[{ hash: 'bbbbbbbbbbbb' }, 1]]);
+  });
+
+  it('ftpmasq_build_info is one series at 1: the package.json version and the running Node.js', async () => {
+    const manifest: unknown = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    const version: unknown = typeof manifest === 'object' && manifest !== null ? Reflect.get(manifest, 'version') : undefined;
+    const values = (await snapshot(new Metrics({ defaultMetrics: false }), 'ftpmasq_build_info')).values;
+    expect(values.map((value) => [value.labels, value.value])).toEqual([[{ version, node: process.versions.node }, 1]]);
+    expect(process.versions.node).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('ftpmasq_build_info takes what it is given (a test or an embedding program)', async () => {
+    const metrics = new Metrics({ defaultMetrics: false, buildInfo: { version: '9.8.7-rc.1', node: '30.0.0' } });
+    expect(await metrics.registry.getSingleMetricAsString('ftpmasq_build_info')).toMatch(
+      /^ftpmasq_build_info\{version="9\.8\.7-rc\.1",node="30\.0\.0"\} 1$/m,
+    );
   });
 });

@@ -1,0 +1,130 @@
+/**
+ * Just enough of the Dockerfile and .dockerignore formats to check deploy/docker/Dockerfile without
+ * a container runtime: instructions by stage (continuation lines joined, comments dropped), the
+ * exec-form JSON arrays, and .dockerignore matching (Go filepath.Match patterns plus `**`, a
+ * directory excluding everything under it, `!` re-including, the last matching line winning).
+ */
+
+export interface Instruction {
+  /** Upper case: FROM, COPY, RUN, ... */
+  readonly keyword: string;
+  /** Everything after the keyword, continuation lines joined with a space. */
+  readonly args: string;
+}
+
+export interface Stage {
+  /** The image after FROM, as written (`${NODE_IMAGE}`). */
+  readonly from: string;
+  /** The name after AS, if any. */
+  readonly name: string | undefined;
+  readonly instructions: readonly Instruction[];
+}
+
+export interface Dockerfile {
+  /** ARG lines before the first FROM: the only ones FROM may use. */
+  readonly globalArgs: ReadonlyMap<string, string | undefined>;
+  readonly stages: readonly Stage[];
+}
+
+export function parseDockerfile(text: string): Dockerfile {
+  const logical: string[] = [];
+  let pending = '';
+  for (const line of text.split('\n')) {
+    if (pending === '' && /^\s*#/.test(line)) continue;
+    const continued = /\\\s*$/.test(line);
+    pending += `${continued ? line.replace(/\\\s*$/, '') : line} `;
+    if (!continued) {
+      if (pending.trim() !== '') logical.push(pending.trim().replace(/\s+/g, ' '));
+      pending = '';
+    }
+  }
+  const globalArgs = new Map<string, string | undefined>();
+  const stages: { from: string; name: string | undefined; instructions: Instruction[] }[] = [];
+  for (const line of logical) {
+    const match = /^(\S+)\s*(.*)$/.exec(line);
+    const keyword = (match?.[1] ?? '').toUpperCase();
+    const args = match?.[2] ?? '';
+    if (keyword === 'FROM') {
+      const from = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
+      if (from === null) throw new Error(`cannot read FROM ${args}`);
+      stages.push({ from: from[1] ?? '', name: from[2], instructions: [] });
+      continue;
+    }
+    const stage = stages.at(-1);
+    if (stage === undefined) {
+      if (keyword !== 'ARG') throw new Error(`${keyword} before the first FROM`);
+      const [name = '', value] = args.split('=', 2);
+      globalArgs.set(name, value);
+      continue;
+    }
+    stage.instructions.push({ keyword, args });
+  }
+  return { globalArgs, stages };
+}
+
+/** The JSON array of an exec-form instruction (`["node", "-e", "..."]`), or undefined for shell form. */
+export function execForm(args: string): string[] | undefined {
+  if (!args.startsWith('[')) return undefined;
+  const parsed: unknown = JSON.parse(args);
+  if (!Array.isArray(parsed) || !parsed.every((item): item is string => typeof item === 'string')) {
+    throw new Error(`not a JSON array of strings: ${args}`);
+  }
+  return parsed;
+}
+
+export interface Copy {
+  /** The stage named by --from, or undefined for the build context. */
+  readonly fromStage: string | undefined;
+  readonly sources: readonly string[];
+  readonly destination: string;
+}
+
+/** A COPY's flags, sources and destination (shell form; no JSON form, no --chown handling). */
+export function parseCopy(args: string): Copy {
+  const words = args.split(' ');
+  let fromStage: string | undefined;
+  while (words[0]?.startsWith('--') === true) {
+    const flag = words.shift() ?? '';
+    const from = /^--from=(.+)$/.exec(flag);
+    if (from === null) throw new Error(`COPY flag this parser does not know: ${flag}`);
+    fromStage = from[1];
+  }
+  const destination = words.pop();
+  if (destination === undefined || words.length === 0) throw new Error(`COPY needs a source and a destination: ${args}`);
+  return { fromStage, sources: words, destination };
+}
+
+/** The patterns of a .dockerignore, in order; `!` lines re-include. */
+export function parseDockerignore(text: string): { pattern: RegExp; exclude: boolean }[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const exclude = !line.startsWith('!');
+      const body = (exclude ? line : line.slice(1)).replace(/^\/+/, '').replace(/\/+$/, '');
+      let source = '';
+      for (let index = 0; index < body.length; index += 1) {
+        const char = body[index] ?? '';
+        if (char === '*' && body[index + 1] === '*') {
+          source += '.*';
+          index += 1;
+        } else if (char === '*') source += '[^/]*';
+        else if (char === '?') source += '[^/]';
+        else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+      }
+      return { pattern: new RegExp(`^${source}$`), exclude };
+    });
+}
+
+/** Whether a context path (relative, `/`-separated) stays out of the build context. */
+export function isIgnored(patterns: readonly { pattern: RegExp; exclude: boolean }[], path: string): boolean {
+  const parts = path.split('/');
+  // A pattern that matches a parent directory covers everything below it.
+  const prefixes = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
+  let ignored = false;
+  for (const { pattern, exclude } of patterns) {
+    if (prefixes.some((prefix) => pattern.test(prefix))) ignored = exclude;
+  }
+  return ignored;
+}
