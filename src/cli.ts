@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 /**
- * The command line: flags -> validated Config -> start(). The only file that reads
- * process.argv or calls process.exit. Exit codes: 0 ok, 2 bad input, 1 runtime failure.
+ * The command line: flags (and --config) -> validated DaemonConfig -> start(); signals go to the
+ * Supervisor (SIGHUP reload, SIGTERM/SIGINT drain, a second one stops at once). The only file
+ * that reads process.argv or calls process.exit. Exit codes: 0 ok (a stop by signal included,
+ * drained or not), 2 bad input, 1 runtime failure.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { buildCheckConfigCommand } from './commands/check-config.js';
 import { buildDemoCommand } from './commands/demo.js';
 import { buildProbeCommand } from './commands/probe.js';
 import type { CommandIo } from './commands/command-io.js';
-import { loadConfigFile, mergeRawOptions } from './config/config-file.js';
-import { OPTION_SPECS, buildConfig, type RawOptions } from './config/schema.js';
+import { loadConfig } from './config/load-config.js';
+import { OPTION_SPECS, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
+import { formatEndpoint } from './daemon/reload-plan.js';
+import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
 import { descriptorsNeeded, readOpenFilesLimit } from './observability/process-limits.js';
 
@@ -37,15 +42,17 @@ function buildProgram(io: CommandIo): Command {
     if (spec.repeatable === true) option.argParser(collect);
     program.addOption(option);
   }
-  program.option('--config <FILE>', 'YAML file with the same options in camelCase (publicAddress: ...); flags win');
+  program.option(
+    '--config <FILE>',
+    "YAML file: process keys and sites:, or one site's keys at the top; process flags win, per-site flags only beside a file without sites:",
+  );
   program.action(async (options: Record<string, unknown>) => {
-    const flags = toRawOptions(options);
     const configPath = options['config'];
-    const raw = typeof configPath === 'string' ? mergeRawOptions(loadConfigFile(configPath), flags) : flags;
-    await runProxy(raw);
+    await runProxy({ ...(typeof configPath === 'string' ? { configPath } : {}), flags: toRawOptions(options) });
   });
   program.addCommand(buildDemoCommand(io));
   program.addCommand(buildProbeCommand(io));
+  program.addCommand(buildCheckConfigCommand(io));
   return program;
 }
 
@@ -62,44 +69,58 @@ function toRawOptions(options: Record<string, unknown>): RawOptions {
   return raw;
 }
 
-async function runProxy(raw: RawOptions): Promise<void> {
-  const daemonConfig = buildConfig(raw);
-  const logger = createLogger(daemonConfig.logLevel);
-  const [config] = daemonConfig.sites;
-  if (config === undefined) throw new Error('a configuration without sites');
-  const daemon = await start(daemonConfig, { logger });
+/** Where the configuration comes from: the same at start and at every SIGHUP. */
+interface ConfigRequest {
+  readonly configPath?: string;
+  readonly flags: RawOptions;
+}
+
+/** The one place the CLI obtains a configuration, at start and on SIGHUP. */
+function obtainConfig(request: ConfigRequest): LoadedConfig {
+  return loadConfig(request);
+}
+
+async function runProxy(request: ConfigRequest): Promise<void> {
+  // Before anything else: a SIGHUP or SIGTERM during start-up is handled once the daemon runs.
+  const supervisor = new Supervisor(process);
+  const loaded = obtainConfig(request);
+  const { config } = loaded;
+  const logger = createLogger(config.logLevel);
+  const daemon = await start(config, { logger, configHash: loaded.hash });
   const openFiles = readOpenFilesLimit();
-  const needed = descriptorsNeeded(config.maxSessions, config.passivePorts.high - config.passivePorts.low + 1);
+  const maxSessions = config.sites.reduce((sum, site) => sum + site.maxSessions, 0);
+  const passivePorts = config.sites.reduce((sum, site) => sum + site.passivePorts.high - site.passivePorts.low + 1, 0);
+  const needed = descriptorsNeeded(maxSessions, passivePorts);
   if (openFiles !== undefined && openFiles.soft < needed) {
     logger.warn(
-      { openFilesLimit: openFiles.soft, needed, maxSessions: config.maxSessions },
+      { openFilesLimit: openFiles.soft, needed, maxSessions },
       'open files limit is below what --max-sessions and --passive-ports can use; raise it (systemd LimitNOFILE, ulimit -n) or lower --max-sessions',
     );
   }
+  const siteAddresses = daemon.siteAddresses;
   logger.info(
     {
-      listen: daemon.addresses.map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)),
-      upstream: `${config.upstream.host}:${config.upstream.port}`,
-      mode: config.mode,
-      epsv: config.epsv,
-      active: config.active,
-      passivePorts: `${config.passivePorts.low}-${config.passivePorts.high}`,
-      publicAddress: config.publicAddress ?? 'local address of each control connection',
+      config: loaded.hash,
+      source: loaded.source,
+      listen: daemon.addresses.map(formatEndpoint),
+      sites: config.sites.map((site) => ({
+        name: site.name,
+        listen: (siteAddresses.get(site.name) ?? []).map(formatEndpoint),
+        upstream: formatEndpoint(site.upstream),
+        mode: site.mode,
+        epsv: site.epsv,
+        active: site.active,
+        passivePorts: `${site.passivePorts.low}-${site.passivePorts.high}`,
+        publicAddress: site.publicAddress ?? 'local address of each control connection',
+      })),
+      drainTimeoutMs: config.drainTimeoutMs,
       openFilesLimit: openFiles?.soft ?? 'unknown',
-      metrics:
-        daemon.metricsAddress === undefined ? 'off' : `http://${daemon.metricsAddress.host}:${daemon.metricsAddress.port}/metrics`,
+      metrics: daemon.metricsAddress === undefined ? 'off' : `http://${formatEndpoint(daemon.metricsAddress)}/metrics`,
     },
     'ftpmasq ready',
   );
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutting down');
-      void daemon.stop().then(resolve);
-    };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
-  });
-  logger.info('stopped');
+  const outcome = await supervisor.run(daemon, { logger, reload: () => obtainConfig(request) });
+  logger.info({ cut: outcome.cut, timedOut: outcome.timedOut, forced: outcome.forced }, 'stopped');
   logger.flush();
 }
 

@@ -1,10 +1,8 @@
 /**
- * The YAML config file: the same options as the flags, under their camelCase names
- * (`publicAddress`, `passivePorts` ...). Flags given on the command line win over the file.
- * Unknown keys and wrong types are errors that name the key, never silently ignored.
+ * A flat (one-site) config document as the flags' raw strings, for callers that feed
+ * `buildConfig`. The daemon loads files through load-config.ts (`loadConfig`), which also reads
+ * the `sites:` form; this reader knows only the flat keys.
  */
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
 import { OPTION_SPECS, type RawOptions } from './schema.js';
 import { ConfigError } from './values.js';
 
@@ -42,31 +40,4 @@ export function rawOptionsFromDocument(source: string, document: unknown): RawOp
     else raw[spec.key] = text;
   }
   return raw;
-}
-
-export function loadConfigFile(path: string): RawOptions {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError('--config', 'a readable YAML file', `${path} (${error instanceof Error ? error.message : String(error)})`);
-  }
-  const document = parseDocument(text, { prettyErrors: false });
-  const [firstError] = document.errors;
-  if (firstError !== undefined) {
-    throw new ConfigError(path, 'valid YAML', firstError.message.split('\n')[0] ?? 'parse error');
-  }
-  return rawOptionsFromDocument(path, document.toJS());
-}
-
-/** Command-line values win over the file's. */
-export function mergeRawOptions(file: RawOptions, flags: RawOptions): RawOptions {
-  const merged: RawOptions = { ...file };
-  for (const spec of OPTION_SPECS) {
-    const value = flags[spec.key];
-    if (value === undefined) continue;
-    if (spec.key === 'listen') merged.listen = value;
-    else if (typeof value === 'string') merged[spec.key] = value;
-  }
-  return merged;
 }

@@ -40,7 +40,10 @@ export interface SiteConfig {
   readonly dataStallTimeoutMs: number;
 }
 
-/** The whole document: process-level keys and the sites. */
+/**
+ * The whole document: process-level keys and the sites. Made only by validation: `loadConfig`
+ * (load-config.ts) for a file and flags, `buildConfig` (schema.ts) for flags alone.
+ */
 export interface DaemonConfig {
   readonly logLevel: LogLevel;
   readonly metricsListen: Endpoint | undefined;

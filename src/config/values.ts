@@ -5,12 +5,19 @@
 import { isValidIp } from '../protocol/address-policy.js';
 
 export class ConfigError extends Error {
+  /**
+   * `field` names the flag (`--max-sessions`) or the file and key path
+   * (`/etc/ftpmasq.yaml: sites[1].passivePorts`). The message is one line:
+   * `field: expected EXPECTED, got "RECEIVED"`, or `field: DETAIL` where the problem is not one
+   * value of the wrong form (an unknown key, two sites on one port, a value that is not text).
+   */
   constructor(
     readonly field: string,
     readonly expected: string,
     readonly received: string,
+    detail?: string,
   ) {
-    super(`${field}: expected ${expected}, got ${JSON.stringify(received)}`);
+    super(`${field}: ${detail ?? `expected ${expected}, got ${JSON.stringify(received)}`}`);
     this.name = 'ConfigError';
   }
 }
@@ -96,12 +103,17 @@ export function parseChoice<T extends string>(field: string, value: string, choi
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A duration in whole seconds (`30`, `30s`) or milliseconds (`500ms`), returned in milliseconds. */
+const MS_PER_UNIT = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * A whole number of milliseconds (`500ms`), seconds (`30s`, or bare `30`), minutes (`2m`) or
+ * hours (`1h`), returned in milliseconds.
+ */
 export function parseDuration(field: string, value: string): number {
-  const match = /^(\d{1,9})(ms|s)?$/.exec(value.trim());
-  if (match === null) throw new ConfigError(field, 'a duration such as 30s or 500ms', value);
-  const amount = Number(match[1]);
-  const ms = match[2] === 'ms' ? amount : amount * 1000;
+  const match = /^(\d{1,9})(ms|s|m|h)?$/.exec(value.trim());
+  if (match === null) throw new ConfigError(field, 'a duration such as 30s, 500ms or 2m', value);
+  const unit = match[2] === 'ms' || match[2] === 'm' || match[2] === 'h' ? match[2] : 's';
+  const ms = Number(match[1]) * MS_PER_UNIT[unit];
   if (ms <= 0) throw new ConfigError(field, 'a duration above zero', value);
   // Node's timers turn anything longer into 1 ms.
   if (ms > MAX_TIMER_MS) throw new ConfigError(field, `a duration of at most ${MAX_TIMER_MS}ms`, value);
@@ -113,4 +125,18 @@ export function parsePositiveInteger(field: string, value: string, max = 1_000_0
     throw new ConfigError(field, `a whole number from 1 to ${max}`, value);
   }
   return Number(value);
+}
+
+/** The text form of a duration that parseDuration reads back to the same milliseconds. */
+export function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** `HOST:PORT`, IPv6 in brackets: the form parseEndpoint reads. */
+export function formatEndpoint(endpoint: Endpoint): string {
+  return endpoint.host.includes(':') ? `[${endpoint.host}]:${endpoint.port}` : `${endpoint.host}:${endpoint.port}`;
+}
+
+export function formatPortRange(range: PortRange): string {
+  return `${range.low}-${range.high}`;
 }

@@ -16,11 +16,35 @@ export interface PortLease {
   release(): void;
 }
 
+/**
+ * The passive ports every pool of the process holds. A reload that changes a site's range makes a
+ * new pool while the old one still serves the sessions that started before; where the ranges
+ * overlap, the new pool skips a port the old one holds (even one whose listener is closed because
+ * its relay is running) instead of binding it a second time.
+ */
+export class PortLedger {
+  private readonly held = new Set<number>();
+
+  has(port: number): boolean {
+    return this.held.has(port);
+  }
+
+  add(port: number): void {
+    this.held.add(port);
+  }
+
+  delete(port: number): void {
+    this.held.delete(port);
+  }
+}
+
 export interface PassivePortPoolOptions {
   /** Called whenever the number of held ports changes, for the in-use gauge. */
   readonly onChange?: (inUse: number) => void;
   /** How many ports one acquire tries when others are taken by other processes. */
   readonly maxAttempts?: number;
+  /** Shared with the other pools of the process; a pool of its own when not given. */
+  readonly ledger?: PortLedger;
 }
 
 export class PassivePortPool {
@@ -29,12 +53,14 @@ export class PassivePortPool {
   private cursor: number;
   private readonly onChange: (inUse: number) => void;
   private readonly maxAttempts: number;
+  private readonly ledger: PortLedger;
 
   constructor(range: PortRange, options: PassivePortPoolOptions = {}) {
     this.range = range;
     this.cursor = range.low;
     this.onChange = options.onChange ?? (() => undefined);
     this.maxAttempts = options.maxAttempts ?? 64;
+    this.ledger = options.ledger ?? new PortLedger();
   }
 
   get capacity(): number {
@@ -57,7 +83,7 @@ export class PassivePortPool {
       const port = this.cursor;
       this.cursor = port >= this.range.high ? this.range.low : port + 1;
       scanned++;
-      if (this.held.has(port)) continue;
+      if (this.held.has(port) || this.ledger.has(port)) continue;
       attempts++;
       this.hold(port);
       const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -95,11 +121,14 @@ export class PassivePortPool {
 
   private hold(port: number): void {
     this.held.add(port);
+    this.ledger.add(port);
     this.onChange(this.held.size);
   }
 
   private free(port: number): void {
-    if (this.held.delete(port)) this.onChange(this.held.size);
+    if (!this.held.delete(port)) return;
+    this.ledger.delete(port);
+    this.onChange(this.held.size);
   }
 }
 

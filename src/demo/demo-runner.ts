@@ -170,7 +170,8 @@ async function runScenario(base: DemoSummary, ftpmasq: Endpoint, server: LegacyF
     };
     const metricsText = await httpGet(summary.metricsUrl, STEP_TIMEOUT_MS);
     const rewrites = readMetricSamples(metricsText, 'ftpmasq_rewrites_total');
-    const rewritesPasv = rewrites.get('{kind="pasv"}');
+    // The series carries the site label too: {site="default",kind="pasv"}.
+    const rewritesPasv = [...rewrites].find(([labels]) => labels.includes('kind="pasv"'))?.[1];
     if (rewritesPasv === undefined) return fail('GET /metrics has no ftpmasq_rewrites_total{kind="pasv"} sample');
     summary = {
       ...summary,

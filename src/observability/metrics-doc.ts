@@ -3,7 +3,18 @@
  * from what /metrics serves (a unit test compares the README region with this output).
  */
 import type { Registry } from 'prom-client';
-import { DEFAULT_METRIC_PREFIXES, isDefaultMetric } from './metrics.js';
+import { DEFAULT_METRIC_PREFIXES, Metrics, OPEN_LABELS, isDefaultMetric } from './metrics.js';
+
+/**
+ * Metrics with every series a running ftpmasq serves: one site (`default`, the name the flags give
+ * their site) and a configuration hash. The tables are rendered from this.
+ */
+export function documentationMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const metrics = new Metrics(options);
+  metrics.forSite('default');
+  metrics.setConfigHash('0123456789ab');
+  return metrics;
+}
 
 interface MetricRow {
   readonly name: string;
@@ -20,7 +31,10 @@ function code(text: string): string {
   return `\`${text}\``;
 }
 
-/** "`kind`: `pasv`, `epsv`" per label, from the series present (the closed sets, zero-initialised). */
+/**
+ * "`kind`: `pasv`, `epsv`" per label, from the series present (the closed sets, zero-initialised);
+ * a label whose values come from the configuration (`site`, `hash`) is described instead.
+ */
 function describeLabels(type: string, series: readonly { labels: Partial<Record<string, string | number>> }[]): string {
   const valuesByLabel = new Map<string, string[]>();
   for (const { labels } of series) {
@@ -32,7 +46,7 @@ function describeLabels(type: string, series: readonly { labels: Partial<Record<
       valuesByLabel.set(label, values);
     }
   }
-  const parts = [...valuesByLabel].map(([label, values]) => `${code(label)}: ${values.map(code).join(', ')}`);
+  const parts = [...valuesByLabel].map(([label, values]) => `${code(label)}: ${OPEN_LABELS[label] ?? values.map(code).join(', ')}`);
   if (type === 'histogram') {
     const bounds = series.flatMap(({ labels }) => (labels['le'] === undefined ? [] : [String(labels['le'])]));
     const unique = [...new Set(bounds)].filter((bound) => bound !== '+Inf');

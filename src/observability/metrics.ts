@@ -1,7 +1,8 @@
 /**
  * Every Prometheus metric ftpmasq exports, on an injectable registry so tests get a fresh one.
- * Label values are closed sets (no client addresses, no file names), and every series of a closed
- * set exists from the start at zero, so `rate()` and `absent()` behave before the first event.
+ * Label values are closed sets (no client addresses, no file names) or the configuration's site
+ * names; every series of a site exists at zero from the moment the site is created, so `rate()`
+ * and `absent()` behave before the first event.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -46,13 +47,32 @@ export type Direction = (typeof DIRECTIONS)[number];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
 
-/** The closed label sets, by metric and label: the one description used to zero-initialise and to test. */
+export const RELOAD_RESULTS = ['success', 'failure'] as const;
+export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
+
+/**
+ * The label every metric of a site carries. Its values are the site names of the configuration,
+ * so the number of series grows with the sites an operator configures, never with traffic.
+ */
+export const SITE_LABEL = 'site';
+
+/**
+ * The closed label sets, by metric and label: the one description used to zero-initialise and to
+ * test. The `site` label is not among them: its values come from the configuration.
+ */
 export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
   ftpmasq_rewrites_total: { kind: REWRITE_KINDS },
   ftpmasq_data_connections_total: { mode: DATA_MODES },
   ftpmasq_data_bytes_total: { direction: DIRECTIONS },
   ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
   ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
+  ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
+};
+
+/** Labels whose values are not a fixed list, and what the documentation says they hold. */
+export const OPEN_LABELS: Readonly<Record<string, string>> = {
+  [SITE_LABEL]: "the site's name from the configuration",
+  hash: "the running configuration's hash",
 };
 
 /** Whether a metric is one of prom-client's defaults rather than ftpmasq's own. */
@@ -60,21 +80,29 @@ export function isDefaultMetric(name: string): boolean {
   return DEFAULT_METRIC_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 
+type Site = typeof SITE_LABEL;
+
 export class Metrics {
   readonly registry: Registry;
-  readonly rewrites: Counter<'kind'>;
-  readonly sessionsActive: Gauge;
-  readonly sessionsTotal: Counter;
-  readonly dataConnections: Counter<'mode'>;
-  readonly dataBytes: Counter<'direction'>;
-  readonly passivePortsInUse: Gauge;
-  readonly passivePortsCapacity: Gauge;
-  readonly refusals: Counter<'reason'>;
-  readonly upstreamErrors: Counter<'stage'>;
-  readonly upstreamUnroutablePasv: Counter;
-  readonly dataSetupSeconds: Histogram;
+  readonly rewrites: Counter<Site | 'kind'>;
+  readonly sessionsActive: Gauge<Site>;
+  readonly sessionsTotal: Counter<Site>;
+  readonly dataConnections: Counter<Site | 'mode'>;
+  readonly dataBytes: Counter<Site | 'direction'>;
+  readonly passivePortsInUse: Gauge<Site>;
+  readonly passivePortsCapacity: Gauge<Site>;
+  readonly refusals: Counter<Site | 'reason'>;
+  readonly upstreamErrors: Counter<Site | 'stage'>;
+  readonly upstreamUnroutablePasv: Counter<Site>;
+  readonly dataSetupSeconds: Histogram<Site>;
+  readonly upstreamUp: Gauge<Site>;
   readonly ready: Gauge;
+  readonly draining: Gauge;
+  readonly configReloads: Counter<'result'>;
+  readonly configInfo: Gauge<'hash'>;
   private readinessProbe: (() => boolean) | undefined;
+  private readonly sites = new Map<string, SiteMetrics>();
+  private configHash: string | undefined;
 
   constructor(options: { registry?: Registry; defaultMetrics?: boolean } = {}) {
     const registry = options.registry ?? new Registry();
@@ -83,79 +111,104 @@ export class Metrics {
     this.rewrites = new Counter({
       name: 'ftpmasq_rewrites_total',
       help: 'Replies or commands whose data address or port ftpmasq changed, by kind.',
-      labelNames: ['kind'],
+      labelNames: [SITE_LABEL, 'kind'],
       registers,
     });
     this.sessionsActive = new Gauge({
       name: 'ftpmasq_sessions_active',
       help: 'Client control sessions open now.',
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.sessionsTotal = new Counter({
       name: 'ftpmasq_sessions_total',
       help: 'Client control sessions accepted since start.',
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.dataConnections = new Counter({
       name: 'ftpmasq_data_connections_total',
       help: 'Data connections relayed (both ends connected), by mode.',
-      labelNames: ['mode'],
+      labelNames: [SITE_LABEL, 'mode'],
       registers,
     });
     this.dataBytes = new Counter({
       name: 'ftpmasq_data_bytes_total',
       help: 'Data connection bytes relayed, counted when each data connection closes, by direction.',
-      labelNames: ['direction'],
+      labelNames: [SITE_LABEL, 'direction'],
       registers,
     });
     this.passivePortsInUse = new Gauge({
       name: 'ftpmasq_passive_ports_in_use',
-      help: "Ports of ftpmasq's passive range held now (listening or relaying).",
+      help: "Ports of the site's passive ranges held now (listening or relaying), a range left by a reload included until its last session ends.",
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.passivePortsCapacity = new Gauge({
       name: 'ftpmasq_passive_ports_capacity',
-      help: "Size of ftpmasq's passive port range.",
+      help: "Size of the site's passive port range.",
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.refusals = new Counter({
       name: 'ftpmasq_refusals_total',
       help: 'Commands or connections ftpmasq refused, by reason.',
-      labelNames: ['reason'],
+      labelNames: [SITE_LABEL, 'reason'],
       registers,
     });
     this.upstreamErrors = new Counter({
       name: 'ftpmasq_upstream_errors_total',
       help: 'Failures talking to the upstream server, by stage.',
-      labelNames: ['stage'],
+      labelNames: [SITE_LABEL, 'stage'],
       registers,
     });
     this.upstreamUnroutablePasv = new Counter({
       name: 'ftpmasq_upstream_unroutable_pasv_total',
       help: 'Upstream 227 replies that named an address the client cannot reach or that is not the upstream itself.',
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.dataSetupSeconds = new Histogram({
       name: 'ftpmasq_data_connection_setup_seconds',
       help: 'Time from the first data connection arriving (or the transfer command, in active mode) until both ends are connected.',
+      labelNames: [SITE_LABEL],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.upstreamUp = new Gauge({
+      name: 'ftpmasq_upstream_up',
+      help: "1 when the site's upstream accepted a TCP connection at the last check (every 10 s), else 0.",
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.ready = new Gauge({
       name: 'ftpmasq_ready',
-      help: '1 when /readyz answers 200 (listeners up, upstream reachable at the last check), else 0.',
+      help: "1 when /readyz answers 200 (running, not draining, every site's upstream reachable at the last check), else 0.",
       registers,
       // Read at scrape time, so the gauge is never staler than /readyz itself.
       collect: () => {
         this.ready.set(this.readinessProbe?.() === true ? 1 : 0);
       },
     });
-    // Zero every known label so dashboards and rate() see the series from the start.
-    for (const kind of REWRITE_KINDS) this.rewrites.inc({ kind }, 0);
-    for (const mode of DATA_MODES) this.dataConnections.inc({ mode }, 0);
-    for (const direction of DIRECTIONS) this.dataBytes.inc({ direction }, 0);
-    for (const reason of REFUSAL_REASONS) this.refusals.inc({ reason }, 0);
-    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ stage }, 0);
+    this.draining = new Gauge({
+      name: 'ftpmasq_draining',
+      help: '1 from the first SIGTERM/SIGINT until the process has stopped (listeners closed, running transfers finishing), else 0.',
+      registers,
+    });
+    this.configReloads = new Counter({
+      name: 'ftpmasq_config_reloads_total',
+      help: 'Configuration reloads (SIGHUP), by result: failure means an invalid file or a listener that could not be bound; the running configuration stays.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.configInfo = new Gauge({
+      name: 'ftpmasq_config_info',
+      help: 'Always 1, labelled with the hash of the running configuration (the one /readyz and the ready log line name).',
+      labelNames: ['hash'],
+      registers,
+    });
+    this.draining.set(0);
+    for (const result of RELOAD_RESULTS) this.configReloads.inc({ result }, 0);
     if (options.defaultMetrics ?? true) {
       // 100 ms event-loop-delay sampling: the default 10 ms timer costs an idle proxy 0.35% of a core.
       collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 100 });
@@ -163,75 +216,132 @@ export class Metrics {
     }
   }
 
-  rewrite(kind: RewriteKind): void {
-    this.rewrites.inc({ kind });
-  }
-
-  refuse(reason: RefusalReason): void {
-    this.refusals.inc({ reason });
-  }
-
-  upstreamError(stage: UpstreamStage): void {
-    this.upstreamErrors.inc({ stage });
-  }
-
-  /** The metrics one site's sessions, pool and listeners update. */
+  /**
+   * The metrics one site's sessions, pool and listeners update. The first call for a name creates
+   * every series of the site at zero, so `rate()` and alerts see the site from its start.
+   */
   forSite(name: string): SiteMetrics {
-    return new SiteMetrics(this, name);
+    const existing = this.sites.get(name);
+    if (existing !== undefined) return existing;
+    const site = { [SITE_LABEL]: name };
+    // inc(0) creates a series without touching one that exists (a gauge of a site being re-added
+    // while its old sessions drain keeps counting them).
+    for (const kind of REWRITE_KINDS) this.rewrites.inc({ ...site, kind }, 0);
+    this.sessionsActive.inc(site, 0);
+    this.sessionsTotal.inc(site, 0);
+    for (const mode of DATA_MODES) this.dataConnections.inc({ ...site, mode }, 0);
+    for (const direction of DIRECTIONS) this.dataBytes.inc({ ...site, direction }, 0);
+    this.passivePortsInUse.inc(site, 0);
+    this.passivePortsCapacity.inc(site, 0);
+    for (const reason of REFUSAL_REASONS) this.refusals.inc({ ...site, reason }, 0);
+    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ ...site, stage }, 0);
+    this.upstreamUnroutablePasv.inc(site, 0);
+    this.dataSetupSeconds.zero(site);
+    this.upstreamUp.inc(site, 0);
+    const created = new SiteMetrics(this, name);
+    this.sites.set(name, created);
+    return created;
+  }
+
+  /** Drops every series of a site that is gone from the configuration and has no session left. */
+  removeSite(name: string): void {
+    if (!this.sites.delete(name)) return;
+    const site = { [SITE_LABEL]: name };
+    for (const kind of REWRITE_KINDS) this.rewrites.remove({ ...site, kind });
+    this.sessionsActive.remove(site);
+    this.sessionsTotal.remove(site);
+    for (const mode of DATA_MODES) this.dataConnections.remove({ ...site, mode });
+    for (const direction of DIRECTIONS) this.dataBytes.remove({ ...site, direction });
+    this.passivePortsInUse.remove(site);
+    this.passivePortsCapacity.remove(site);
+    for (const reason of REFUSAL_REASONS) this.refusals.remove({ ...site, reason });
+    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.remove({ ...site, stage });
+    this.upstreamUnroutablePasv.remove(site);
+    this.dataSetupSeconds.remove(site);
+    this.upstreamUp.remove(site);
+  }
+
+  /** The sites that have series now, in the order they were created. */
+  siteNames(): string[] {
+    return [...this.sites.keys()];
   }
 
   /** What `ftpmasq_ready` reports at each scrape: the same answer /readyz gives. */
   setReadinessProbe(probe: () => boolean): void {
     this.readinessProbe = probe;
   }
+
+  setDraining(draining: boolean): void {
+    this.draining.set(draining ? 1 : 0);
+  }
+
+  configReload(result: ReloadOutcome): void {
+    this.configReloads.inc({ result });
+  }
+
+  /** `ftpmasq_config_info{hash}`: one series, the running configuration's. */
+  setConfigHash(hash: string): void {
+    if (this.configHash === hash) return;
+    if (this.configHash !== undefined) this.configInfo.remove({ hash: this.configHash });
+    this.configHash = hash;
+    this.configInfo.set({ hash }, 1);
+  }
 }
 
 /**
  * One site's view of the metrics: what sessions, the passive port pool and the listeners of a site
- * record. Sessions see only this, never the registry, so the label a series carries is decided here.
+ * record. Sessions see only this, never the registry, so the `site` label is put on here.
  */
 export class SiteMetrics {
+  private readonly labels: Readonly<Record<Site, string>>;
+
   constructor(
     private readonly metrics: Metrics,
     readonly site: string,
-  ) {}
+  ) {
+    this.labels = { [SITE_LABEL]: site };
+  }
 
   sessionStarted(): void {
-    this.metrics.sessionsTotal.inc();
-    this.metrics.sessionsActive.inc();
+    this.metrics.sessionsTotal.inc(this.labels);
+    this.metrics.sessionsActive.inc(this.labels);
   }
 
   sessionEnded(): void {
-    this.metrics.sessionsActive.dec();
+    this.metrics.sessionsActive.dec(this.labels);
   }
 
   rewrite(kind: RewriteKind): void {
-    this.metrics.rewrite(kind);
+    this.metrics.rewrites.inc({ ...this.labels, kind });
   }
 
   refuse(reason: RefusalReason): void {
-    this.metrics.refuse(reason);
+    this.metrics.refusals.inc({ ...this.labels, reason });
   }
 
   upstreamError(stage: UpstreamStage): void {
-    this.metrics.upstreamError(stage);
+    this.metrics.upstreamErrors.inc({ ...this.labels, stage });
   }
 
   upstreamUnroutablePasv(): void {
-    this.metrics.upstreamUnroutablePasv.inc();
+    this.metrics.upstreamUnroutablePasv.inc(this.labels);
   }
 
   dataConnection(mode: DataMode, setupSeconds: number): void {
-    this.metrics.dataSetupSeconds.observe(setupSeconds);
-    this.metrics.dataConnections.inc({ mode });
+    this.metrics.dataSetupSeconds.observe(this.labels, setupSeconds);
+    this.metrics.dataConnections.inc({ ...this.labels, mode });
   }
 
   dataBytes(direction: Direction, bytes: number): void {
-    this.metrics.dataBytes.inc({ direction }, bytes);
+    this.metrics.dataBytes.inc({ ...this.labels, direction }, bytes);
   }
 
   passivePorts(inUse: number, capacity: number): void {
-    this.metrics.passivePortsInUse.set(inUse);
-    this.metrics.passivePortsCapacity.set(capacity);
+    this.metrics.passivePortsInUse.set(this.labels, inUse);
+    this.metrics.passivePortsCapacity.set(this.labels, capacity);
+  }
+
+  upstreamReachable(reachable: boolean): void {
+    this.metrics.upstreamUp.set(this.labels, reachable ? 1 : 0);
   }
 }

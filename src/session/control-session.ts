@@ -134,6 +134,34 @@ export class ControlSession {
     return this.closed;
   }
 
+  // ---- STAND-IN drain hook (daemon branch): replaced at merge by the session helper's ---------
+  // implementation of the same two methods. Polls, to stay in this one block.
+  private drainRequested = false;
+
+  /** The next client command gets 421 and the session closes; what is in flight completes. */
+  beginDrain(): void {
+    this.drainRequested = true;
+  }
+
+  /** Resolves when no command awaits its reply, no relay is open and none is being set up, or on close. */
+  whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      const isIdle = (): boolean =>
+        this.closed ||
+        (this.pending.length === 0 && this.relays.size === 0 && this.connectingDataSockets.size === 0 && this.relaySetup === undefined);
+      if (isIdle()) {
+        resolve();
+        return;
+      }
+      const timer = setInterval(() => {
+        if (!isIdle()) return;
+        clearInterval(timer);
+        resolve();
+      }, 20);
+    });
+  }
+  // ---- end of STAND-IN -----------------------------------------------------------------------
+
   async start(): Promise<void> {
     const { site: config, metrics } = this.context;
     metrics.sessionStarted();
@@ -199,6 +227,7 @@ export class ControlSession {
   }
 
   private handleClientLine(line: Buffer): void {
+    if (this.drainRequested) return this.close('drain', '421 Service shutting down, try again later.\r\n'); // STAND-IN (daemon branch)
     const command = parseCommand(line);
     if (TRANSFER_VERBS.has(command.verb) && this.pending.some((intent) => intent.kind === 'active')) {
       // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is

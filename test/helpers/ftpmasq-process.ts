@@ -3,9 +3,10 @@
  * flags of a deployment, ready when it logs `ftpmasq ready`, stopped with SIGTERM.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stringify as stringifyYaml } from 'yaml';
 import type { E2eTools } from './prerequisites.js';
 import { type Topology, PUBLIC_ADDRESS, SERVER_ADDRESS } from './topology.js';
 
@@ -149,4 +150,113 @@ export async function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProc
     );
   }
   return handle;
+}
+
+/**
+ * The built CLI as a child process on this machine's loopback (no namespaces), for the tests of
+ * signals and exit codes: SIGHUP, SIGTERM and SIGINT, the ready line, the log records.
+ */
+export interface LocalFtpmasq {
+  readonly args: readonly string[];
+  /** Every stdout line that parsed as a JSON object, in order. */
+  readonly logRecords: readonly Readonly<Record<string, unknown>>[];
+  /** The `ftpmasq ready` record. */
+  readonly ready: Readonly<Record<string, unknown>>;
+  output(): string;
+  running(): boolean;
+  /** The first record matching `matches`, waiting up to `timeoutMs`; rejects when the process exits first. */
+  waitForRecord(
+    matches: (record: Readonly<Record<string, unknown>>) => boolean,
+    timeoutMs: number,
+  ): Promise<Readonly<Record<string, unknown>>>;
+  signal(signal: NodeJS.Signals): void;
+  /** The exit, or undefined when it still runs after `timeoutMs`. */
+  waitForExit(timeoutMs: number): Promise<FtpmasqExit | undefined>;
+  /** SIGKILL when it still runs (for afterEach). */
+  kill(): Promise<void>;
+}
+
+export async function startLocalFtpmasq(args: readonly string[]): Promise<LocalFtpmasq> {
+  if (!existsSync(CLI_PATH)) throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first`);
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const records: Readonly<Record<string, unknown>>[] = [];
+  const listeners = new Set<() => void>();
+  let output = '';
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    output += text;
+    partial += text;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const record = parseRecord(line);
+      if (record !== undefined) records.push(record);
+    }
+    for (const listener of [...listeners]) listener();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += `[stderr] ${chunk.toString('utf8')}`;
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  const waitForRecord = (
+    matches: (record: Readonly<Record<string, unknown>>) => boolean,
+    timeoutMs: number,
+  ): Promise<Readonly<Record<string, unknown>>> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = records.find(matches);
+        if (found === undefined) return false;
+        cleanup();
+        resolve(found);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`no matching log record within ${timeoutMs} ms\n${output}`));
+      }, timeoutMs);
+      const onExit = (): void => {
+        if (check()) return;
+        cleanup();
+        reject(new Error(`ftpmasq exited before the log record\n${output}`));
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        listeners.delete(check);
+        child.off('exit', onExit);
+      };
+      if (check()) return;
+      listeners.add(check);
+      child.once('exit', onExit);
+    });
+
+  const kill = async (): Promise<void> => {
+    if (exitOf(child) !== undefined) return;
+    child.kill('SIGKILL');
+    await exited;
+  };
+  let ready: Readonly<Record<string, unknown>>;
+  try {
+    ready = await waitForRecord((record) => record['msg'] === READY_MESSAGE, READY_TIMEOUT_MS);
+  } catch (error) {
+    await kill();
+    throw error;
+  }
+  return {
+    args,
+    logRecords: records,
+    ready,
+    output: () => output,
+    running: () => exitOf(child) === undefined,
+    waitForRecord,
+    signal: (signal) => child.kill(signal),
+    waitForExit: (timeoutMs) => waitForExit(child, timeoutMs),
+    kill,
+  };
+}
+
+/** Writes a YAML config file of flat options (the keys are the flags in camelCase). */
+export function writeConfigFile(path: string, options: Readonly<Record<string, string | readonly string[]>>): void {
+  writeFileSync(path, stringifyYaml(options));
 }

@@ -73,7 +73,7 @@ describe('AUTH', () => {
     expect(session.verbs()).toEqual(['USER', 'PASS', 'PWD']);
     expect(session.receivedBytes().toString('latin1')).not.toContain('AUTH');
     expect(await proxy.daemon.metrics.refusals.get()).toMatchObject({
-      values: expect.arrayContaining([expect.objectContaining({ labels: { reason: 'auth_tls' }, value: 2 })]),
+      values: expect.arrayContaining([expect.objectContaining({ labels: { site: 'default', reason: 'auth_tls' }, value: 2 })]),
     });
   });
 

@@ -178,7 +178,7 @@ describe('data peer check', () => {
     expect(foreign.bytesReceived).toBe(0);
     expect(await countRefusals(daemon, 'foreign_data_peer')).toBe(1);
     expect(await daemon.metrics.registry.getSingleMetricAsString('ftpmasq_refusals_total')).toContain(
-      'ftpmasq_refusals_total{reason="foreign_data_peer"} 1',
+      'ftpmasq_refusals_total{site="default",reason="foreign_data_peer"} 1',
     );
 
     const data = await client.connectData(target);

@@ -117,7 +117,7 @@ describe('ftpmasq demo', () => {
       client.close();
     }
     const metrics = await getText(result.metricsUrl);
-    const match = /^ftpmasq_rewrites_total\{kind="pasv"\} (\d+)$/m.exec(metrics);
+    const match = /^ftpmasq_rewrites_total\{site="default",kind="pasv"\} (\d+)$/m.exec(metrics);
     expect(Number(match?.[1])).toBe((result.rewritesPasv ?? 0) + 1);
   });
 

@@ -69,11 +69,21 @@ function tailOf(proxy: FtpmasqProcess): string {
 export class MetricsSample {
   constructor(readonly text: string) {}
 
-  /** The value of one series, e.g. `ftpmasq_refusals_total{reason="bounce_foreign_host"}`; throws when absent. */
+  /**
+   * The value of one series, e.g. `ftpmasq_refusals_total{reason="bounce_foreign_host"}`; throws when
+   * absent. Labels not named (the `site` label of the flags' one site) may be on the line too.
+   */
   value(series: string): number {
+    const wanted = /^([a-z_:]+)(?:\{(.*)\})?$/.exec(series);
+    if (wanted === null) throw new Error(`not a series selector: ${series}`);
+    const [, name = '', labelText = ''] = wanted;
+    const labels = labelText === '' ? [] : labelText.split(',');
     for (const line of this.text.split('\n')) {
-      if (!line.startsWith(`${series} `)) continue;
-      const value = Number(line.slice(series.length + 1));
+      const match = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (match === null || match[1] !== name) continue;
+      const present = (match[2] ?? '').split(',');
+      if (!labels.every((label) => present.includes(label))) continue;
+      const value = Number(match[3]);
       if (Number.isFinite(value)) return value;
     }
     throw new Error(`no series ${series} in /metrics`);

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   ACTIVE_MODES,
   buildConfig,
+  DEFAULT_SITE_NAME,
+  DEFAULT_TIMEOUTS_MS,
   EPSV_MODES,
   LOG_LEVELS,
   MODES,
@@ -125,13 +127,48 @@ describe('buildConfig with valid options', () => {
   });
 });
 
+describe('buildConfig: the timeouts and the site name', () => {
+  it('gives the one site the name default and every timeout its default', () => {
+    const config = buildConfig({ upstream: UPSTREAM });
+    expect(config.drainTimeoutMs).toBe(DEFAULT_TIMEOUTS_MS.drain);
+    expect(config.sites.map((site) => [site.name, site.greetingTimeoutMs, site.loginTimeoutMs, site.idleTimeoutMs, site.dataStallTimeoutMs])).toEqual([
+      [DEFAULT_SITE_NAME, DEFAULT_TIMEOUTS_MS.greeting, DEFAULT_TIMEOUTS_MS.login, DEFAULT_TIMEOUTS_MS.idle, DEFAULT_TIMEOUTS_MS.dataStall],
+    ]);
+  });
+
+  it('takes each timeout from its flag', () => {
+    const config = buildConfig({
+      upstream: UPSTREAM,
+      greetingTimeout: '5s',
+      loginTimeout: '2m',
+      idleTimeout: '1h',
+      dataStallTimeout: '90',
+      drainTimeout: '1500ms',
+    });
+    expect(config.drainTimeoutMs).toBe(1500);
+    const [site] = config.sites;
+    expect([site?.greetingTimeoutMs, site?.loginTimeoutMs, site?.idleTimeoutMs, site?.dataStallTimeoutMs]).toEqual([5000, 120_000, 3_600_000, 90_000]);
+  });
+});
+
 describe('buildConfig with a missing or bad value', () => {
   const IP_FORM = 'IP:PORT or [IPv6]:PORT';
   const HOST_FORM = 'HOST:PORT or [IPv6]:PORT';
 
-  const cases: { title: string; input: RawOptions; expected: { field: string; expected: string; received: string } }[] = [
-    { title: 'no --upstream', input: {}, expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' } },
-    { title: 'no --upstream, other options given', input: { listen: '0.0.0.0:21', mode: 'relay' }, expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' } },
+  const DURATION_FORM = 'a duration such as 30s, 500ms or 2m';
+  const cases: { title: string; input: RawOptions; expected: { field: string; expected: string; received: string }; message?: string }[] = [
+    {
+      title: 'no --upstream',
+      input: {},
+      expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' },
+      message: '--upstream: expected HOST:PORT (required), got nothing',
+    },
+    {
+      title: 'no --upstream, other options given',
+      input: { listen: '0.0.0.0:21', mode: 'relay' },
+      expected: { field: '--upstream', expected: 'HOST:PORT (required)', received: '' },
+      message: '--upstream: expected HOST:PORT (required), got nothing',
+    },
     { title: '--upstream without a port', input: { upstream: 'ftp.internal' }, expected: { field: '--upstream', expected: HOST_FORM, received: 'ftp.internal' } },
     { title: '--upstream on port 0', input: { upstream: 'ftp.internal:0' }, expected: { field: '--upstream', expected: `${HOST_FORM} with a port from 1 to 65535`, received: 'ftp.internal:0' } },
     { title: '--upstream empty', input: { upstream: '' }, expected: { field: '--upstream', expected: HOST_FORM, received: '' } },
@@ -149,18 +186,23 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--metrics-listen with a host name', input: { upstream: UPSTREAM, metricsListen: 'localhost:9464' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: 'localhost:9464' } },
     { title: '--metrics-listen OFF (off is lower case)', input: { upstream: UPSTREAM, metricsListen: 'OFF' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: 'OFF' } },
     { title: '--metrics-listen empty', input: { upstream: UPSTREAM, metricsListen: '' }, expected: { field: '--metrics-listen', expected: IP_FORM, received: '' } },
-    { title: '--passive-timeout in minutes', input: { upstream: UPSTREAM, passiveTimeout: '5m' }, expected: { field: '--passive-timeout', expected: 'a duration such as 30s or 500ms', received: '5m' } },
+    { title: '--passive-timeout in days', input: { upstream: UPSTREAM, passiveTimeout: '5d' }, expected: { field: '--passive-timeout', expected: DURATION_FORM, received: '5d' } },
     { title: '--passive-timeout zero', input: { upstream: UPSTREAM, passiveTimeout: '0s' }, expected: { field: '--passive-timeout', expected: 'a duration above zero', received: '0s' } },
-    { title: '--upstream-connect-timeout a word', input: { upstream: UPSTREAM, upstreamConnectTimeout: 'soon' }, expected: { field: '--upstream-connect-timeout', expected: 'a duration such as 30s or 500ms', received: 'soon' } },
+    { title: '--upstream-connect-timeout a word', input: { upstream: UPSTREAM, upstreamConnectTimeout: 'soon' }, expected: { field: '--upstream-connect-timeout', expected: DURATION_FORM, received: 'soon' } },
+    { title: '--greeting-timeout a fraction', input: { upstream: UPSTREAM, greetingTimeout: '1.5s' }, expected: { field: '--greeting-timeout', expected: DURATION_FORM, received: '1.5s' } },
+    { title: '--login-timeout zero', input: { upstream: UPSTREAM, loginTimeout: '0' }, expected: { field: '--login-timeout', expected: 'a duration above zero', received: '0' } },
+    { title: '--idle-timeout beyond the timer limit', input: { upstream: UPSTREAM, idleTimeout: '597h' }, expected: { field: '--idle-timeout', expected: 'a duration of at most 2147483647ms', received: '597h' } },
+    { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
+    { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
-  it.each(cases)('$title', ({ input, expected }) => {
+  it.each(cases)('$title', ({ input, expected, message }) => {
     const error = configErrorOf(() => buildConfig(input));
     expect({ field: error.field, expected: error.expected, received: error.received }).toEqual(expected);
     // The CLI's one line names the flag, the expected form and the value received.
-    expect(error.message).toBe(`${expected.field}: expected ${expected.expected}, got ${JSON.stringify(expected.received)}`);
+    expect(error.message).toBe(message ?? `${expected.field}: expected ${expected.expected}, got ${JSON.stringify(expected.received)}`);
   });
 
   it('every option in OPTION_SPECS has a bad-value case above naming its flag', () => {
@@ -178,6 +220,10 @@ describe('OPTION_SPECS', () => {
     for (const spec of OPTION_SPECS) {
       expect(spec.flag).toBe(`--${spec.key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
     }
+  });
+
+  it('only --log-level, --metrics-listen and --drain-timeout are process-wide', () => {
+    expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
   });
 
   it('only --upstream and --public-address lack a default, and only --listen repeats', () => {

@@ -1,6 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  formatDuration,
+  formatEndpoint,
+  formatPortRange,
   type Endpoint,
   parseChoice,
   parseDuration,
@@ -240,7 +244,7 @@ describe('parseChoice', () => {
 });
 
 describe('parseDuration', () => {
-  const FORM = 'a duration such as 30s or 500ms';
+  const FORM = 'a duration such as 30s, 500ms or 2m';
   const ABOVE_ZERO = 'a duration above zero';
 
   it.each([
@@ -252,6 +256,9 @@ describe('parseDuration', () => {
     { title: 'leading zeros', input: '007s', expected: 7000 },
     { title: 'surrounding spaces', input: ' 10s ', expected: 10_000 },
     { title: 'nine digits of milliseconds', input: '999999999ms', expected: 999_999_999 },
+    { title: 'minutes', input: '2m', expected: 120_000 },
+    { title: 'hours', input: '1h', expected: 3_600_000 },
+    { title: 'the largest whole number of hours under the timer limit', input: '596h', expected: 2_145_600_000 },
   ])('$title', ({ input, expected }) => {
     expect(parseDuration('--passive-timeout', input)).toBe(expected);
   });
@@ -260,8 +267,9 @@ describe('parseDuration', () => {
     { title: 'empty', input: '', expected: FORM },
     { title: 'a unit alone', input: 's', expected: FORM },
     { title: 'ms alone', input: 'ms', expected: FORM },
-    { title: 'minutes', input: '5m', expected: FORM },
-    { title: 'hours', input: '1h', expected: FORM },
+    { title: 'days', input: '1d', expected: FORM },
+    { title: 'a unit spelled out', input: '5min', expected: FORM },
+    { title: 'two units', input: '1m30s', expected: FORM },
     { title: 'upper-case unit', input: '30S', expected: FORM },
     { title: 'a fraction', input: '1.5s', expected: FORM },
     { title: 'a negative number', input: '-1s', expected: FORM },
@@ -285,6 +293,8 @@ describe('parseDuration', () => {
     { title: '2147484s', input: '2147484s' },
     { title: '2147484 bare seconds', input: '2147484' },
     { title: '999999999s', input: '999999999s' },
+    { title: '35792m', input: '35792m' },
+    { title: '597h', input: '597h' },
   ])('refuses a duration beyond the 2^31-1 ms timer limit: $title', ({ input }) => {
     expect(() => parseDuration('--passive-timeout', input)).toThrow(ConfigError);
   });
@@ -328,5 +338,61 @@ describe('parsePositiveInteger', () => {
   it('honours a custom maximum', () => {
     expect(parsePositiveInteger('--n', '10', 10)).toBe(10);
     expectConfigError(() => parsePositiveInteger('--n', '11', 10), { field: '--n', expected: 'a whole number from 1 to 10', received: '11' });
+  });
+});
+
+describe('ConfigError', () => {
+  it('says expected and got, the value quoted', () => {
+    expect(new ConfigError('--mode', 'one of relay|rewrite', 'nat').message).toBe('--mode: expected one of relay|rewrite, got "nat"');
+  });
+
+  it('takes a detail that replaces the expected/got wording and keeps the parts', () => {
+    const error = new ConfigError('f.yaml: sites[0].pasiveTimeout', 'one of name, listen', 'pasiveTimeout', 'unknown key; did you mean passiveTimeout?');
+    expect(error.message).toBe('f.yaml: sites[0].pasiveTimeout: unknown key; did you mean passiveTimeout?');
+    expect([error.field, error.expected, error.received]).toEqual(['f.yaml: sites[0].pasiveTimeout', 'one of name, listen', 'pasiveTimeout']);
+  });
+});
+
+describe('formatDuration, formatEndpoint, formatPortRange', () => {
+  it.each([
+    { ms: 30_000, text: '30s' },
+    { ms: 600_000, text: '600s' },
+    { ms: 1500, text: '1500ms' },
+    { ms: 1, text: '1ms' },
+  ])('$ms ms is $text', ({ ms, text }) => {
+    expect(formatDuration(ms)).toBe(text);
+  });
+
+  it('every duration parseDuration accepts formats to a text it reads back to the same milliseconds', () => {
+    const accepted = fc
+      .tuple(fc.integer({ min: 1, max: 999_999_999 }), fc.constantFrom('', 'ms', 's', 'm', 'h'))
+      .map(([amount, unit]) => `${amount}${unit}`)
+      .filter((text) => {
+        try {
+          parseDuration('d', text);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    fc.assert(
+      fc.property(accepted, (text) => {
+        const ms = parseDuration('d', text);
+        expect(parseDuration('d', formatDuration(ms))).toBe(ms);
+      }),
+    );
+  });
+
+  it.each([
+    { endpoint: { host: '0.0.0.0', port: 21 }, text: '0.0.0.0:21' },
+    { endpoint: { host: '::', port: 21 }, text: '[::]:21' },
+    { endpoint: { host: 'ftp.internal', port: 2121 }, text: 'ftp.internal:2121' },
+  ])('$text', ({ endpoint, text }) => {
+    expect(formatEndpoint(endpoint)).toBe(text);
+    expect(parseEndpoint('e', text, UPSTREAM)).toEqual(endpoint);
+  });
+
+  it('formats a port range as LOW-HIGH', () => {
+    expect(formatPortRange({ low: 60000, high: 60999 })).toBe('60000-60999');
   });
 });

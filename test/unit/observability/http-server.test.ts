@@ -44,12 +44,12 @@ describe('startHttpServer', () => {
 
   it('serves the registry in the Prometheus text format on /metrics', async () => {
     const running = await start();
-    metrics.rewrite('pasv');
+    metrics.forSite('default').rewrite('pasv');
     const answer = await request(running, '/metrics');
     expect(answer.status).toBe(200);
     expect(answer.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(answer.body).toContain('# HELP ftpmasq_rewrites_total ');
-    expect(answer.body).toMatch(/^ftpmasq_rewrites_total\{kind="pasv"\} 1$/m);
+    expect(answer.body).toMatch(/^ftpmasq_rewrites_total\{site="default",kind="pasv"\} 1$/m);
     expect((await request(running, '/metrics?x=1')).status).toBe(200);
   });
 

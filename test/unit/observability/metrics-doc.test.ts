@@ -1,7 +1,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderMetricsTable, renderReadmeMetricsSection, replaceMarkedRegion } from '../../../src/observability/metrics-doc.js';
-import { LABEL_VALUES, Metrics, isDefaultMetric } from '../../../src/observability/metrics.js';
+import {
+  documentationMetrics,
+  renderMetricsTable,
+  renderReadmeMetricsSection,
+  replaceMarkedRegion,
+} from '../../../src/observability/metrics-doc.js';
+import { LABEL_VALUES, Metrics, OPEN_LABELS, SITE_LABEL, isDefaultMetric } from '../../../src/observability/metrics.js';
 
 const README = new URL('../../../README.md', import.meta.url);
 const START = '<!-- metrics:start -->';
@@ -26,7 +31,7 @@ function tableNames(table: string): string[] {
 describe('README metrics table', () => {
   // To regenerate: UPDATE_DOCS=1 npx vitest run test/unit/observability/metrics-doc.test.ts
   it('equals the section rendered from a fresh registry', async () => {
-    const rendered = await renderReadmeMetricsSection(new Metrics().registry);
+    const rendered = await renderReadmeMetricsSection(documentationMetrics().registry);
     if (process.env['UPDATE_DOCS'] === '1') {
       writeFileSync(README, replaceMarkedRegion(readFileSync(README, 'utf8'), 'metrics', rendered));
     }
@@ -34,7 +39,7 @@ describe('README metrics table', () => {
   });
 
   it('covers every metric name that /metrics serves, and names no metric it does not serve', async () => {
-    const metrics = new Metrics();
+    const metrics = documentationMetrics();
     const exposition = await metrics.registry.metrics();
     const served = [...exposition.matchAll(/^# HELP (\S+) /gm)].map((match) => match[1] ?? '');
     const documented = tableNames(readmeMetricsRegion().split('\n\n')[0] ?? '');
@@ -63,7 +68,7 @@ describe('replaceMarkedRegion', () => {
 
 describe('renderMetricsTable', () => {
   it('lists each closed label set in full, in order', async () => {
-    const table = await renderMetricsTable(new Metrics({ defaultMetrics: false }).registry);
+    const table = await renderMetricsTable(documentationMetrics({ defaultMetrics: false }).registry);
     for (const [name, labels] of Object.entries(LABEL_VALUES)) {
       const row = table.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
       for (const [label, values] of Object.entries(labels)) {
@@ -91,8 +96,33 @@ describe('renderMetricsTable', () => {
   });
 
   it('names the histogram buckets', async () => {
-    const table = await renderMetricsTable(new Metrics({ defaultMetrics: false }).registry);
-    expect(table).toContain('| `ftpmasq_data_connection_setup_seconds` | histogram | buckets (`le`) 0.0005 to 10 |');
+    const table = await renderMetricsTable(documentationMetrics({ defaultMetrics: false }).registry);
+    expect(table).toContain(
+      `| \`ftpmasq_data_connection_setup_seconds\` | histogram | \`site\`: ${OPEN_LABELS[SITE_LABEL] ?? ''}; buckets (\`le\`) 0.0005 to 10 |`,
+    );
+  });
+
+  it("describes the site label on every metric of a site and on no process-level one", async () => {
+    const metrics = documentationMetrics({ defaultMetrics: false });
+    const table = await renderMetricsTable(metrics.registry);
+    const rows = table.split('\n').slice(2);
+    const withSite = rows.filter((row) => row.includes(`\`${SITE_LABEL}\`: ${OPEN_LABELS[SITE_LABEL] ?? ''}`)).map((row) => row.split(' | ')[0]);
+    expect(withSite).toEqual([
+      '| `ftpmasq_rewrites_total`',
+      '| `ftpmasq_sessions_active`',
+      '| `ftpmasq_sessions_total`',
+      '| `ftpmasq_data_connections_total`',
+      '| `ftpmasq_data_bytes_total`',
+      '| `ftpmasq_passive_ports_in_use`',
+      '| `ftpmasq_passive_ports_capacity`',
+      '| `ftpmasq_refusals_total`',
+      '| `ftpmasq_upstream_errors_total`',
+      '| `ftpmasq_upstream_unroutable_pasv_total`',
+      '| `ftpmasq_data_connection_setup_seconds`',
+      '| `ftpmasq_upstream_up`',
+    ]);
+    expect(table).toContain(`| \`ftpmasq_config_info\` | gauge | \`hash\`: ${OPEN_LABELS['hash'] ?? ''} |`);
+    expect(table).not.toContain('0123456789ab');
   });
 });
 
@@ -101,7 +131,7 @@ describe('docs/METRICS.md', () => {
 
   it('has a section for every own metric', async () => {
     const headings = [...doc.matchAll(/^### (.+)$/gm)].map((match) => match[1] ?? '');
-    const names = (await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((metric) => metric.name);
+    const names = (await documentationMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((metric) => metric.name);
     for (const name of names) expect(headings.some((heading) => heading.split(', ').includes(name)), name).toBe(true);
   });
 

@@ -1,0 +1,233 @@
+/**
+ * The config document as one zod 4 schema: what a YAML file (or the flags, as a one-site
+ * document) may hold, how each value is parsed into DaemonConfig, and, through
+ * `z.toJSONSchema`, the JSON Schema editors validate against. Values are parsed by the pure
+ * parsers of values.ts, so a file and a flag accept the same forms and fail the same way.
+ */
+import { z } from 'zod';
+import { DEFAULT_SITE_NAME, type OptionSpec, type RawOptions, specOf, valueFormOf } from './option-specs.js';
+import { findSiteConflict } from './site-conflicts.js';
+import { ACTIVE_MODES, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES, type SiteConfig } from './types.js';
+import {
+  ConfigError,
+  type Endpoint,
+  parseChoice,
+  parseDuration,
+  parseEndpoint,
+  parseIpAddress,
+  parsePortRange,
+  parsePositiveInteger,
+} from './values.js';
+
+/** Site names become the `site` label of every metric and log line of the site. */
+export const SITE_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+export const SITE_NAME_FORM = 'a name of letters, digits, "_", "." and "-"';
+
+/**
+ * What a custom issue from this schema carries, so the ConfigError built from it keeps the
+ * expected form and the value received; `detail` replaces the `expected ..., got ...` wording.
+ */
+export interface ValueIssueParams {
+  readonly expected: string;
+  readonly received: string;
+  readonly detail?: string;
+}
+
+/** YAML hands over numbers where a flag takes text (`maxSessions: 500`, `passiveTimeout: 30`). */
+const scalar = z.union([z.string(), z.number()]);
+
+/** The JSON Schema's description of a key: what it does, its form, and the flag that sets it. */
+function describeOption(spec: OptionSpec, description = spec.description): string {
+  return `${description}; ${valueFormOf(spec)}. Flag: ${spec.flag}.`;
+}
+
+function valueIssue(error: ConfigError): ValueIssueParams {
+  return { expected: error.expected, received: error.received };
+}
+
+/** A scalar parsed by one of the values.ts parsers; its ConfigError becomes an issue at this path. */
+function parsedScalar<T>(parse: (text: string) => T) {
+  return scalar.transform((value, context): T => {
+    try {
+      return parse(String(value));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      context.addIssue({ code: 'custom', message: error.message, params: valueIssue(error), input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+function defaultOf(spec: OptionSpec): string {
+  if (spec.defaultValue === undefined) throw new Error(`option ${spec.key} has no default`);
+  return spec.defaultValue;
+}
+
+function optionWithDefault<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
+  const spec = specOf(key);
+  return parsedScalar((text) => parse(key, text))
+    .prefault(defaultOf(spec))
+    .meta({ description: describeOption(spec) });
+}
+
+function optionalOption<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
+  const spec = specOf(key);
+  return parsedScalar((text) => parse(key, text))
+    .optional()
+    .meta({ description: describeOption(spec) });
+}
+
+function requiredOption<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
+  const spec = specOf(key);
+  return parsedScalar((text) => parse(key, text)).meta({ description: describeOption(spec) });
+}
+
+function choiceOption<const T extends readonly [string, ...string[]]>(key: keyof RawOptions, choices: T) {
+  const spec = specOf(key);
+  return z
+    .enum(choices)
+    .default(parseChoice(key, defaultOf(spec), choices))
+    .meta({ description: describeOption(spec) });
+}
+
+function parseListenEndpoint(field: string, text: string): Endpoint {
+  return parseEndpoint(field, text, { allowHostname: false, allowPortZero: true });
+}
+
+function parseUpstream(field: string, text: string): Endpoint {
+  return parseEndpoint(field, text, { allowHostname: true, allowPortZero: false });
+}
+
+function parseMetricsListen(field: string, text: string): Endpoint | undefined {
+  return text === 'off' ? undefined : parseListenEndpoint(field, text);
+}
+
+/** One address or a list of them; an empty list means the default, as an absent flag does. */
+const listenOption = z
+  .union([scalar, z.array(scalar)])
+  .transform((value, context): Endpoint[] => {
+    const items = Array.isArray(value) ? value : [value];
+    if (items.length === 0) return [parseListenEndpoint('listen', defaultOf(specOf('listen')))];
+    const endpoints: Endpoint[] = [];
+    items.forEach((item, index) => {
+      try {
+        endpoints.push(parseListenEndpoint('listen', String(item)));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        const path = Array.isArray(value) ? [index] : [];
+        context.addIssue({ code: 'custom', message: error.message, params: valueIssue(error), path, input: item });
+      }
+    });
+    return endpoints;
+  })
+  .prefault(defaultOf(specOf('listen')))
+  .meta({
+    description: describeOption(
+      specOf('listen'),
+      'addresses for client control connections: one, or a list (["0.0.0.0:21", "[::]:21"]); an empty list means the default',
+    ),
+  });
+
+/** The keys every site has, and that a file without `sites:` (or the flags) has at the top. */
+const siteOptionFields = {
+  listen: listenOption,
+  upstream: requiredOption('upstream', parseUpstream),
+  publicAddress: optionalOption('publicAddress', parseIpAddress),
+  passivePorts: optionWithDefault('passivePorts', parsePortRange),
+  mode: choiceOption('mode', MODES),
+  epsv: choiceOption('epsv', EPSV_MODES),
+  active: choiceOption('active', ACTIVE_MODES),
+  passiveTimeout: optionWithDefault('passiveTimeout', parseDuration),
+  upstreamConnectTimeout: optionWithDefault('upstreamConnectTimeout', parseDuration),
+  maxSessions: optionWithDefault('maxSessions', (field, text) => parsePositiveInteger(field, text)),
+  greetingTimeout: optionWithDefault('greetingTimeout', parseDuration),
+  loginTimeout: optionWithDefault('loginTimeout', parseDuration),
+  idleTimeout: optionWithDefault('idleTimeout', parseDuration),
+  dataStallTimeout: optionWithDefault('dataStallTimeout', parseDuration),
+};
+
+/** The keys of the whole process, at the top of every file. */
+const processFields = {
+  logLevel: choiceOption('logLevel', LOG_LEVELS),
+  metricsListen: optionWithDefault('metricsListen', parseMetricsListen),
+  drainTimeout: optionWithDefault('drainTimeout', parseDuration),
+};
+
+type SiteOptionValues = z.output<z.ZodObject<typeof siteOptionFields>>;
+
+function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
+  return {
+    name,
+    listen: values.listen,
+    upstream: values.upstream,
+    publicAddress: values.publicAddress,
+    passivePorts: values.passivePorts,
+    mode: values.mode,
+    epsv: values.epsv,
+    active: values.active,
+    passiveTimeoutMs: values.passiveTimeout,
+    upstreamConnectTimeoutMs: values.upstreamConnectTimeout,
+    maxSessions: values.maxSessions,
+    greetingTimeoutMs: values.greetingTimeout,
+    loginTimeoutMs: values.loginTimeout,
+    idleTimeoutMs: values.idleTimeout,
+    dataStallTimeoutMs: values.dataStallTimeout,
+  };
+}
+
+export const siteSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(SITE_NAME_PATTERN)
+      .meta({ description: `unique among the sites; the site label of its metrics and log lines (${SITE_NAME_FORM})` }),
+    ...siteOptionFields,
+  })
+  .transform((site): SiteConfig => toSiteConfig(site.name, site))
+  .meta({ title: 'site', description: 'one proxied FTP server: its listeners, its upstream, its passive range and policy' });
+
+/** A file with `sites:`: process keys at the top, every per-site key inside its site. */
+export const sitesDocumentSchema = z
+  .strictObject({
+    ...processFields,
+    sites: z.array(siteSchema).min(1).meta({ description: 'the proxied servers, at least one; names, listeners and passive ranges may not overlap' }),
+  })
+  .transform((document, context): DaemonConfig => {
+    const conflict = findSiteConflict(document.sites);
+    if (conflict !== undefined) {
+      const params: ValueIssueParams = { expected: conflict.expected, received: conflict.received, detail: conflict.detail };
+      context.addIssue({ code: 'custom', message: conflict.detail, path: [...conflict.path], params });
+      return z.NEVER;
+    }
+    return {
+      logLevel: document.logLevel,
+      metricsListen: document.metricsListen,
+      drainTimeoutMs: document.drainTimeout,
+      sites: document.sites,
+    };
+  })
+  .meta({ title: 'ftpmasq configuration with sites' });
+
+/** A file without `sites:` (and the flags): one site named `default`, every key at the top. */
+export const flatDocumentSchema = z
+  .strictObject({ ...siteOptionFields, ...processFields })
+  .transform(
+    (document): DaemonConfig => ({
+      logLevel: document.logLevel,
+      metricsListen: document.metricsListen,
+      drainTimeoutMs: document.drainTimeout,
+      sites: [toSiteConfig(DEFAULT_SITE_NAME, document)],
+    }),
+  )
+  .meta({ title: 'ftpmasq configuration for one site', description: `every key at the top; the site is named "${DEFAULT_SITE_NAME}"` });
+
+/** The whole document, either form: the source of config/ftpmasq.schema.json. */
+export const configDocumentSchema = z.union([sitesDocumentSchema, flatDocumentSchema]).meta({
+  title: 'ftpmasq configuration',
+  description:
+    'ftpmasq --config FILE, checked by ftpmasq check-config FILE. Either process keys and sites:, or the keys of one site at the top.',
+});
+
+export const PROCESS_KEYS: readonly string[] = Object.keys(processFields);
+export const SITE_OPTION_KEYS: readonly string[] = Object.keys(siteOptionFields);
+export const SITE_KEYS: readonly string[] = ['name', ...SITE_OPTION_KEYS];

@@ -1,0 +1,50 @@
+/**
+ * The effective configuration as YAML, every default filled in: what `ftpmasq check-config`
+ * prints. The text is itself a valid config file in the `sites:` form that loads to the same
+ * DaemonConfig (and so the same hash).
+ */
+import { Document } from 'yaml';
+import type { LoadedConfig } from './load-config.js';
+import type { DaemonConfig, SiteConfig } from './types.js';
+import { formatDuration, formatEndpoint, formatPortRange } from './values.js';
+
+function siteDocument(site: SiteConfig): Record<string, unknown> {
+  return {
+    name: site.name,
+    listen: site.listen.map(formatEndpoint),
+    upstream: formatEndpoint(site.upstream),
+    // No value means the local address of each client's control connection: the key stays out.
+    ...(site.publicAddress === undefined ? {} : { publicAddress: site.publicAddress }),
+    passivePorts: formatPortRange(site.passivePorts),
+    mode: site.mode,
+    epsv: site.epsv,
+    active: site.active,
+    passiveTimeout: formatDuration(site.passiveTimeoutMs),
+    upstreamConnectTimeout: formatDuration(site.upstreamConnectTimeoutMs),
+    maxSessions: site.maxSessions,
+    greetingTimeout: formatDuration(site.greetingTimeoutMs),
+    loginTimeout: formatDuration(site.loginTimeoutMs),
+    idleTimeout: formatDuration(site.idleTimeoutMs),
+    dataStallTimeout: formatDuration(site.dataStallTimeoutMs),
+  };
+}
+
+/** The configuration in the keys and text forms of a config file with `sites:`. */
+export function effectiveDocument(config: DaemonConfig): Record<string, unknown> {
+  return {
+    logLevel: config.logLevel,
+    metricsListen: config.metricsListen === undefined ? 'off' : formatEndpoint(config.metricsListen),
+    drainTimeout: formatDuration(config.drainTimeoutMs),
+    sites: config.sites.map(siteDocument),
+  };
+}
+
+/** YAML with the source and the hash in comments at the top, so the output stays a loadable file. */
+export function renderEffectiveConfig(loaded: LoadedConfig): string {
+  const document = new Document(effectiveDocument(loaded.config));
+  document.commentBefore = [
+    ` ${loaded.source}: valid. The effective configuration, every default filled in:`,
+    ` hash: ${loaded.hash}`,
+  ].join('\n');
+  return document.toString({ lineWidth: 0 });
+}

@@ -1,0 +1,211 @@
+/**
+ * Every option once: its config key, flag, value form, default, help text and whether it belongs
+ * to the process or to one site. The flags, `--help`, the README's table, the zod document
+ * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
+ */
+import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+
+/** The name of the one site that flags, or a file without `sites:`, describe. */
+export const DEFAULT_SITE_NAME = 'default';
+
+/** The timeout defaults in milliseconds; OPTION_SPECS holds the same values as text. */
+export const DEFAULT_TIMEOUTS_MS = {
+  greeting: 10_000,
+  login: 60_000,
+  idle: 600_000,
+  dataStall: 300_000,
+  drain: 30_000,
+} as const;
+
+/** Raw option values as strings, the way a command line hands them over. */
+export interface RawOptions {
+  listen?: string | readonly string[];
+  upstream?: string;
+  publicAddress?: string;
+  passivePorts?: string;
+  mode?: string;
+  epsv?: string;
+  active?: string;
+  logLevel?: string;
+  metricsListen?: string;
+  passiveTimeout?: string;
+  upstreamConnectTimeout?: string;
+  maxSessions?: string;
+  greetingTimeout?: string;
+  loginTimeout?: string;
+  idleTimeout?: string;
+  dataStallTimeout?: string;
+  drainTimeout?: string;
+}
+
+/**
+ * `process`: one value for the whole daemon, at the top of the file. `site`: a key of each site;
+ * as a flag it describes the one site of a command line or of a file without `sites:`.
+ */
+export type OptionScope = 'process' | 'site';
+
+export interface OptionSpec {
+  readonly key: keyof RawOptions;
+  readonly flag: string;
+  readonly valueName: string;
+  readonly description: string;
+  readonly defaultValue: string | undefined;
+  readonly scope: OptionScope;
+  readonly repeatable?: boolean;
+}
+
+export const OPTION_SPECS: readonly OptionSpec[] = [
+  {
+    key: 'listen',
+    flag: '--listen',
+    valueName: 'HOST:PORT',
+    description: 'address for client control connections; repeat for several (e.g. [::]:21)',
+    defaultValue: '0.0.0.0:21',
+    scope: 'site',
+    repeatable: true,
+  },
+  {
+    key: 'upstream',
+    flag: '--upstream',
+    valueName: 'HOST:PORT',
+    description: 'the FTP server behind ftpmasq (required)',
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'publicAddress',
+    flag: '--public-address',
+    valueName: 'IP',
+    description: "address advertised to clients in 227 replies (default: the local address of the client's control connection)",
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'passivePorts',
+    flag: '--passive-ports',
+    valueName: 'LOW-HIGH',
+    description: "ftpmasq's own passive port range for relayed data connections",
+    defaultValue: '60000-60999',
+    scope: 'site',
+  },
+  {
+    key: 'mode',
+    flag: '--mode',
+    valueName: MODES.join('|'),
+    description: 'relay: data flows through ftpmasq; rewrite: only 227 addresses are rewritten, data goes by NAT',
+    defaultValue: 'relay',
+    scope: 'site',
+  },
+  {
+    key: 'epsv',
+    flag: '--epsv',
+    valueName: EPSV_MODES.join('|'),
+    description: 'EPSV handling: pass to the server, answer it with PASV upstream, or refuse it',
+    defaultValue: 'passthrough',
+    scope: 'site',
+  },
+  {
+    key: 'active',
+    flag: '--active',
+    valueName: ACTIVE_MODES.join('|'),
+    description: 'PORT/EPRT: relay through ftpmasq (bounce-checked) or refuse with 502',
+    defaultValue: 'relay',
+    scope: 'site',
+  },
+  { key: 'logLevel', flag: '--log-level', valueName: LOG_LEVELS.join('|'), description: 'log level', defaultValue: 'info', scope: 'process' },
+  {
+    key: 'metricsListen',
+    flag: '--metrics-listen',
+    valueName: 'HOST:PORT|off',
+    description: 'address for /metrics, /healthz and /readyz, or off',
+    defaultValue: '127.0.0.1:9464',
+    scope: 'process',
+  },
+  {
+    key: 'passiveTimeout',
+    flag: '--passive-timeout',
+    valueName: 'DURATION',
+    description: 'how long a passive port waits for the client to connect',
+    defaultValue: '30s',
+    scope: 'site',
+  },
+  {
+    key: 'upstreamConnectTimeout',
+    flag: '--upstream-connect-timeout',
+    valueName: 'DURATION',
+    description: 'how long to wait for the upstream to accept a connection',
+    defaultValue: '10s',
+    scope: 'site',
+  },
+  {
+    key: 'maxSessions',
+    flag: '--max-sessions',
+    valueName: 'N',
+    description: 'concurrent client sessions; more get 421',
+    defaultValue: '10000',
+    scope: 'site',
+  },
+  {
+    key: 'greetingTimeout',
+    flag: '--greeting-timeout',
+    valueName: 'DURATION',
+    description: "how long to wait for the upstream's 220 greeting; the client then gets 421",
+    defaultValue: '10s',
+    scope: 'site',
+  },
+  {
+    key: 'loginTimeout',
+    flag: '--login-timeout',
+    valueName: 'DURATION',
+    description: 'how long a client may take from the greeting to a successful login; then 421',
+    defaultValue: '60s',
+    scope: 'site',
+  },
+  {
+    key: 'idleTimeout',
+    flag: '--idle-timeout',
+    valueName: 'DURATION',
+    description: 'a session with no command from the client and no transfer running for this long gets 421 and is closed',
+    defaultValue: '600s',
+    scope: 'site',
+  },
+  {
+    key: 'dataStallTimeout',
+    flag: '--data-stall-timeout',
+    valueName: 'DURATION',
+    description: 'a data connection that moves no byte either way for this long is closed',
+    defaultValue: '300s',
+    scope: 'site',
+  },
+  {
+    key: 'drainTimeout',
+    flag: '--drain-timeout',
+    valueName: 'DURATION',
+    description: 'on SIGTERM/SIGINT, how long running transfers may finish before everything is closed',
+    defaultValue: '30s',
+    scope: 'process',
+  },
+];
+
+export function specOf(key: keyof RawOptions): OptionSpec {
+  const spec = OPTION_SPECS.find((candidate) => candidate.key === key);
+  if (spec === undefined) throw new Error(`unknown option ${key}`);
+  return spec;
+}
+
+/** The spec of a key name from a document or an issue path; undefined for keys that are not options. */
+export function findSpec(key: PropertyKey): OptionSpec | undefined {
+  return OPTION_SPECS.find((candidate) => candidate.key === key);
+}
+
+const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
+  DURATION: 'a duration such as 30s, 500ms or 2m',
+  N: 'a whole number',
+  IP: 'an IPv4 or IPv6 address',
+  'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',
+};
+
+/** The value's form in words, for errors about a value of the wrong type and for the JSON Schema. */
+export function valueFormOf(spec: OptionSpec): string {
+  return FORM_OF_VALUE_NAME[spec.valueName] ?? spec.valueName;
+}

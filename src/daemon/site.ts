@@ -1,0 +1,203 @@
+import type net from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
+import type { LogLevel, SiteConfig } from '../config/types.js';
+import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics, SiteMetrics } from '../observability/metrics.js';
+import { ControlSession, type SessionContext } from '../session/control-session.js';
+import { UpstreamCheck } from './upstream-check.js';
+
+/** The last reply of a session the daemon closes: process drain, a removed site, stop. */
+export const SHUTDOWN_REPLY = '421 Service shutting down.\r\n';
+
+export interface SiteDependencies {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Every pool of the process records its ports here, so overlapping ranges never collide. */
+  readonly ledger: PortLedger;
+  /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
+  readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** A removed site's last session has ended: the daemon forgets it. */
+  readonly onRetired: (site: Site) => void;
+}
+
+/**
+ * One site at run time: the snapshot new sessions get (its SiteConfig and passive port pool), the
+ * sessions it accepted (each keeping the snapshot it started with), its upstream check and its
+ * metrics. Listening sockets are the daemon's: they hand accepted connections to `accept()`.
+ */
+export class Site {
+  readonly name: string;
+  readonly metrics: SiteMetrics;
+  readonly logger: Logger;
+  private context: SessionContext;
+  /** Each session with the snapshot it started with. */
+  private readonly sessions = new Map<ControlSession, SessionContext>();
+  /** The current pool and every older one a running session still uses. */
+  private readonly pools = new Set<PassivePortPool>();
+  private readonly upstreamCheck: UpstreamCheck;
+  private retiring = false;
+
+  constructor(
+    config: SiteConfig,
+    private readonly dependencies: SiteDependencies,
+  ) {
+    this.name = config.name;
+    this.metrics = dependencies.metrics.forSite(config.name);
+    this.logger = dependencies.logger.child({ site: config.name });
+    this.context = this.snapshot(config, this.makePool(config));
+    this.reportPorts();
+    this.upstreamCheck = new UpstreamCheck(config, this.metrics);
+    this.upstreamCheck.start();
+  }
+
+  get config(): SiteConfig {
+    return this.context.site;
+  }
+
+  get isRetiring(): boolean {
+    return this.retiring;
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** The readiness check's last answer. */
+  get upstream(): { readonly reachable: boolean; readonly lastError: string } {
+    return this.upstreamCheck;
+  }
+
+  /** A connection accepted by one of the site's listeners. */
+  accept(socket: net.Socket): void {
+    const context = this.context;
+    const limit = context.site.maxSessions;
+    if (this.sessions.size >= limit) {
+      this.metrics.refuse('session_limit');
+      this.logger.warn({ limit, client: socket.remoteAddress }, 'session limit reached');
+      socket.on('error', () => socket.destroy());
+      socket.end('421 Too many connections, try again later.\r\n');
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    const session = new ControlSession(socket, context, (closed) => this.onSessionClosed(closed));
+    this.sessions.set(session, context);
+    void session.start();
+  }
+
+  /**
+   * A reload changed this site: sessions from now on get `next`. Running sessions keep their
+   * snapshot. A new passive range gets a new pool; the old one serves its sessions until the last ends.
+   */
+  apply(next: SiteConfig): void {
+    const previous = this.context.site;
+    const pool = isDeepStrictEqual(next.passivePorts, previous.passivePorts) ? this.context.pool : this.makePool(next);
+    this.context = this.snapshot(next, pool);
+    this.dropUnusedPools();
+    this.reportPorts();
+    if (!isDeepStrictEqual(next.upstream, previous.upstream) || next.upstreamConnectTimeoutMs !== previous.upstreamConnectTimeoutMs) {
+      this.upstreamCheck.retarget(next);
+    }
+  }
+
+  /** A site a reload removed and a later reload adds again before its last session ended. */
+  revive(next: SiteConfig): void {
+    this.retiring = false;
+    this.apply(next);
+    this.upstreamCheck.start();
+  }
+
+  setLogLevel(level: LogLevel): void {
+    this.logger.level = level;
+  }
+
+  /**
+   * Removed by a reload: the daemon has already closed or handed over its listeners. Every
+   * session is drained (per site, as the process drain does) within `drainTimeoutMs`.
+   */
+  retire(drainTimeoutMs: number): void {
+    this.retiring = true;
+    this.upstreamCheck.stop();
+    const sessions = this.sessions.size;
+    this.logger.info({ sessions, drainTimeoutMs }, 'site removed, draining its sessions');
+    if (sessions === 0) {
+      queueMicrotask(() => this.finishRetirement());
+      return;
+    }
+    void this.drainSessions(drainTimeoutMs, 'site removed').then(({ cut }) => {
+      if (cut > 0) this.logger.warn({ cut, drainTimeoutMs }, 'drain timeout of a removed site: sessions with a transfer in flight closed');
+    });
+  }
+
+  /**
+   * Tells every session to finish what is in flight and take no new command; each is closed with
+   * 421 as soon as it is idle. When `timeoutMs` runs out first, the rest are closed too, and
+   * `cut` says how many were closed busy (a transfer or a command still running).
+   */
+  async drainSessions(timeoutMs: number, reason: string): Promise<{ cut: number; timedOut: boolean }> {
+    const sessions = [...this.sessions.keys()];
+    const idle = sessions.map((session) => {
+      session.beginDrain();
+      return session.whenIdle().then(() => session.close(reason, SHUTDOWN_REPLY));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeoutMs);
+    });
+    const timedOut = await Promise.race([Promise.all(idle).then(() => false), expired]);
+    clearTimeout(timer);
+    if (!timedOut) return { cut: 0, timedOut };
+    const busy = sessions.filter((session) => !session.isClosed);
+    for (const session of busy) session.close(`${reason}: drain timeout`, SHUTDOWN_REPLY);
+    return { cut: busy.length, timedOut };
+  }
+
+  /** Stops checking the upstream (drain, stop). */
+  stopChecking(): void {
+    this.upstreamCheck.stop();
+  }
+
+  /** Closes every session at once with 421 (stop). */
+  closeAll(reason: string): void {
+    this.upstreamCheck.stop();
+    for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
+  }
+
+  private snapshot(config: SiteConfig, pool: PassivePortPool): SessionContext {
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis };
+  }
+
+  private makePool(config: SiteConfig): PassivePortPool {
+    const pool = new PassivePortPool(config.passivePorts, { ledger: this.dependencies.ledger, onChange: () => this.reportPorts() });
+    this.pools.add(pool);
+    return pool;
+  }
+
+  /** In use: every pool of the site, an old range included; capacity: the current range. */
+  private reportPorts(): void {
+    let inUse = 0;
+    for (const pool of this.pools) inUse += pool.inUse;
+    this.metrics.passivePorts(inUse, this.context.pool.capacity);
+  }
+
+  private dropUnusedPools(): void {
+    const used = new Set([this.context.pool, ...[...this.sessions.values()].map((context) => context.pool)]);
+    for (const pool of this.pools) if (!used.has(pool)) this.pools.delete(pool);
+  }
+
+  private onSessionClosed(session: ControlSession): void {
+    const context = this.sessions.get(session);
+    this.sessions.delete(session);
+    if (context !== undefined && context.pool !== this.context.pool) {
+      this.dropUnusedPools();
+      this.reportPorts();
+    }
+    if (this.retiring && this.sessions.size === 0) this.finishRetirement();
+  }
+
+  private finishRetirement(): void {
+    if (!this.retiring || this.sessions.size > 0) return;
+    this.logger.info('site drained');
+    this.dependencies.onRetired(this);
+  }
+}
