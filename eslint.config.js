@@ -1,4 +1,4 @@
-// Lint rules that keep the architecture honest: src/protocol/ is pure (no sockets, timers,
+// Lint rules that keep the architecture honest: src/protocol/ and the site policy are pure (no sockets, timers,
 // logging or metrics), and no `any` anywhere. Run by `npm test` through `npm run lint`.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -28,15 +28,24 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/protocol/**/*.ts'],
+    files: ['src/protocol/**/*.ts', 'src/site/site-policy.ts'],
     rules: {
-      'no-restricted-imports': [
+      // Type-only imports carry no behaviour (a refusal reason's name, a config's shape).
+      '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: IMPURE_MODULES,
+          paths: IMPURE_MODULES.map((entry) => ({ ...entry, allowTypeImports: true })),
           patterns: [
-            { group: ['**/observability/*', '**/observability/**'], message: 'src/protocol/ is pure: no logger or metrics.' },
-            { group: ['**/net/*', '**/session/*', '**/data/*'], message: 'src/protocol/ is pure: it must not reach into I/O code.' },
+            {
+              group: ['**/observability/*', '**/observability/**'],
+              message: 'src/protocol/ is pure: no logger or metrics.',
+              allowTypeImports: true,
+            },
+            {
+              group: ['**/net/*', '**/session/*', '**/data/*'],
+              message: 'src/protocol/ is pure: it must not reach into I/O code.',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

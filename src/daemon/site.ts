@@ -4,6 +4,7 @@ import type { LogLevel, SiteConfig } from '../config/types.js';
 import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
+import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import { UpstreamCheck } from './upstream-check.js';
 
@@ -80,7 +81,7 @@ export class Site {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new ControlSession(socket, context, (closed) => this.onSessionClosed(closed));
+    const session = new ControlSession(connFromSocket(socket), context, (closed) => this.onSessionClosed(closed));
     this.sessions.set(session, context);
     void session.start();
   }

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 /**
  * Size of the buffer a dialled data socket reads into. Larger reads mean fewer syscalls and
@@ -71,7 +72,19 @@ export interface RelayReaders {
   readonly upstream?: ReusedReadBuffer | undefined;
 }
 
-export type RelayCloseReason = 'complete' | 'client-error' | 'upstream-error' | 'aborted' | 'session-closed';
+export type RelayCloseReason = 'complete' | 'client-error' | 'upstream-error' | 'aborted' | 'session-closed' | 'stalled';
+
+export interface RelayOptions {
+  /**
+   * Closes the relay (reason `stalled`) once no byte has been read from either side for this
+   * long. Checked a few times per period from the sockets' byte counts, so the data path itself
+   * does no bookkeeping; a stall is noticed within 1.25 times the limit.
+   */
+  readonly stallTimeoutMs?: number | undefined;
+}
+
+/** How many times per stall period the byte counts are sampled. */
+const STALL_SAMPLES_PER_PERIOD = 4;
 
 export interface RelayResult {
   readonly reason: RelayCloseReason;
@@ -87,6 +100,8 @@ export interface RelayResult {
  */
 export class DataRelay {
   private closed = false;
+  private reason: RelayCloseReason | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
   private toClientFinished = false;
   private toUpstreamFinished = false;
   private readonly toClientWaiters: Array<() => void> = [];
@@ -97,6 +112,7 @@ export class DataRelay {
     private readonly upstream: net.Socket,
     onClose: (result: RelayResult) => void,
     readers: RelayReaders = {},
+    options: RelayOptions = {},
   ) {
     this.onClose = onClose;
     pump(upstream, client, readers.upstream, () => {
@@ -121,10 +137,16 @@ export class DataRelay {
     });
     client.resume();
     upstream.resume();
+    if (options.stallTimeoutMs !== undefined) this.watchForStall(options.stallTimeoutMs);
   }
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Why the relay closed; undefined while open. */
+  get closeReason(): RelayCloseReason | undefined {
+    return this.reason;
   }
 
   /**
@@ -139,6 +161,8 @@ export class DataRelay {
   close(reason: RelayCloseReason): void {
     if (this.closed) return;
     this.closed = true;
+    this.reason = reason;
+    clearInterval(this.stallTimer);
     const result: RelayResult = {
       reason,
       bytesToClient: this.client.bytesWritten,
@@ -149,6 +173,29 @@ export class DataRelay {
     this.upstream.destroy();
     for (const wake of this.toClientWaiters.splice(0)) wake();
     this.onClose(result);
+  }
+
+  private watchForStall(limitMs: number): void {
+    let lastRead = this.bytesRead();
+    let quietSince = performance.now();
+    this.stallTimer = setInterval(
+      () => {
+        const read = this.bytesRead();
+        const now = performance.now();
+        if (read !== lastRead) {
+          lastRead = read;
+          quietSince = now;
+        } else if (now - quietSince >= limitMs) {
+          this.close('stalled');
+        }
+      },
+      Math.min(2 ** 31 - 1, Math.max(1, Math.floor(limitMs / STALL_SAMPLES_PER_PERIOD))),
+    );
+    this.stallTimer.unref();
+  }
+
+  private bytesRead(): number {
+    return this.client.bytesRead + this.upstream.bytesRead;
   }
 
   private closeIfDone(): void {

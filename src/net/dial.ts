@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { connFromSocket, type Conn } from './conn.js';
 
 export interface DialOptions {
   readonly host: string;
@@ -58,4 +59,9 @@ export function dial(options: DialOptions): Promise<net.Socket> {
     socket.once('error', onError);
     socket.once('connect', onConnect);
   });
+}
+
+/** {@link dial}, answered as the Conn a session uses: the stream and both ends' addresses. */
+export async function dialConn(options: DialOptions): Promise<Conn> {
+  return connFromSocket(await dial(options));
 }

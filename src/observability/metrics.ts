@@ -38,8 +38,11 @@ export const REFUSAL_REASONS = [
   'after_epsv_all',
   'ipv6_pasv',
   'bad_argument',
+  'login_timeout',
+  'idle_timeout',
+  'data_stall',
 ] as const;
-export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply'] as const;
+export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout'] as const;
 
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 export type DataMode = (typeof DATA_MODES)[number];

@@ -4,13 +4,14 @@
  * same queue so they reach the client in order.
  */
 import type { HostPort } from '../protocol/data-addresses.js';
+import type { PassiveExchange } from '../site/site-policy.js';
 
 export type Intent =
   /** The server's greeting, the first reply of every session. */
   | { readonly kind: 'greeting' }
   /** Forwarded unchanged. */
   | { readonly kind: 'plain' }
-  /** FEAT: TLS and (when disabled) EPSV feature lines are dropped. */
+  /** FEAT: the feature lines the site policy drops (TLS; EPSV where disabled) are left out. */
   | { readonly kind: 'feat' }
   /** RETR, STOR, LIST ...: the final reply waits until the data relay has flushed. */
   | { readonly kind: 'transfer' }
@@ -18,34 +19,62 @@ export type Intent =
    * PASV or EPSV sent upstream for a client's PASV or EPSV: the reply is answered as a 227 or
    * 229 naming ftpmasq's own port (relay mode) or the public address (rewrite mode).
    */
-  | {
-      readonly kind: 'passive';
-      readonly upstreamReply: 227 | 229;
-      readonly answerAs: 227 | 229;
-    }
+  | ({ readonly kind: 'passive' } & PassiveExchange)
   /** PASV sent upstream on behalf of a client's PORT/EPRT: the client gets a 200. */
   | { readonly kind: 'active'; readonly clientTarget: HostPort; readonly verb: 'PORT' | 'EPRT' }
-  /** A reply ftpmasq gives itself, after the replies to the commands before it. */
-  | { readonly kind: 'local'; readonly reply: Buffer };
+  /** A reply ftpmasq gives itself, after the replies to the commands before it; `closes` ends the session. */
+  | { readonly kind: 'local'; readonly reply: Buffer; readonly closes: boolean };
+
+/** A reply of ftpmasq's own that has come to its turn. */
+export interface DueReply {
+  readonly reply: Buffer;
+  /** The session ends with this reply (the drain's 421). */
+  readonly closes: boolean;
+}
 
 export const TRANSFER_VERBS: ReadonlySet<string> = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
 
 /**
- * FEAT lines of TLS features: a client that sees them may send AUTH TLS, and an encrypted
- * control channel would hide the 227 from ftpmasq. Matched on the feature name only.
+ * The FIFO of intents. A reply ftpmasq gives itself waits behind the replies still owed for
+ * earlier commands, so the client sees replies in the order it sent commands.
  */
-const TLS_FEATURES = new Set(['AUTH', 'PBSZ', 'PROT', 'CCC']);
+export class IntentQueue {
+  /** Every session starts awaiting the server's greeting. */
+  private readonly pending: Intent[] = [{ kind: 'greeting' }];
 
-/** The feature name of a FEAT continuation line (" AUTH TLS" -> "AUTH"), upper-cased. */
-export function featureName(line: Buffer): string {
-  const text = line.toString('latin1').trim();
-  const space = text.indexOf(' ');
-  return (space === -1 ? text : text.slice(0, space)).toUpperCase();
-}
+  get head(): Intent | undefined {
+    return this.pending[0];
+  }
 
-export function shouldDropFeature(line: Buffer, epsvDisabled: boolean): boolean {
-  // RFC 2389: feature lines start with a space; the first and last lines carry the code.
-  if (line[0] !== 0x20) return false;
-  const name = featureName(line);
-  return TLS_FEATURES.has(name) || (epsvDisabled && name === 'EPSV');
+  /** Intents awaiting a reply, local replies waiting their turn included. */
+  get length(): number {
+    return this.pending.length;
+  }
+
+  push(intent: Intent): void {
+    this.pending.push(intent);
+  }
+
+  /** Queues ftpmasq's own reply; true when nothing is owed before it and it may go out now. */
+  queueLocal(reply: Buffer, options: { readonly closes: boolean } = { closes: false }): boolean {
+    if (this.pending.length === 0) return true;
+    this.pending.push({ kind: 'local', reply, closes: options.closes });
+    return false;
+  }
+
+  /** A PASV sent for a PORT/EPRT still awaits its reply. */
+  hasActive(): boolean {
+    return this.pending.some((intent) => intent.kind === 'active');
+  }
+
+  /** The head has had its final reply: removed, with the local replies now due after it. */
+  completeHead(): { readonly completed: Intent | undefined; readonly due: DueReply[] } {
+    const completed = this.pending.shift();
+    const due: DueReply[] = [];
+    while (this.pending[0]?.kind === 'local') {
+      const local = this.pending.shift();
+      if (local?.kind === 'local') due.push(local);
+    }
+    return { completed, due };
+  }
 }

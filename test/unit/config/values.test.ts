@@ -284,7 +284,7 @@ describe('parseDuration', () => {
     expectConfigError(() => parseDuration('--passive-timeout', input), { field: '--passive-timeout', expected, received: input });
   });
 
-  // Regression (found by the unit tier, fixed): durations are used as setTimeout delays (control-session.ts holdPassivePort for
+  // Regression (found by the unit tier, fixed): durations are used as setTimeout delays (data-connector.ts preparePassive for
   // --passive-timeout, net/dial.ts for --upstream-connect-timeout). Node sets any delay above
   // 2147483647 ms (~24.8 days) to 1 ms, with a TimeoutOverflowWarning. "2147484s" is accepted as
   // 2147484000 ms, so every passive port would time out at once. Seconds may have 9 digits while

@@ -13,12 +13,12 @@ async function ruleIdsFor(code: string, filePath: string): Promise<string[]> {
 }
 
 const IMPURE_SNIPPETS: ReadonlyArray<{ title: string; code: string; rule: string }> = [
-  { title: 'node:net', code: "import net from 'node:net';\nexport const x = net;\n", rule: 'no-restricted-imports' },
-  { title: 'node:timers', code: "import { setTimeout as t } from 'node:timers';\nexport const x = t;\n", rule: 'no-restricted-imports' },
-  { title: 'pino', code: "import pino from 'pino';\nexport const x = pino;\n", rule: 'no-restricted-imports' },
-  { title: 'prom-client', code: "import { Counter } from 'prom-client';\nexport const x = Counter;\n", rule: 'no-restricted-imports' },
-  { title: 'the logger', code: "import { createLogger } from '../observability/logger.js';\nexport const x = createLogger;\n", rule: 'no-restricted-imports' },
-  { title: 'the metrics', code: "import { Metrics } from '../observability/metrics.js';\nexport const x = Metrics;\n", rule: 'no-restricted-imports' },
+  { title: 'node:net', code: "import net from 'node:net';\nexport const x = net;\n", rule: '@typescript-eslint/no-restricted-imports' },
+  { title: 'node:timers', code: "import { setTimeout as t } from 'node:timers';\nexport const x = t;\n", rule: '@typescript-eslint/no-restricted-imports' },
+  { title: 'pino', code: "import pino from 'pino';\nexport const x = pino;\n", rule: '@typescript-eslint/no-restricted-imports' },
+  { title: 'prom-client', code: "import { Counter } from 'prom-client';\nexport const x = Counter;\n", rule: '@typescript-eslint/no-restricted-imports' },
+  { title: 'the logger', code: "import { createLogger } from '../observability/logger.js';\nexport const x = createLogger;\n", rule: '@typescript-eslint/no-restricted-imports' },
+  { title: 'the metrics', code: "import { Metrics } from '../observability/metrics.js';\nexport const x = Metrics;\n", rule: '@typescript-eslint/no-restricted-imports' },
   { title: 'a global timer', code: 'export const x = setTimeout(() => undefined, 1);\n', rule: 'no-restricted-globals' },
   { title: 'console', code: "export const x = (): void => console.log('x');\n", rule: 'no-restricted-globals' },
 ];
@@ -30,6 +30,17 @@ describe('lint: src/protocol/ stays pure', () => {
 
   it.each(IMPURE_SNIPPETS)('$title in src/session/ is allowed', async ({ code, rule }) => {
     expect(await ruleIdsFor(code, 'src/session/lint-probe.ts')).not.toContain(rule);
+  });
+
+  it('a type-only import of the metrics is allowed (a name carries no behaviour)', async () => {
+    const code = "import type { RefusalReason } from '../observability/metrics.js';\nexport const x: RefusalReason = 'auth_tls';\n";
+    expect(await ruleIdsFor(code, 'src/protocol/lint-probe.ts')).toEqual([]);
+  });
+
+  it('the site policy is held to the same rule', async () => {
+    expect(await ruleIdsFor("import net from 'node:net';\nexport const x = net;\n", 'src/site/site-policy.ts')).toContain(
+      '@typescript-eslint/no-restricted-imports',
+    );
   });
 
   it('`any` is an error everywhere', async () => {

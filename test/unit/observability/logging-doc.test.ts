@@ -6,7 +6,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const DAEMON_FILES = readdirSync(new URL('../../../src/daemon/', import.meta.url)).filter((name) => name.endsWith('.ts'));
-const SOURCES = ['src/session/control-session.ts', 'src/daemon.ts', 'src/cli.ts', ...DAEMON_FILES.map((name) => `src/daemon/${name}`)];
+/** Every file of the folders that log for a session (its handlers, the data path), and the process's own. */
+const SESSION_FOLDERS = ['src/session', 'src/data', 'src/net', 'src/site'];
+const SOURCES = [
+  ...SESSION_FOLDERS.flatMap((folder) =>
+    readdirSync(new URL(`../../../${folder}`, import.meta.url), { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => `${folder}/${file}`),
+  ),
+  'src/daemon.ts',
+  'src/cli.ts',
+  ...DAEMON_FILES.map((name) => `src/daemon/${name}`),
+];
 const doc = readFileSync(new URL('../../../docs/LOGGING.md', import.meta.url), 'utf8');
 const events = doc.slice(doc.indexOf('## Events'), doc.indexOf('## The diagnosis line'));
 

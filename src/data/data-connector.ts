@@ -1,0 +1,305 @@
+import type net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Conn } from '../net/conn.js';
+import { dial } from '../net/dial.js';
+import type { Logger } from '../observability/logger.js';
+import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
+import { isAllowedDataPeer } from '../protocol/address-policy.js';
+import type { HostPort } from '../protocol/data-addresses.js';
+import { adoptWithReusedBuffer } from './adopt-accepted.js';
+import { DataRelay, ReusedReadBuffer, type RelayResult } from './data-relay.js';
+import type { PassivePortPool, PortLease } from './passive-port-pool.js';
+
+/** Active mode: the client's checked PORT/EPRT address, and the server's passive port for it. */
+export interface ActivePlan {
+  readonly clientTarget: HostPort;
+  readonly upstreamPort: number;
+}
+
+type PassivePlan = {
+  readonly kind: 'passive';
+  readonly lease: PortLease;
+  readonly upstreamPort: number;
+  readonly timer: NodeJS.Timeout;
+};
+type Plan = PassivePlan | ({ readonly kind: 'active' } & ActivePlan);
+
+export type ActiveDialResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export interface DataConnectorOptions {
+  readonly pool: PassivePortPool;
+  readonly metrics: SiteMetrics;
+  readonly log: Logger;
+  /** For every dial: the upstream's data port, and in active mode the client's. */
+  readonly connectTimeoutMs: number;
+  /** How long a passive port waits for the client's connection. */
+  readonly passiveTimeoutMs: number;
+  /** A relay that moves no byte either way for this long is closed. */
+  readonly stallTimeoutMs: number;
+  /**
+   * The client's control connection: a passive data connection must come from its peer address;
+   * ftpmasq's end of it is where passive ports listen and where active dials start from.
+   */
+  readonly client: Conn;
+  /** The upstream control connection, once made: data is dialled to its address, from its source address. */
+  readonly upstream: () => Conn | undefined;
+  readonly refuse: (reason: RefusalReason, details: Readonly<Record<string, unknown>>) => void;
+  /** A relay closed or a set-up settled: the session may have no data connection left. */
+  readonly onSettled: () => void;
+}
+
+/**
+ * One path for passive and active data set-up, in the shape of OpenBSD ftp-proxy's
+ * prepare/commit/rollback. Prepare: a 227/229 answered holds a passive port (`preparePassive`),
+ * a PORT/EPRT answered keeps the client's target (`prepareActive`). Commit: the client's data
+ * socket (accepted on the port, or dialled to the target) is paired with a dial to the upstream's
+ * data port, from the upstream control connection's source address, and relayed. Rollback: an
+ * unused plan is released (a new PASV, the passive timeout, the session's end). It owns the plan,
+ * the sockets being connected and the relays; `close()` ends them all.
+ */
+export class DataConnector {
+  private plan: Plan | undefined;
+  private readonly relays = new Set<DataRelay>();
+  /** The newest relay, open or closed: a transfer's final reply waits for it while it is open. */
+  private newestRelay: DataRelay | undefined;
+  /** The stalled relay whose stall a transfer reply has already answered. */
+  private reportedStall: DataRelay | undefined;
+  /** Settles when the data connections being made now are relayed or have failed. */
+  private settlingSetup: Promise<void> | undefined;
+  /** Data sockets accepted or dialled whose relay does not exist yet. */
+  private readonly connecting = new Set<net.Socket>();
+  private clientDials = 0;
+  private closed = false;
+
+  constructor(private readonly options: DataConnectorOptions) {}
+
+  /** The newest relay, while it is open. */
+  get currentRelay(): DataRelay | undefined {
+    return this.newestRelay?.isClosed === false ? this.newestRelay : undefined;
+  }
+
+  /**
+   * True once for the newest relay when the stall timeout closed it: the transfer's final reply
+   * must not claim success for bytes that never arrived.
+   */
+  takeStall(): boolean {
+    const relay = this.newestRelay;
+    if (relay?.closeReason !== 'stalled' || this.reportedStall === relay) return false;
+    this.reportedStall = relay;
+    return true;
+  }
+
+  get settling(): Promise<void> | undefined {
+    return this.settlingSetup;
+  }
+
+  /** A relay is open or a data connection is being made (a waiting passive port is not). */
+  get isBusy(): boolean {
+    return this.relays.size > 0 || this.connecting.size > 0 || this.clientDials > 0 || this.settlingSetup !== undefined;
+  }
+
+  get portCapacity(): number {
+    return this.options.pool.capacity;
+  }
+
+  /** A port of the pool, bound on the address the client connected to. */
+  acquirePort(): Promise<PortLease | undefined> {
+    return this.options.pool.acquire(this.clientSideAddress());
+  }
+
+  preparePassive(lease: PortLease, upstreamPort: number): void {
+    this.rollback();
+    const timer = setTimeout(() => {
+      if (this.plan !== plan) return;
+      this.options.log.info({ port: lease.port }, 'passive port timed out waiting for the client');
+      this.rollback();
+    }, this.options.passiveTimeoutMs);
+    const plan: PassivePlan = { kind: 'passive', lease, upstreamPort, timer };
+    this.plan = plan;
+    lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(plan, socket));
+  }
+
+  prepareActive(active: ActivePlan): void {
+    // A passive port still held (PASV and PORT pipelined) is released, not left listening.
+    this.rollback();
+    this.plan = { kind: 'active', ...active };
+  }
+
+  /** The active plan, if that is what is prepared; the plan is used up. */
+  takeActivePlan(): ActivePlan | undefined {
+    const plan = this.plan;
+    if (plan?.kind !== 'active') return undefined;
+    this.plan = undefined;
+    return plan;
+  }
+
+  /** Releases the prepared plan that was not used: its passive port goes back to the pool. */
+  rollback(): void {
+    const plan = this.plan;
+    this.plan = undefined;
+    if (plan?.kind === 'passive') {
+      clearTimeout(plan.timer);
+      plan.lease.release();
+    }
+  }
+
+  /**
+   * Active mode reaches the client first. `onClientReached` runs once its data connection is
+   * up (the session sends the transfer command then), and the upstream leg follows; a client
+   * that cannot be reached resolves not ok, and nothing was sent upstream.
+   */
+  async connectActive(plan: ActivePlan, onClientReached: () => void): Promise<ActiveDialResult> {
+    const startedAt = performance.now();
+    const clientReader = new ReusedReadBuffer();
+    this.clientDials++;
+    let clientData: net.Socket;
+    try {
+      clientData = await dial({
+        host: plan.clientTarget.host,
+        port: plan.clientTarget.port,
+        timeoutMs: this.options.connectTimeoutMs,
+        localAddress: this.clientSideAddress(),
+        allowHalfOpen: true,
+        onread: clientReader.onread,
+      });
+    } catch (error) {
+      return { ok: false, error: errorMessage(error) };
+    } finally {
+      this.clientDials--;
+    }
+    if (this.closed) {
+      clientData.destroy();
+      return { ok: false, error: 'session closed' };
+    }
+    clientData.pause();
+    onClientReached();
+    this.commit('active', clientData, clientReader, plan.upstreamPort, startedAt, () => undefined);
+    return { ok: true };
+  }
+
+  /** Ends every plan, half-made data connection and relay. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rollback();
+    for (const relay of this.relays) relay.close('session-closed');
+    for (const socket of this.connecting) socket.destroy();
+    this.connecting.clear();
+  }
+
+  private onPassiveConnection(plan: PassivePlan, accepted: net.Socket): void {
+    accepted.on('error', () => accepted.destroy());
+    if (this.closed || this.plan !== plan) {
+      accepted.destroy();
+      return;
+    }
+    if (!isAllowedDataPeer(accepted.remoteAddress, this.options.client.peer.host)) {
+      this.options.refuse('foreign_data_peer', { peer: accepted.remoteAddress, port: plan.lease.port });
+      accepted.destroy();
+      return;
+    }
+    const { socket, reader } = adoptWithReusedBuffer(accepted, new ReusedReadBuffer());
+    if (socket !== accepted) socket.on('error', () => socket.destroy());
+    clearTimeout(plan.timer);
+    plan.lease.stopListening();
+    this.plan = undefined;
+    this.commit('passive', socket, reader, plan.upstreamPort, performance.now(), () => plan.lease.release());
+  }
+
+  /** The client's data socket is connected: connect upstream and relay, or undo. */
+  private commit(
+    mode: DataMode,
+    clientData: net.Socket,
+    clientReader: ReusedReadBuffer | undefined,
+    upstreamPort: number,
+    startedAt: number,
+    releasePort: () => void,
+  ): void {
+    this.connecting.add(clientData);
+    const upstreamReader = new ReusedReadBuffer();
+    const settled = this.dialUpstream(upstreamPort, upstreamReader).then(
+      (upstreamData) => {
+        this.connecting.delete(clientData);
+        if (this.closed || clientData.destroyed) {
+          upstreamData.destroy();
+          clientData.destroy();
+          releasePort();
+          return;
+        }
+        upstreamData.pause();
+        this.startRelay(clientData, upstreamData, mode, startedAt, releasePort, clientReader, upstreamReader);
+      },
+      (error: unknown) => {
+        this.connecting.delete(clientData);
+        clientData.destroy();
+        releasePort();
+        this.options.metrics.upstreamError('data_connect');
+        this.options.log.error({ err: errorMessage(error) }, 'upstream data connection failed');
+      },
+    );
+    const tracked = settled.finally(() => {
+      if (this.settlingSetup === tracked) this.settlingSetup = undefined;
+      this.options.onSettled();
+    });
+    this.settlingSetup = tracked;
+  }
+
+  private dialUpstream(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {
+    const upstream = this.options.upstream();
+    if (upstream === undefined || upstream.peer.host === '') return Promise.reject(new Error('no upstream control connection'));
+    return dial({
+      host: upstream.peer.host,
+      port,
+      timeoutMs: this.options.connectTimeoutMs,
+      // The same source address as the control connection: servers check that they match.
+      localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
+      allowHalfOpen: true,
+      onread: reader.onread,
+    });
+  }
+
+  private startRelay(
+    clientData: net.Socket,
+    upstreamData: net.Socket,
+    mode: DataMode,
+    startedAt: number,
+    releasePort: () => void,
+    clientReader: ReusedReadBuffer | undefined,
+    upstreamReader: ReusedReadBuffer,
+  ): void {
+    const { metrics, log } = this.options;
+    metrics.dataConnection(mode, (performance.now() - startedAt) / 1000);
+    const onClose = (result: RelayResult): void => {
+      releasePort();
+      this.relays.delete(relay);
+      if (result.reason === 'stalled') this.options.refuse('data_stall', { mode, stallTimeoutMs: this.options.stallTimeoutMs });
+      metrics.dataBytes('to_client', result.bytesToClient);
+      metrics.dataBytes('to_server', result.bytesToUpstream);
+      log.info(
+        { mode, reason: result.reason, bytesToClient: result.bytesToClient, bytesToServer: result.bytesToUpstream },
+        'data connection closed',
+      );
+      this.options.onSettled();
+    };
+    const relay: DataRelay = new DataRelay(
+      clientData,
+      upstreamData,
+      onClose,
+      { client: clientReader, upstream: upstreamReader },
+      { stallTimeoutMs: this.options.stallTimeoutMs },
+    );
+    if (relay.isClosed) return;
+    this.relays.add(relay);
+    this.newestRelay = relay;
+  }
+
+  /** ftpmasq's end of the client's control connection; a socket gone before it was adopted has none. */
+  private clientSideAddress(): string {
+    const local = this.options.client.local.host;
+    return local === '' ? '0.0.0.0' : local;
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,190 @@
+import type { DataConnector } from '../data/data-connector.js';
+import type { Conn } from '../net/conn.js';
+import type { Logger } from '../observability/logger.js';
+import type { RefusalReason } from '../observability/metrics.js';
+import { parseCommand } from '../protocol/command.js';
+import type { SessionFacts } from '../site/site-policy.js';
+import type { ControlChannel } from './control-channel.js';
+import type { SessionContext } from './control-session.js';
+import { handlerFor } from './handlers/command-table.js';
+import type { SessionScope } from './handlers/scope.js';
+import { IntentQueue, TRANSFER_VERBS, type Intent } from './intents.js';
+import { ReplyRouter } from './reply-router.js';
+
+/**
+ * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
+ * pipelines commands ftpmasq answers itself (AUTH ...) behind one slow upstream reply would grow
+ * the queue without bound.
+ */
+export const MAX_PENDING_COMMANDS = 256;
+
+export interface CommandExchangeOptions {
+  readonly context: SessionContext;
+  readonly log: Logger;
+  /** The client's control connection, for the facts the policy decides on. */
+  readonly conn: Conn;
+  readonly client: ControlChannel;
+  readonly data: DataConnector;
+  readonly isClosed: () => boolean;
+  /** The session's one teardown, for a reply that ends it (the drain's 421). */
+  readonly close: (reason: string, lastReply: Buffer) => void;
+  /** The last line of a reply from the upstream passed, with its code (the session's timers watch them). */
+  readonly onReply: (code: number) => void;
+  /** A command got its final reply: the session may have nothing in flight now. */
+  readonly onCompleted: () => void;
+}
+
+/**
+ * The command/reply exchange of one session: client commands to their handlers (a table by
+ * verb), upstream replies by the intent at the head of the FIFO, and ftpmasq's own replies in
+ * their turn. It is the SessionScope the handlers act through; the session owns it, both
+ * channels, the timers and the one close.
+ */
+export class CommandExchange implements SessionScope {
+  readonly site: SessionScope['site'];
+  readonly metrics: SessionScope['metrics'];
+  readonly log: Logger;
+  readonly data: DataConnector;
+  readonly diagnosis: SessionScope['diagnosis'];
+  private readonly pending = new IntentQueue();
+  private readonly router = new ReplyRouter((code) => this.options.onReply(code));
+  private readonly client: ControlChannel;
+  private upstream: ControlChannel | undefined;
+  private upstreamConn: Conn | undefined;
+  private epsvAllSeen = false;
+  private unblockAfterActiveReply = false;
+  /** Set when a last reply is queued (the drain's 421): the session ends when it goes out, and no command is handled. */
+  private closingReason: string | undefined;
+
+  constructor(private readonly options: CommandExchangeOptions) {
+    this.site = options.context.site;
+    this.metrics = options.context.metrics;
+    this.diagnosis = options.context.diagnosis;
+    this.log = options.log;
+    this.data = options.data;
+    this.client = options.client;
+  }
+
+  /** Nothing awaits a reply (a reply of ftpmasq's own waiting its turn included). */
+  get isQuiet(): boolean {
+    return this.pending.length === 0;
+  }
+
+  attachUpstream(channel: ControlChannel, conn: Conn): void {
+    this.upstream = channel;
+    this.upstreamConn = conn;
+  }
+
+  onClientLine(line: Buffer): void {
+    if (this.closingReason !== undefined) return;
+    const command = parseCommand(line);
+    if (TRANSFER_VERBS.has(command.verb) && this.pending.hasActive()) {
+      // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
+      // answered, or it would reach the server before ftpmasq knows where to connect.
+      this.client.putBack(line);
+      this.client.hold();
+      this.unblockAfterActiveReply = true;
+      return;
+    }
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
+    handlerFor(command.verb)(command, this);
+    if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
+  }
+
+  /** Returns the work still running for this line (a port being bound, a relay flushing), if any. */
+  onReplyLine(line: Buffer): Promise<void> | undefined {
+    return this.router.route(line, this.pending.head, this);
+  }
+
+  /**
+   * Answers with `reply` after the replies still owed, then the session ends (gracefully, so the
+   * reply arrives); nothing the client sends meanwhile is handled.
+   */
+  answerLastly(reply: string, reason: string): void {
+    if (this.closingReason !== undefined) return;
+    this.closingReason = reason;
+    this.client.pause('closing');
+    const bytes = Buffer.from(reply, 'latin1');
+    if (this.pending.queueLocal(bytes, { closes: true })) this.options.close(reason, bytes);
+  }
+
+  // ---- SessionScope ------------------------------------------------------------------------
+
+  facts(): SessionFacts {
+    return { clientAddress: this.options.conn.peer.host, ownAddress: this.options.conn.local.host, epsvAllSeen: this.epsvAllSeen };
+  }
+
+  isClosed(): boolean {
+    return this.options.isClosed();
+  }
+
+  upstreamAddress(): string {
+    return this.upstreamConn?.peer.host ?? '';
+  }
+
+  forward(line: Buffer, intent: Intent): void {
+    const upstream = this.upstream;
+    if (upstream === undefined) return;
+    this.pending.push(intent);
+    if (!upstream.write(line)) this.client.pause('backpressure');
+  }
+
+  answerLocally(reply: string): void {
+    const bytes = Buffer.from(reply, 'latin1');
+    if (this.pending.queueLocal(bytes)) this.send(bytes);
+  }
+
+  /** Every refusal is counted and logged at warn, with what was refused. */
+  refuse(reason: RefusalReason, details: Readonly<Record<string, unknown>> = {}): void {
+    this.metrics.refuse(reason);
+    this.log.warn({ reason, ...details }, 'refused');
+  }
+
+  noteEpsvAll(): void {
+    this.epsvAllSeen = true;
+  }
+
+  holdCommands(): void {
+    this.client.hold();
+  }
+
+  releaseCommands(): void {
+    if (!this.isClosed() && this.closingReason === undefined) this.client.release();
+  }
+
+  send(line: Buffer): void {
+    if (this.isClosed()) return;
+    if (!this.client.write(line)) {
+      this.upstream?.pause('backpressure');
+      this.client.pause('replies-unread');
+    }
+  }
+
+  finish(reply: string | Buffer): void {
+    this.send(typeof reply === 'string' ? Buffer.from(reply, 'latin1') : reply);
+    this.completeHead();
+  }
+
+  passOn(lines: readonly Buffer[]): void {
+    for (const line of lines) this.send(line);
+    this.completeHead();
+  }
+
+  private completeHead(): void {
+    const { completed, due } = this.pending.completeHead();
+    if (completed?.kind === 'active' && this.unblockAfterActiveReply) {
+      this.unblockAfterActiveReply = false;
+      // After this reply is out: the waiting commands may answer locally or block again.
+      queueMicrotask(() => this.releaseCommands());
+    }
+    for (const local of due) {
+      if (local.closes) {
+        this.options.close(this.closingReason ?? 'closing', local.reply);
+        return;
+      }
+      this.send(local.reply);
+    }
+    if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.client.resume('pipeline');
+    this.options.onCompleted();
+  }
+}

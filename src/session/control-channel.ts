@@ -1,0 +1,223 @@
+import type { Duplex } from 'node:stream';
+import { LineReader } from '../protocol/line-reader.js';
+
+/**
+ * Why a side is paused; it reads again when no reason is left. `processing`: a line is being
+ * handled and later lines wait. `replies-unread`: the client is not reading its replies, so
+ * ftpmasq stops reading its commands too. `pipeline`: too many commands await replies.
+ * `closing`: the session ends after a last reply and reads no more commands.
+ */
+export type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replies-unread' | 'pipeline' | 'closing';
+
+/** What a channel tells its session. `line`, `tooLong` and `end` come in the order read. */
+export interface ControlChannelHandlers {
+  /** One complete line, the exact bytes read, terminator included. */
+  line(line: Buffer): void;
+  /** A line longer than the cap: nothing more is read after it. */
+  tooLong(): void;
+  /** The peer's EOF (or the stream's close), after every line before it; once. */
+  end(unterminated: Buffer | undefined): void;
+  /** The stream closed. At once, not in line order. */
+  close(): void;
+  error(error: Error): void;
+  /** The stream took every byte written to it. */
+  drain(): void;
+}
+
+type Inbound = Buffer | 'too-long' | { readonly end: Buffer | undefined };
+
+/**
+ * One side of a control connection (client or upstream): the stream, its line reader, the
+ * reasons it is paused and the lines read but not yet handled. The session routes between two of
+ * them and never touches a stream itself.
+ *
+ * `swapStream` replaces the stream in place (a TLS upgrade, a stream behind a PROXY header): the
+ * line reader, the waiting lines and the pause reasons stay, so a line begun on the old stream
+ * ends on the new one, and the old stream's events no longer reach the session. The wiring is in
+ * one place, as in ws's `WebSocket.setSocket(socket, head)` and basic-ftp's `FtpContext.socket`.
+ */
+export class ControlChannel {
+  private current: Duplex;
+  private readonly reader: LineReader;
+  private readonly pauses = new Set<PauseReason>();
+  /** Read, not yet handed to the session: lines wait here while the channel is held. */
+  private readonly inbound: Inbound[] = [];
+  private held = false;
+  private pumping = false;
+  private endQueued = false;
+  private stopped = false;
+
+  private readonly onData = (chunk: Buffer): void => {
+    const result = this.reader.push(chunk);
+    for (const line of result.lines) this.inbound.push(line);
+    if (!result.ok) this.inbound.push('too-long');
+    this.pump();
+  };
+  private readonly onEnd = (): void => this.queueEnd();
+  private readonly onClose = (): void => {
+    this.handlers.close();
+    this.queueEnd();
+  };
+  private readonly onError = (error: Error): void => this.handlers.error(error);
+  private readonly onDrain = (): void => this.handlers.drain();
+
+  constructor(
+    stream: Duplex,
+    private readonly handlers: ControlChannelHandlers,
+    maxLineBytes?: number,
+  ) {
+    this.reader = new LineReader(maxLineBytes);
+    this.current = stream;
+    this.attach(stream);
+  }
+
+  get stream(): Duplex {
+    return this.current;
+  }
+
+  get maxLineBytes(): number {
+    return this.reader.maxLineBytes;
+  }
+
+  /** Writes; false when the stream's buffer is full (wait for the `drain` handler). */
+  write(bytes: Buffer): boolean {
+    return this.current.write(bytes);
+  }
+
+  pause(reason: PauseReason): void {
+    this.pauses.add(reason);
+    this.current.pause();
+  }
+
+  resume(reason: PauseReason): void {
+    if (!this.pauses.delete(reason) || this.pauses.size > 0 || this.stopped) return;
+    this.current.resume();
+  }
+
+  /** Later lines wait (and reading stops) until `release()`: the line being handled needs I/O first. */
+  hold(): void {
+    this.held = true;
+    this.pause('processing');
+  }
+
+  /** Hands the waiting lines on, in order, until the session holds the channel again. */
+  release(): void {
+    this.held = false;
+    if (this.stopped) return;
+    this.resume('processing');
+    this.pump();
+  }
+
+  /** Puts the line being handled back at the head: it is handled again after `release()`. */
+  putBack(line: Buffer): void {
+    this.inbound.unshift(line);
+  }
+
+  /**
+   * The bytes read but not handed to the session yet (waiting lines, an unfinished line), removed
+   * from the channel: after `AUTH TLS` they are the start of the client's TLS handshake, which the
+   * TLS layer must read before the new stream's first byte.
+   */
+  takeUnread(): Buffer {
+    const parts: Buffer[] = [];
+    const markers: Inbound[] = [];
+    for (const item of this.inbound.splice(0)) {
+      if (Buffer.isBuffer(item)) parts.push(item);
+      else markers.push(item);
+    }
+    this.inbound.push(...markers);
+    const tail = this.reader.takePending();
+    if (tail !== undefined) parts.push(tail);
+    return Buffer.concat(parts);
+  }
+
+  /**
+   * Replaces the stream, keeping what was read: the new stream's bytes continue the same line
+   * reader. The old stream is paused and left to its owner (a TLS socket wraps it); its errors are
+   * swallowed here because whatever wraps it reports them.
+   */
+  swapStream(stream: Duplex): void {
+    const old = this.current;
+    old.pause();
+    old.off('data', this.onData);
+    old.off('end', this.onEnd);
+    old.off('close', this.onClose);
+    old.off('error', this.onError);
+    old.off('drain', this.onDrain);
+    old.on('error', ignoreError);
+    this.current = stream;
+    this.attach(stream);
+  }
+
+  /**
+   * Sends `lastBytes` and EOF, so they arrive, and destroys the stream after `graceMs` if the peer
+   * has not closed by then; at once when the stream can no longer write. No line is handed on.
+   */
+  endGracefully(lastBytes: Buffer | string, graceMs: number): void {
+    this.stop();
+    const stream = this.current;
+    if (stream.destroyed || !stream.writable) {
+      stream.destroy();
+      return;
+    }
+    stream.end(lastBytes);
+    const grace = setTimeout(() => stream.destroy(), graceMs);
+    grace.unref();
+    stream.once('close', () => clearTimeout(grace));
+  }
+
+  /** Passes the peer's EOF on: everything written before arrives, then EOF. */
+  endWriting(): void {
+    this.current.end();
+  }
+
+  destroy(): void {
+    this.stop();
+    this.current.destroy();
+  }
+
+  /** The peer's EOF has been read. */
+  get readableEnded(): boolean {
+    return this.current.readableEnded;
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.inbound.length = 0;
+  }
+
+  private attach(stream: Duplex): void {
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('close', this.onClose);
+    stream.on('error', this.onError);
+    stream.on('drain', this.onDrain);
+    if (this.pauses.size > 0) stream.pause();
+    else stream.resume();
+  }
+
+  private queueEnd(): void {
+    if (this.endQueued) return;
+    this.endQueued = true;
+    this.inbound.push({ end: this.reader.takePending() });
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.held && !this.stopped) {
+        const item = this.inbound.shift();
+        if (item === undefined) break;
+        if (Buffer.isBuffer(item)) this.handlers.line(item);
+        else if (item === 'too-long') this.handlers.tooLong();
+        else this.handlers.end(item.end);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}
+
+function ignoreError(): void {}

@@ -1,0 +1,29 @@
+import { TRANSFER_VERBS } from '../intents.js';
+import { handleActive } from './active.js';
+import { handleFeat, handleLongAddressCommand } from './features.js';
+import { handleEpsv, handlePasv } from './passive.js';
+import type { CommandHandler } from './scope.js';
+import { handleAuth } from './security.js';
+import { handleTransfer } from './transfer.js';
+
+/** Every other command goes upstream as it came, its reply passed back unchanged. */
+export const forwardPlain: CommandHandler = (command, scope) => {
+  scope.forward(command.line, { kind: 'plain' });
+};
+
+/** The verbs ftpmasq handles itself, by family (security, passive, active, features, transfer). */
+export const COMMAND_HANDLERS: ReadonlyMap<string, CommandHandler> = new Map<string, CommandHandler>([
+  ['AUTH', handleAuth],
+  ['PASV', handlePasv],
+  ['EPSV', handleEpsv],
+  ['PORT', handleActive],
+  ['EPRT', handleActive],
+  ['LPSV', handleLongAddressCommand],
+  ['LPRT', handleLongAddressCommand],
+  ['FEAT', handleFeat],
+  ...[...TRANSFER_VERBS].map((verb): [string, CommandHandler] => [verb, handleTransfer]),
+]);
+
+export function handlerFor(verb: string): CommandHandler {
+  return COMMAND_HANDLERS.get(verb) ?? forwardPlain;
+}

@@ -1,0 +1,72 @@
+import type { SiteConfig } from '../../config/types.js';
+import type { DataConnector } from '../../data/data-connector.js';
+import type { DataRelay } from '../../data/data-relay.js';
+import type { Logger } from '../../observability/logger.js';
+import type { RefusalReason, SiteMetrics } from '../../observability/metrics.js';
+import type { ClientCommand } from '../../protocol/command.js';
+import type { Refusal, SessionFacts } from '../../site/site-policy.js';
+import type { Intent } from '../intents.js';
+
+/** What a transfer's final reply waits for of the relay that carries its data. */
+export type GatedRelay = Pick<DataRelay, 'isClosed' | 'toClientDone' | 'close'>;
+
+/** What the handlers use of the session's data connector. */
+export type DataPlanner = Pick<
+  DataConnector,
+  | 'acquirePort'
+  | 'portCapacity'
+  | 'preparePassive'
+  | 'prepareActive'
+  | 'takeActivePlan'
+  | 'rollback'
+  | 'connectActive'
+  | 'settling'
+  | 'takeStall'
+> & { readonly currentRelay: GatedRelay | undefined };
+
+/**
+ * What a command or reply handler may do to its session, and nothing else: the session passes
+ * itself in this shape, and unit tests pass a recording fake. Handlers decide through the site
+ * policy; they never touch a socket.
+ */
+export interface SessionScope {
+  readonly site: SiteConfig;
+  readonly metrics: SiteMetrics;
+  readonly log: Logger;
+  readonly data: DataPlanner;
+  /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
+  readonly diagnosis: { unroutablePasvWarned: boolean };
+  facts(): SessionFacts;
+  isClosed(): boolean;
+  /** The upstream control connection's address, which every data connection goes to. */
+  upstreamAddress(): string;
+
+  /** Sends the line upstream; `intent` says what its reply will mean. */
+  forward(line: Buffer, intent: Intent): void;
+  /** A reply of ftpmasq's own, sent after the replies still owed for earlier commands. */
+  answerLocally(reply: string): void;
+  /** Counts and logs a refusal (the reply is separate: `answerLocally`). */
+  refuse(reason: RefusalReason, details?: Readonly<Record<string, unknown>>): void;
+  noteEpsvAll(): void;
+  /** Later client commands wait (and the client is not read) until `releaseCommands()`. */
+  holdCommands(): void;
+  releaseCommands(): void;
+
+  /** Sends a reply line to the client; the command at the head still awaits its final reply. */
+  send(line: Buffer): void;
+  /** Sends the final reply to the command at the head of the queue, which is then done. */
+  finish(reply: string | Buffer): void;
+  /** Sends the server's reply lines as they came, and the head is done. */
+  passOn(lines: readonly Buffer[]): void;
+}
+
+export type CommandHandler = (command: ClientCommand, scope: SessionScope) => void;
+
+/** A refusal the site policy decided: counted, logged, and answered in order. */
+export function applyRefusal(scope: SessionScope, refusal: Refusal): void {
+  scope.refuse(refusal.reason, refusal.details);
+  scope.answerLocally(refusal.reply);
+}
+
+/** What ftpmasq sends upstream for a client's PORT/EPRT, and for an EPSV it translates. */
+export const PASV_LINE: Buffer = Buffer.from('PASV\r\n');

@@ -1,0 +1,106 @@
+import type { SiteConfig } from '../config/types.js';
+
+export type SessionTimeout = 'greeting' | 'login' | 'idle';
+
+/** What the client gets when each clock runs out; the session closes after it. */
+export const TIMEOUT_REPLIES: Readonly<Record<SessionTimeout, string>> = {
+  greeting: '421 Service not available: the server did not greet in time.\r\n',
+  login: '421 Login timed out.\r\n',
+  idle: '421 Idle timeout, closing control connection.\r\n',
+};
+
+export type TimeoutLimits = Pick<SiteConfig, 'greetingTimeoutMs' | 'loginTimeoutMs' | 'idleTimeoutMs'>;
+
+/** Node runs a timer with a longer delay after 1 ms: a later deadline is checked this soon instead. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * A session's three clocks:
+ * - greeting: from the upstream accepting TCP until its first complete reply;
+ * - login: from that reply until a 230;
+ * - idle: no command from the client for the limit while nothing is in flight (never while a
+ *   transfer runs; `becameIdle()` starts it again when the session has nothing in flight).
+ * They share one timer, set for the earliest deadline and re-armed only when it fires: the
+ * events that move a deadline (a reply, a command) just record the time. A short session costs
+ * one setTimeout and one clearTimeout; a busy one does not re-arm a timer per command.
+ */
+export class SessionTimers {
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private connectedAt: number | undefined;
+  private greetedAt: number | undefined;
+  private loggedIn = false;
+  private lastActivity = performance.now();
+  private stopped = false;
+
+  constructor(
+    private readonly limits: TimeoutLimits,
+    private readonly isIdle: () => boolean,
+    private readonly onExpired: (timeout: SessionTimeout) => void,
+  ) {}
+
+  upstreamConnected(): void {
+    this.connectedAt = performance.now();
+    this.schedule(this.connectedAt + this.limits.greetingTimeoutMs);
+  }
+
+  /** The last line of an upstream reply passed, with its code. */
+  replied(code: number): void {
+    if (this.greetedAt === undefined) {
+      this.greetedAt = performance.now();
+      this.schedule(this.greetedAt + this.limits.loginTimeoutMs);
+    }
+    if (code === 230) this.loggedIn = true;
+  }
+
+  /** A client command arrived. */
+  commandReceived(): void {
+    this.lastActivity = performance.now();
+  }
+
+  /** Nothing is in flight any more: the idle clock runs from now. */
+  becameIdle(): void {
+    this.lastActivity = performance.now();
+    this.schedule(this.lastActivity + this.limits.idleTimeoutMs);
+  }
+
+  clear(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Makes sure the timer fires no later than `at`. */
+  private schedule(at: number): void {
+    if (this.stopped || (this.timer !== undefined && this.timerAt <= at)) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    const delay = Math.min(Math.max(0, at - performance.now()), MAX_TIMER_DELAY_MS);
+    this.timer = setTimeout(() => this.onTimer(), delay);
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.stopped) return;
+    const now = performance.now();
+    const { greetingTimeoutMs, loginTimeoutMs, idleTimeoutMs } = this.limits;
+    if (this.connectedAt !== undefined && this.greetedAt === undefined) {
+      if (now >= this.connectedAt + greetingTimeoutMs) return this.expire('greeting');
+      this.schedule(this.connectedAt + greetingTimeoutMs);
+    }
+    if (this.greetedAt !== undefined && !this.loggedIn) {
+      if (now >= this.greetedAt + loginTimeoutMs) return this.expire('login');
+      this.schedule(this.greetedAt + loginTimeoutMs);
+    }
+    if (this.isIdle()) {
+      if (now >= this.lastActivity + idleTimeoutMs) return this.expire('idle');
+      this.schedule(this.lastActivity + idleTimeoutMs);
+    }
+  }
+
+  private expire(timeout: SessionTimeout): void {
+    this.clear();
+    this.onExpired(timeout);
+  }
+}

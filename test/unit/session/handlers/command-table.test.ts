@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { handleActive } from '../../../../src/session/handlers/active.js';
+import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/session/handlers/command-table.js';
+import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
+import { handleEpsv, handlePasv } from '../../../../src/session/handlers/passive.js';
+import { handleAuth } from '../../../../src/session/handlers/security.js';
+import { handleTransfer } from '../../../../src/session/handlers/transfer.js';
+import { command, fakeScope } from './fake-scope.js';
+
+describe('the command table', () => {
+  it.each([
+    { verb: 'AUTH', handler: handleAuth },
+    { verb: 'PASV', handler: handlePasv },
+    { verb: 'EPSV', handler: handleEpsv },
+    { verb: 'PORT', handler: handleActive },
+    { verb: 'EPRT', handler: handleActive },
+    { verb: 'LPSV', handler: handleLongAddressCommand },
+    { verb: 'LPRT', handler: handleLongAddressCommand },
+    { verb: 'FEAT', handler: handleFeat },
+    ...['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD'].map((verb) => ({ verb, handler: handleTransfer })),
+    ...['USER', 'PASS', 'CWD', 'SIZE', 'NOOP', 'QUIT', 'ABOR', 'PBSZ', 'PROT', ''].map((verb) => ({ verb, handler: forwardPlain })),
+  ])('$verb', ({ verb, handler }) => {
+    expect(handlerFor(verb)).toBe(handler);
+  });
+
+  it('names 15 verbs', () => {
+    expect(COMMAND_HANDLERS.size).toBe(15);
+  });
+
+  it('forwards any other command as the same bytes, Telnet prefix and all', () => {
+    const scope = fakeScope();
+    const line = Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r\n')]);
+    forwardPlain({ verb: 'ABOR', argument: Buffer.alloc(0), line, forward: line }, scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: line.toString('latin1'), intent: { kind: 'plain' } }]);
+    handlerFor('SIZE')(command('SIZE f\u00e9.txt'), scope);
+    expect(scope.recorded.forwarded.at(-1)?.line).toBe('SIZE f\u00e9.txt\r\n');
+  });
+});

@@ -1,0 +1,164 @@
+import { describe, expect, it, vi } from 'vitest';
+import {
+  NEGATIVE_REPLY_FLUSH_MS,
+  STALLED_TRANSFER_REPLY,
+  answerTransferReply,
+  handleTransfer,
+} from '../../../../src/session/handlers/transfer.js';
+import { FakeRelay, command, fakeScope } from './fake-scope.js';
+
+const PLAN = { clientTarget: { host: '203.0.113.2', port: 50000 }, upstreamPort: 60000 };
+
+/** Lets the promise callbacks queued so far run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+describe('a transfer command', () => {
+  it('passive (no active plan): forwarded at once with a transfer intent', () => {
+    const scope = fakeScope();
+    handleTransfer(command('RETR a.txt'), scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: 'RETR a.txt\r\n', intent: { kind: 'transfer' } }]);
+    expect(scope.recorded.holds).toBe(0);
+  });
+
+  it('active: later commands wait, the client is reached, then the command goes upstream', async () => {
+    const scope = fakeScope();
+    scope.fakeData.activePlan = PLAN;
+    handleTransfer(command('STOR b.bin'), scope);
+    expect(scope.recorded.holds).toBe(1);
+    expect(scope.fakeData.calls).toEqual(['connectActive 203.0.113.2:50000']);
+    expect(scope.recorded.forwarded).toEqual([{ line: 'STOR b.bin\r\n', intent: { kind: 'transfer' } }]);
+    await settle();
+    expect(scope.recorded.releases).toBe(1);
+    expect(scope.recorded.local).toEqual([]);
+  });
+
+  it('active, client unreachable: 425, nothing upstream (a STOR would truncate the file), commands released', async () => {
+    const scope = fakeScope();
+    scope.fakeData.activePlan = PLAN;
+    scope.fakeData.dialResult = { ok: false, error: 'connect ECONNREFUSED' };
+    handleTransfer(command('STOR b.bin'), scope);
+    await settle();
+    expect(scope.recorded.forwarded).toEqual([]);
+    expect(scope.recorded.local).toEqual(["425 Can't open data connection to your PORT/EPRT address.\r\n"]);
+    expect(scope.recorded.releases).toBe(1);
+    expect(scope.recorded.logs.map((log) => log.msg)).toEqual(['active data connection to the client failed']);
+  });
+
+  it('active, session closed meanwhile: no 425', async () => {
+    const scope = fakeScope();
+    scope.fakeData.activePlan = PLAN;
+    scope.fakeData.dialResult = { ok: false, error: 'session closed' };
+    scope.closed = true;
+    handleTransfer(command('RETR a'), scope);
+    await settle();
+    expect(scope.recorded.local).toEqual([]);
+  });
+
+  it('uses the active plan once: the next transfer is forwarded at once', async () => {
+    const scope = fakeScope();
+    scope.fakeData.activePlan = PLAN;
+    handleTransfer(command('LIST'), scope);
+    handleTransfer(command('NLST'), scope);
+    expect(scope.fakeData.calls).toEqual(['connectActive 203.0.113.2:50000']);
+    expect(scope.recorded.forwarded.map((entry) => entry.line)).toEqual(['LIST\r\n', 'NLST\r\n']);
+  });
+});
+
+describe('the transfer gate', () => {
+  const TRANSFER_COMPLETE = Buffer.from('226 Transfer complete\r\n');
+
+  it('with no relay, the final reply goes out at once', () => {
+    const scope = fakeScope();
+    expect(answerTransferReply(TRANSFER_COMPLETE, 226, scope)).toBeUndefined();
+    expect(scope.recorded.toClient).toEqual(['226 Transfer complete\r\n']);
+    expect(scope.recorded.completed).toEqual([1]);
+  });
+
+  it('a positive reply waits until the relay has flushed to the client', async () => {
+    const scope = fakeScope();
+    const relay = new FakeRelay();
+    scope.fakeData.currentRelay = relay;
+    const work = answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    await settle();
+    expect(scope.recorded.toClient).toEqual([]);
+    relay.flush();
+    await work;
+    expect(scope.recorded.toClient).toEqual(['226 Transfer complete\r\n']);
+    expect(relay.isClosed).toBe(false);
+  });
+
+  it('a negative reply gives the relay its flush time, then closes it and goes out', async () => {
+    vi.useFakeTimers();
+    try {
+      const scope = fakeScope();
+      const relay = new FakeRelay();
+      scope.fakeData.currentRelay = relay;
+      const work = answerTransferReply(Buffer.from('426 Aborted\r\n'), 426, scope);
+      await vi.advanceTimersByTimeAsync(NEGATIVE_REPLY_FLUSH_MS - 1);
+      expect(scope.recorded.toClient).toEqual([]);
+      await vi.advanceTimersByTimeAsync(1);
+      await work;
+      expect(relay.closedWith).toBe('aborted');
+      expect(scope.recorded.toClient).toEqual(['426 Aborted\r\n']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('waits for a data connection being set up before it looks for the relay', async () => {
+    const scope = fakeScope();
+    let setupDone: () => void = () => undefined;
+    scope.fakeData.settling = new Promise<void>((resolve) => {
+      setupDone = resolve;
+    });
+    const work = answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    const relay = new FakeRelay();
+    scope.fakeData.currentRelay = relay;
+    setupDone();
+    await settle();
+    expect(scope.recorded.toClient).toEqual([]);
+    relay.flush();
+    await work;
+    expect(scope.recorded.toClient).toEqual(['226 Transfer complete\r\n']);
+  });
+
+  it('answers 426 in place of a 226 when the stall timeout closed the relay first', () => {
+    const scope = fakeScope();
+    scope.fakeData.stalled = true;
+    answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    expect(scope.recorded.toClient).toEqual([STALLED_TRANSFER_REPLY]);
+    expect(scope.recorded.logs.map((log) => log.msg)).toEqual(['transfer reply replaced: the data connection stalled']);
+  });
+
+  it('answers 426 in place of a 226 that waited for a relay the stall timeout then closed', async () => {
+    const scope = fakeScope();
+    const relay = new FakeRelay();
+    scope.fakeData.currentRelay = relay;
+    const work = answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    scope.fakeData.stalled = true;
+    relay.close('complete');
+    await work;
+    expect(scope.recorded.toClient).toEqual([STALLED_TRANSFER_REPLY]);
+  });
+
+  it("passes the server's own negative reply after a stall, and uses the stall up", () => {
+    const scope = fakeScope();
+    scope.fakeData.stalled = true;
+    answerTransferReply(Buffer.from('426 Connection reset\r\n'), 426, scope);
+    answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    expect(scope.recorded.toClient).toEqual(['426 Connection reset\r\n', '226 Transfer complete\r\n']);
+  });
+
+  it('sends nothing when the session closed while it waited', async () => {
+    const scope = fakeScope();
+    const relay = new FakeRelay();
+    scope.fakeData.currentRelay = relay;
+    const work = answerTransferReply(TRANSFER_COMPLETE, 226, scope);
+    scope.closed = true;
+    relay.flush();
+    await work;
+    expect(scope.recorded.toClient).toEqual([]);
+  });
+});

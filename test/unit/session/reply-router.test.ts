@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { ReplyRouter } from '../../../src/session/reply-router.js';
+import type { Intent } from '../../../src/session/intents.js';
+import { fakeLease, fakeScope } from './handlers/fake-scope.js';
+
+function routeAll(lines: string[], head: Intent | undefined, scope = fakeScope()): { scope: ReturnType<typeof fakeScope>; codes: number[]; work: unknown[] } {
+  const codes: number[] = [];
+  const router = new ReplyRouter((code) => codes.push(code));
+  const work = lines.map((line) => router.route(Buffer.from(line, 'latin1'), head, scope));
+  return { scope, codes, work };
+}
+
+describe('ReplyRouter', () => {
+  it('passes a plain reply unchanged and completes the head on its last line', () => {
+    const { scope, codes } = routeAll(['250-first\r\n', ' middle\r\n', '250 done\r\n'], { kind: 'plain' });
+    expect(scope.recorded.toClient).toEqual(['250-first\r\n', ' middle\r\n', '250 done\r\n']);
+    expect(scope.recorded.completed).toEqual([3]);
+    expect(codes).toEqual([250]);
+  });
+
+  it('passes preliminary replies without completing the head', () => {
+    const { scope, codes } = routeAll(['150 Opening\r\n'], { kind: 'transfer' });
+    expect(scope.recorded.toClient).toEqual(['150 Opening\r\n']);
+    expect(scope.recorded.completed).toEqual([]);
+    expect(codes).toEqual([150]);
+  });
+
+  it('passes a stray line that is no reply', () => {
+    const { scope, codes } = routeAll(['hello\r\n'], { kind: 'plain' });
+    expect(scope.recorded.toClient).toEqual(['hello\r\n']);
+    expect(codes).toEqual([]);
+  });
+
+  it('filters the lines of a FEAT reply', () => {
+    const { scope } = routeAll(['211-Features:\r\n', ' AUTH TLS\r\n', ' SIZE\r\n', '211 End\r\n'], { kind: 'feat' });
+    expect(scope.recorded.toClient.join('')).toBe('211-Features:\r\n SIZE\r\n211 End\r\n');
+  });
+
+  it('holds a multi-line 227 until its last line and answers it once', async () => {
+    const scope = fakeScope();
+    scope.fakeData.lease = fakeLease(60007);
+    const { work } = routeAll(
+      ['227-Entering Passive Mode\r\n', '227 (10,0,11,251,234,96)\r\n'],
+      { kind: 'passive', upstreamReply: 227, answerAs: 227 },
+      scope,
+    );
+    expect(work[0]).toBeUndefined();
+    await work[1];
+    expect(scope.recorded.toClient).toEqual(['227 Entering Passive Mode (203,0,113,10,234,103).\r\n']);
+    expect(scope.recorded.completed).toEqual([1]);
+  });
+
+  it("routes a transfer's final reply through the gate", () => {
+    const { scope } = routeAll(['226 Transfer complete\r\n'], { kind: 'transfer' });
+    expect(scope.recorded.toClient).toEqual(['226 Transfer complete\r\n']);
+    expect(scope.recorded.completed).toEqual([1]);
+  });
+
+  it('passes a reply with no command awaiting it', () => {
+    const { scope, codes } = routeAll(['421 Timeout\r\n'], undefined);
+    expect(scope.recorded.toClient).toEqual(['421 Timeout\r\n']);
+    expect(scope.recorded.completed).toEqual([]);
+    expect(codes).toEqual([421]);
+  });
+});
