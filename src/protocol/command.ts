@@ -29,7 +29,7 @@ export interface ClientCommand {
   readonly forward: Buffer;
 }
 
-/** Why a line is refused; each is answered `500` by ftpmasq and never sent upstream. */
+/** Why a line is refused; the session answers `500` and never sends the line upstream. */
 export type CommandRefusal =
   /** Nothing but a terminator or Telnet commands: servers disagree on answering it at all. */
   | 'empty'
@@ -94,7 +94,7 @@ function forwardBytes(line: Buffer, body: Buffer): Buffer {
  * Reads one command line (with or without its terminator: CRLF or a bare LF) the way the server
  * will, or refuses it. Pure; never throws on any input.
  */
-export function readCommand(line: Buffer): CommandParseResult {
+export function parseCommand(line: Buffer): CommandParseResult {
   const body = stripLineEnding(line);
   if (body.length + CRLF.length > MAX_COMMAND_LINE_BYTES) return refuse('line-too-long');
   if (body.includes(LF)) return refuse('lf-in-line');
@@ -115,22 +115,6 @@ export function readCommand(line: Buffer): CommandParseResult {
   // One separator byte ends the verb; a second one belongs to the argument, as at the server.
   const argument = text.subarray(Math.min(verbEnd + 1, text.length));
   return { ok: true, value: { verb, argument, line, forward: forwardBytes(line, body) } };
-}
-
-/**
- * The old shape, for the session until it is wired to `readCommand`: a line `readCommand` reads
- * gets its verb; any other is read as before (verb up to the first space), and forwarded.
- * TODO(hardening: command framing): remove once the session refuses what `readCommand` refuses.
- */
-export function parseCommand(line: Buffer): ClientCommand {
-  const parsed = readCommand(line);
-  if (parsed.ok) return parsed.value;
-  const body = stripLineEnding(line);
-  let verbEnd = body.indexOf(SPACE);
-  if (verbEnd === -1) verbEnd = body.length;
-  const verb = body.toString('latin1', 0, Math.min(verbEnd, MAX_VERB_LENGTH)).replace(/[a-z]/g, (letter) => letter.toUpperCase());
-  const argument = verbEnd < body.length ? body.subarray(verbEnd + 1) : Buffer.alloc(0);
-  return { verb, argument, line, forward: forwardBytes(line, body) };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { readCommand } from '../../../src/protocol/command.js';
+import { parseCommand } from '../../../src/protocol/command.js';
 import { LineReader, stripLineEnding } from '../../../src/protocol/line-reader.js';
 import { readReplyCode, ReplyTracker } from '../../../src/protocol/reply-tracker.js';
 import { decodeTelnet, telnetPrefixLength } from '../../../src/protocol/telnet.js';
@@ -67,7 +67,7 @@ describe('command framing properties', () => {
   it('(a) when ftpmasq reads verb V from a line, the server reads the forwarded bytes as V, with the same argument', () => {
     fc.assert(
       fc.property(framedLine, (input) => {
-        const parsed = readCommand(input);
+        const parsed = parseCommand(input);
         if (!parsed.ok) return;
         const reads = proftpdReadCommands(parsed.value.forward);
         expect(reads.map(commandOf)).toEqual([{ verb: parsed.value.verb, argument: parsed.value.argument.toString('hex') }]);
@@ -79,7 +79,7 @@ describe('command framing properties', () => {
   it('(a) holds for lines not framed by a LineReader too (an LF inside is refused)', () => {
     fc.assert(
       fc.property(line, (input) => {
-        const parsed = readCommand(input);
+        const parsed = parseCommand(input);
         if (!parsed.ok) return;
         expect(proftpdReadCommands(parsed.value.forward).map(commandOf)).toEqual([
           { verb: parsed.value.verb, argument: parsed.value.argument.toString('hex') },
@@ -122,7 +122,7 @@ describe('command framing properties', () => {
           const result = reader.push(input.subarray(start, end));
           start = end;
           for (const framed of result.lines) {
-            const parsed = readCommand(framed);
+            const parsed = parseCommand(framed);
             if (!parsed.ok) continue;
             forwarded.push(parsed.value.forward);
             expected.push({ verb: parsed.value.verb, argument: parsed.value.argument.toString('hex') });
@@ -137,7 +137,7 @@ describe('command framing properties', () => {
   it('(b) forwarding never changes a byte of the line: only the terminator becomes CRLF', () => {
     fc.assert(
       fc.property(framedLine, (input) => {
-        const parsed = readCommand(input);
+        const parsed = parseCommand(input);
         if (!parsed.ok) return;
         const { forward } = parsed.value;
         expect(forward.subarray(-2).toString('latin1')).toBe('\r\n');
@@ -157,7 +157,7 @@ describe('command framing properties', () => {
     fc.assert(
       fc.property(fc.constantFrom('RETR', 'stor', 'Cwd', 'MKD'), path, fc.constantFrom('\r\n', '\n'), (verb, name, end) => {
         const input = Buffer.concat([bytes(`${verb} `), name, bytes(end)]);
-        const parsed = readCommand(input);
+        const parsed = parseCommand(input);
         if (!parsed.ok) throw new Error(parsed.reason);
         expect(parsed.value.argument.equals(name)).toBe(true);
         expect(parsed.value.forward.equals(Buffer.concat([bytes(`${verb} `), name, bytes('\r\n')]))).toBe(true);
@@ -169,7 +169,7 @@ describe('command framing properties', () => {
   it('(c) no exception on any input', () => {
     fc.assert(
       fc.property(fc.oneof(line, fc.uint8Array({ maxLength: 200 }).map((array) => Buffer.from(array))), (input) => {
-        const parsed = readCommand(input);
+        const parsed = parseCommand(input);
         expect(typeof parsed.ok).toBe('boolean');
         telnetPrefixLength(input);
         decodeTelnet(input);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseCommand } from '../../../../src/protocol/command.js';
 import { handleActive } from '../../../../src/session/handlers/active.js';
 import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/session/handlers/command-table.js';
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
@@ -34,5 +35,13 @@ describe('the command table', () => {
     expect(scope.recorded.forwarded).toEqual([{ line: line.toString('latin1'), intent: { kind: 'plain' } }]);
     handlerFor('SIZE')(command('SIZE f\u00e9.txt'), scope);
     expect(scope.recorded.forwarded.at(-1)?.line).toBe('SIZE f\u00e9.txt\r\n');
+  });
+
+  it('forwards the parsed line as it came but ending in CRLF (a bare LF would join it to the next line at ProFTPD)', () => {
+    const scope = fakeScope();
+    const parsed = parseCommand(Buffer.from('\xff\xfb\x01noop\n', 'latin1'));
+    if (!parsed.ok) throw new Error(parsed.reason);
+    handlerFor(parsed.value.verb)(parsed.value, scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: '\xff\xfb\x01noop\r\n', intent: { kind: 'plain' } }]);
   });
 });
