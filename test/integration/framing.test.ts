@@ -27,8 +27,18 @@ function bytes(text: string): Buffer {
 const IAC_WILL_1 = '\xff\xfb\x01';
 const IAC_DONT_1 = '\xff\xfe\x01';
 
-/** An upstream that logs in, answers NOOP 200 and anything else 502, and records every byte. */
-async function recordingUpstream(responder?: Responder): Promise<ScriptedUpstream> {
+/**
+ * Like ProFTPD, the upstream executes any PORT, EPRT or AUTH that reaches it, whatever ftpmasq
+ * made of the line (200, 234); NOOP gets 200, anything else 502. Every byte is recorded.
+ */
+const likeProftpd: Responder = (_verb, line) => {
+  const text = line.toString('latin1');
+  if (/PORT|EPRT/i.test(text)) return '200 PORT command successful\r\n';
+  if (/AUTH/i.test(text)) return '234 AUTH TLS successful\r\n';
+  return undefined;
+};
+
+async function recordingUpstream(responder: Responder = likeProftpd): Promise<ScriptedUpstream> {
   return scripted(async (connection) => {
     await connection.greetAndLogin();
     await connection.serve(responder);
