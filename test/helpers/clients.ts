@@ -66,12 +66,20 @@ export interface ClientOptions {
   readonly topology: Topology;
   readonly host: ClientHost;
   readonly endpoint: FtpEndpoint;
+  /**
+   * curl's `--limit-rate` (e.g. `16M`: bytes per second, K/M/G suffixes): a transfer that lasts long
+   * enough to reload or drain under it. curl clients only; the others refuse it.
+   */
+  readonly limitRate?: string;
 }
 
 // A UTF-8 locale so python's argv and stderr carry the Japanese file name as it is.
 const CLIENT_ENV: NodeJS.ProcessEnv = { ...process.env, LC_ALL: 'C.UTF-8', PYTHONIOENCODING: 'utf-8:backslashreplace' };
 
 export function createClient(kind: ClientKind, options: ClientOptions): FtpClient {
+  if (options.limitRate !== undefined && !kind.startsWith('curl-')) {
+    throw new Error(`limitRate is curl's --limit-rate; client ${kind} cannot limit its rate`);
+  }
   switch (kind) {
     case 'curl-legacy':
       return createCurlClient(kind, options, ['--disable-epsv', '--no-ftp-skip-pasv-ip']);
@@ -107,6 +115,7 @@ function createCurlClient(kind: ClientKind, options: ClientOptions, modeArgs: re
         '--user', `${FTP_USER}:${FTP_PASSWORD}`,
         '--connect-timeout', String(CONNECT_TIMEOUT_S),
         '--max-time', String(CLIENT_TIMEOUT_S),
+        ...(options.limitRate === undefined ? [] : ['--limit-rate', options.limitRate]),
         ...modeArgs,
         ...args,
       ],
@@ -354,6 +363,16 @@ export async function startAcceptRecorder(
     throw new Error(`accept recorder on ${urlHost(address)}:${port} in ${host.namespace}: ${problem}: ${stderr.trim()}`);
   }
   return { host, address, port, accepts: () => [...accepted], stop };
+}
+
+/**
+ * The data ports named by every `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` in a client's trace
+ * (curl --verbose, ftplib's debug and lftp's `debug` all print the reply on stderr), in order.
+ */
+export function pasvPortsOf(trace: string): number[] {
+  return [...trace.matchAll(/227 Entering Passive Mode \((?:\d{1,3},){4}(\d{1,3}),(\d{1,3})\)/g)].map(
+    (match) => Number(match[1]) * 256 + Number(match[2]),
+  );
 }
 
 /** One line for a failure message: what ran, how it ended, and the tail of its stderr. */

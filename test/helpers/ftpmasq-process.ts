@@ -1,6 +1,9 @@
 /**
  * The built ftpmasq CLI (dist/cli.js) as a child process in the gateway namespace: started with the
- * flags of a deployment, ready when it logs `ftpmasq ready`, stopped with SIGTERM.
+ * flags of a deployment ({@link startFtpmasq}), with any argv ({@link startFtpmasqWithArgs}) or with a
+ * YAML config file ({@link startFtpmasqWithConfig}); ready when it logs `ftpmasq ready`, stopped with
+ * SIGTERM. Signals (SIGHUP to reload, SIGTERM to drain), the exit and log records can be awaited, each
+ * wait bounded.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -24,16 +27,41 @@ export interface FtpmasqExit {
   readonly signal: NodeJS.Signals | null;
 }
 
-export interface FtpmasqProcess {
-  readonly mode: FtpmasqMode;
+
+/** An exit, and how long it came after the last {@link FtpmasqChild.signal} (or after the wait began). */
+export interface FtpmasqExitReport extends FtpmasqExit {
+  readonly elapsedMs: number;
+}
+
+export type LogRecord = Readonly<Record<string, unknown>>;
+
+/** The process, however it was started. */
+export interface FtpmasqChild {
   readonly args: readonly string[];
   /** Every stdout line that parsed as a JSON object (pino's output), in order. */
-  readonly logRecords: readonly Readonly<Record<string, unknown>>[];
+  readonly logRecords: readonly LogRecord[];
   /** stdout and stderr as they came, for failure messages. */
   output(): string;
   running(): boolean;
+  /** Sends a signal now (SIGHUP: reload; SIGTERM: drain and exit). Does nothing once it has exited. */
+  signal(name: NodeJS.Signals): void;
+  /**
+   * Resolves with the exit once the process has exited, or undefined when it is still running after
+   * `timeoutMs`. `elapsedMs` counts from the last {@link signal} call, or from this call without one.
+   */
+  waitForExit(timeoutMs: number): Promise<FtpmasqExitReport | undefined>;
+  /**
+   * The first log record at index `fromIndex` or later (e.g. `logRecords.length` taken before a
+   * signal) that satisfies `predicate`; undefined when none came within `timeoutMs` or the process
+   * exited without one.
+   */
+  waitForLog(predicate: (record: LogRecord) => boolean, timeoutMs: number, fromIndex?: number): Promise<LogRecord | undefined>;
   /** SIGTERM, bounded wait (then SIGKILL, reported as such). Idempotent: the same exit every time. */
   stop(): Promise<FtpmasqExit>;
+}
+
+export interface FtpmasqProcess extends FtpmasqChild {
+  readonly mode: FtpmasqMode;
 }
 
 export interface FtpmasqOptions {
@@ -43,11 +71,26 @@ export interface FtpmasqOptions {
   readonly extraArgs?: readonly string[];
 }
 
-function isRecord(value: unknown): value is Readonly<Record<string, unknown>> {
+export interface FtpmasqArgsOptions {
+  readonly tools: E2eTools;
+  readonly topology: Topology;
+  /** The whole argv after dist/cli.js. */
+  readonly args: readonly string[];
+}
+
+export interface FtpmasqConfigOptions {
+  readonly tools: E2eTools;
+  readonly topology: Topology;
+  /** A YAML config file; `--config FILE` is the only argument unless `extraArgs` adds more. */
+  readonly configPath: string;
+  readonly extraArgs?: readonly string[];
+}
+
+function isRecord(value: unknown): value is LogRecord {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseRecord(line: string): Readonly<Record<string, unknown>> | undefined {
+function parseRecord(line: string): LogRecord | undefined {
   try {
     const value: unknown = JSON.parse(line);
     return isRecord(value) ? value : undefined;
@@ -73,10 +116,8 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<FtpmasqExi
   });
 }
 
-export async function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProcess> {
-  if (!existsSync(CLI_PATH)) {
-    throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first (npm run test:e2e does it for you)`);
-  }
+/** The flags of the deployment the core tests use: 203.0.113.10:21 in front of ProFTPD on 10.0.11.251:21. */
+export function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProcess> {
   const { tools, topology, mode } = options;
   const args = [
     '--listen', `${PUBLIC_ADDRESS}:21`,
@@ -86,13 +127,28 @@ export async function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProc
     '--mode', mode,
     ...(options.extraArgs ?? []),
   ];
+  return startFtpmasqWithArgs({ tools, topology, args }).then((child) => ({ ...child, mode }));
+}
+
+/** `ftpmasq --config FILE`: every setting, the sites included, comes from the file. */
+export function startFtpmasqWithConfig(options: FtpmasqConfigOptions): Promise<FtpmasqChild> {
+  const { tools, topology, configPath } = options;
+  return startFtpmasqWithArgs({ tools, topology, args: ['--config', configPath, ...(options.extraArgs ?? [])] });
+}
+
+export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise<FtpmasqChild> {
+  if (!existsSync(CLI_PATH)) {
+    throw new Error(`${CLI_PATH} does not exist: run \`npm run build\` first (npm run test:e2e does it for you)`);
+  }
+  const { tools, topology, args } = options;
   const child = spawn(tools.ip, [...topology.execArgs(topology.gateway), process.execPath, CLI_PATH, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const records: Readonly<Record<string, unknown>>[] = [];
+  const records: LogRecord[] = [];
+  /** Log waiters: each sees every new record and says whether it is done. */
+  const watchers = new Set<(record: LogRecord | undefined) => boolean>();
   let output = '';
   let partial = '';
-  let onReady: (() => void) | undefined;
   child.stdout.on('data', (chunk: Buffer) => {
     const text = chunk.toString('utf8');
     output += text;
@@ -103,12 +159,59 @@ export async function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProc
       const record = parseRecord(line);
       if (record === undefined) continue;
       records.push(record);
-      if (record['msg'] === READY_MESSAGE) onReady?.();
+      for (const watcher of [...watchers]) if (watcher(record)) watchers.delete(watcher);
     }
   });
   child.stderr.on('data', (chunk: Buffer) => {
     output += `[stderr] ${chunk.toString('utf8')}`;
   });
+  let exitedAt: number | undefined;
+  child.once('exit', () => {
+    exitedAt = performance.now();
+  });
+  // Once stdout has closed (after the exit, with every last line read), no record can come any more.
+  let outputClosed = false;
+  child.once('close', () => {
+    outputClosed = true;
+    for (const watcher of [...watchers]) if (watcher(undefined)) watchers.delete(watcher);
+  });
+
+  let lastSignalAt: number | undefined;
+  const signal = (name: NodeJS.Signals): void => {
+    if (exitOf(child) !== undefined) return;
+    lastSignalAt = performance.now();
+    child.kill(name);
+  };
+
+  const waitForProcessExit = async (timeoutMs: number): Promise<FtpmasqExitReport | undefined> => {
+    const since = lastSignalAt ?? performance.now();
+    const exited = await waitForExit(child, timeoutMs);
+    if (exited === undefined) return undefined;
+    return { ...exited, elapsedMs: Math.round((exitedAt ?? performance.now()) - since) };
+  };
+
+  const waitForLog = (
+    predicate: (record: LogRecord) => boolean,
+    timeoutMs: number,
+    fromIndex = 0,
+  ): Promise<LogRecord | undefined> => {
+    const seen = records.slice(fromIndex).find(predicate);
+    if (seen !== undefined) return Promise.resolve(seen);
+    if (outputClosed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const watcher = (record: LogRecord | undefined): boolean => {
+        if (record !== undefined && !predicate(record)) return false;
+        clearTimeout(timer);
+        resolve(record);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(watcher);
+        resolve(undefined);
+      }, timeoutMs);
+      watchers.add(watcher);
+    });
+  };
 
   let stopping: Promise<FtpmasqExit> | undefined;
   const stop = (): Promise<FtpmasqExit> => {
@@ -123,25 +226,26 @@ export async function startFtpmasq(options: FtpmasqOptions): Promise<FtpmasqProc
     })();
     return stopping;
   };
-  const handle: FtpmasqProcess = {
-    mode,
+  const handle: FtpmasqChild = {
     args,
     logRecords: records,
     output: () => output,
     running: () => exitOf(child) === undefined,
+    signal,
+    waitForExit: waitForProcessExit,
+    waitForLog,
     stop,
   };
 
   const ready = await new Promise<string | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(`no "${READY_MESSAGE}" line within ${READY_TIMEOUT_MS} ms`), READY_TIMEOUT_MS);
-    const settle = (problem: string | undefined): void => {
-      clearTimeout(timer);
-      resolve(problem);
-    };
-    onReady = () => settle(undefined);
-    if (records.some((record) => record['msg'] === READY_MESSAGE)) settle(undefined);
-    child.once('error', (error) => settle(`cannot start: ${error.message}`));
-    child.once('exit', (code, signal) => settle(`exited ${code ?? signal} before it was ready`));
+    child.once('error', (error) => resolve(`cannot start: ${error.message}`));
+    void waitForLog((record) => record['msg'] === READY_MESSAGE, READY_TIMEOUT_MS).then((record) => {
+      if (record !== undefined) resolve(undefined);
+      else {
+        const exit = exitOf(child);
+        resolve(exit === undefined ? `no "${READY_MESSAGE}" line within ${READY_TIMEOUT_MS} ms` : `exited ${exit.code ?? exit.signal} before it was ready`);
+      }
+    });
   });
   if (ready !== undefined) {
     const exit = await stop();

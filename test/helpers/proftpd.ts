@@ -9,7 +9,14 @@ import { chmod, chown, mkdir, open, readFile, writeFile } from 'node:fs/promises
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { E2eTools } from './prerequisites.js';
-import { type Topology, GATEWAY_PRIVATE_ADDRESS, SERVER_ADDRESS, runChecked, waitForFtpBanner } from './topology.js';
+import {
+  type Topology,
+  GATEWAY_PRIVATE_ADDRESS,
+  SERVER_ADDRESS,
+  SERVER_PASSIVE_PORTS,
+  runChecked,
+  waitForFtpBanner,
+} from './topology.js';
 
 export const FTP_USER = 'scott';
 export const FTP_PASSWORD = 'tiger';
@@ -59,14 +66,17 @@ export async function figuresOf(path: string, name: string): Promise<FileFigures
   return { name, size, sha256: hash.digest('hex') };
 }
 
-/** The files in the FTP root, created fresh for each run (nothing big is committed). */
-export async function createServerFixtures(root: string): Promise<ReadonlyMap<string, FileFigures>> {
+/**
+ * The files in the FTP root, created fresh for each run (nothing big is committed). Without
+ * `large` (a second server that needs only small files) the 64 MiB one is left out.
+ */
+export async function createServerFixtures(root: string, large = true): Promise<ReadonlyMap<string, FileFigures>> {
   const sample = Buffer.from('hello, ftp!\n', 'ascii'); // exactly 12 bytes
   await writeFile(join(root, SAMPLE_FILE), sample);
   const files: FileFigures[] = [
     { name: SAMPLE_FILE, size: sample.length, sha256: createHash('sha256').update(sample).digest('hex') },
     { ...(await writeRandomFile(join(root, JAPANESE_FILE), 37 * 1024 + 123)), name: JAPANESE_FILE },
-    await writeRandomFile(join(root, LARGE_FILE), 64 * 1024 * 1024),
+    ...(large ? [await writeRandomFile(join(root, LARGE_FILE), 64 * 1024 * 1024)] : []),
   ];
   for (const file of files) await chown(join(root, file.name), FTP_UID, FTP_GID);
   return new Map(files.map((file) => [file.name, file]));
@@ -79,12 +89,32 @@ export interface ProftpdOptions {
   readonly workDir: string;
   /** Adds `MasqueradeAddress <address>`: the fixed legacy setup, for tests that need one. */
   readonly masqueradeAddress?: string;
+  /**
+   * Another instance beside the first in the same server namespace: its own run dir and FTP root
+   * (`<workDir>/proftpd-<name>`, `<workDir>/ftp-root-<name>`), ServerName, control port and
+   * passive range. Without it: `proftpd`, `ftp-root`, port 21, {@link SERVER_PASSIVE_PORTS}.
+   */
+  readonly instance?: ProftpdInstance;
 }
+
+export interface ProftpdInstance {
+  /** Lower-case letters and digits; names the directories and goes into the ServerName. */
+  readonly name: string;
+  readonly port: number;
+  readonly passivePorts: { readonly first: number; readonly last: number };
+  /** Whether the 64 MiB fixture is written too (default false: a second server's small files suffice). */
+  readonly largeFixture?: boolean;
+}
+
+const DEFAULT_SERVER_NAME = 'ftpmasq e2e legacy server';
 
 export interface ProftpdServer {
   /** The FTP root on disk (the virtual user's home and chroot). */
   readonly root: string;
   readonly fixtures: ReadonlyMap<string, FileFigures>;
+  /** The control port it listens on (10.0.11.251:port). */
+  readonly port: number;
+  /** Its first reply line, `220 ProFTPD Server (<ServerName>) [10.0.11.251]`. */
   readonly banner: string;
   /** ProFTPD's SystemLog, for failure messages. */
   readLog(): Promise<string>;
@@ -121,9 +151,15 @@ export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boo
 }
 
 export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServer> {
-  const { tools, topology } = options;
-  const runDir = join(options.workDir, 'proftpd');
-  const root = join(options.workDir, 'ftp-root');
+  const { tools, topology, instance } = options;
+  const suffix = instance === undefined ? '' : `-${instance.name}`;
+  if (instance !== undefined && !/^[a-z0-9]+$/.test(instance.name)) {
+    throw new Error(`a ProFTPD instance name is lower-case letters and digits, got ${JSON.stringify(instance.name)}`);
+  }
+  const port = instance?.port ?? 21;
+  const passivePorts = instance?.passivePorts ?? SERVER_PASSIVE_PORTS;
+  const runDir = join(options.workDir, `proftpd${suffix}`);
+  const root = join(options.workDir, `ftp-root${suffix}`);
   await mkdir(runDir, { recursive: true, mode: 0o755 });
   await mkdir(root, { recursive: true });
   // The work dir comes from mkdtemp (0700); the FTP account must be able to reach its home.
@@ -131,7 +167,7 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
   await chmod(runDir, 0o755);
   await chown(root, FTP_UID, FTP_GID);
   await chmod(root, 0o755);
-  const fixtures = await createServerFixtures(root);
+  const fixtures = await createServerFixtures(root, instance === undefined ? true : instance.largeFixture === true);
 
   const hash = await cryptPassword(tools.openssl, FTP_PASSWORD);
   await writeFile(join(runDir, 'ftpd.passwd'), `${FTP_USER}:${hash}:${FTP_UID}:${FTP_GID}::${root}:/bin/false\n`, {
@@ -140,6 +176,9 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
   await writeFile(join(runDir, 'ftpd.group'), `nogroup:x:${FTP_GID}:${FTP_USER}\n`, { mode: 0o600 });
   const config = fill(await readFile(TEMPLATE, 'utf8'), {
     RUN_DIR: runDir,
+    SERVER_NAME: instance === undefined ? DEFAULT_SERVER_NAME : `${DEFAULT_SERVER_NAME} ${instance.name}`,
+    PORT: String(port),
+    PASSIVE_PORTS: `${passivePorts.first} ${passivePorts.last}`,
     MASQUERADE: options.masqueradeAddress === undefined ? '' : `MasqueradeAddress     ${options.masqueradeAddress}`,
   });
   const configPath = join(runDir, 'proftpd.conf');
@@ -176,11 +215,11 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
   try {
     await spawned;
     // Proven from the gateway: the address ftpmasq dials, over the private link.
-    const banner = await waitForFtpBanner(tools.ip, topology.execArgs(topology.gateway), SERVER_ADDRESS, 21, START_TIMEOUT_MS);
-    return { root, fixtures, banner, readLog, stop };
+    const banner = await waitForFtpBanner(tools.ip, topology.execArgs(topology.gateway), SERVER_ADDRESS, port, START_TIMEOUT_MS);
+    return { root, fixtures, port, banner, readLog, stop };
   } catch (error) {
     await stop();
     const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`ProFTPD did not come up on ${SERVER_ADDRESS}:21 (seen from ${GATEWAY_PRIVATE_ADDRESS}): ${reason}\n${await readLog()}`);
+    throw new Error(`ProFTPD did not come up on ${SERVER_ADDRESS}:${port} (seen from ${GATEWAY_PRIVATE_ADDRESS}): ${reason}\n${await readLog()}`);
   }
 }
