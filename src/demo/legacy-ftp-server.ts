@@ -109,7 +109,12 @@ export class LegacyFtpServer {
     };
 
     const handle = async (line: Buffer): Promise<void> => {
-      const command = parseCommand(line);
+      const parsed = parseCommand(line);
+      if (!parsed.ok) {
+        reply('500 Invalid command: try being more creative');
+        return;
+      }
+      const command = parsed.value;
       const argument = stripLineEnding(command.argument);
       const name = argument.toString('latin1');
       if (!loggedIn && !['USER', 'PASS', 'QUIT', 'FEAT', 'SYST', 'NOOP', 'AUTH'].includes(command.verb)) {

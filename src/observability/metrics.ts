@@ -39,6 +39,7 @@ export const REFUSAL_REASONS = [
   'after_epsv_all',
   'ipv6_pasv',
   'bad_argument',
+  'ambiguous_command',
   'login_timeout',
   'idle_timeout',
   'data_stall',

@@ -2,9 +2,19 @@
  * Classifies upstream reply lines into RFC 959 replies (section 4.2), including multi-line
  * replies: `211-First line` ... `211 End`. Only the ASCII reply code is looked at; the text is
  * left as bytes.
+ *
+ * A line may start with Telnet commands before its code: ProFTPD answers a client's
+ * `IAC WILL x` with `IAC DONT x` written just before the reply to that command. Such a line is
+ * still that reply; missing it would pair every later reply with the command before its own.
  */
+import { telnetPrefixLength } from './telnet.js';
+
 export interface ReplyLine {
   readonly line: Buffer;
+  /** The Telnet commands before the code (usually empty): a rewritten line keeps them in front. */
+  readonly telnetPrefix: Buffer;
+  /** The line after `telnetPrefix`: code, text and terminator, as parse227/parse229 expect. */
+  readonly text: Buffer;
   /** The reply code of the reply this line belongs to; undefined for a stray line. */
   readonly code: number | undefined;
   readonly first: boolean;
@@ -20,8 +30,12 @@ function isDigit(byte: number | undefined): boolean {
   return byte !== undefined && byte >= DIGIT_0 && byte <= DIGIT_0 + 9;
 }
 
-/** The three-digit code at the start of the line, or undefined. */
+/** The three-digit code at the start of the line (after any Telnet commands), or undefined. */
 export function readReplyCode(line: Buffer): number | undefined {
+  return readCodeAtStart(line.subarray(telnetPrefixLength(line)));
+}
+
+function readCodeAtStart(line: Buffer): number | undefined {
   const a = line[0];
   const b = line[1];
   const c = line[2];
@@ -48,25 +62,29 @@ export class ReplyTracker {
   }
 
   classify(line: Buffer): ReplyLine {
+    const prefixLength = telnetPrefixLength(line);
+    const telnetPrefix = line.subarray(0, prefixLength);
+    const text = line.subarray(prefixLength);
+    const reply = { line, telnetPrefix, text };
     const openCode = this.openCode;
     if (openCode !== undefined) {
       // RFC 959: the reply ends at a line that starts with the same code followed by a space.
       // Lines in between may start with anything, other codes included.
-      const code = readReplyCode(line);
-      const last = code === openCode && separatorAfterCode(line) === 'final';
+      const code = readCodeAtStart(text);
+      const last = code === openCode && separatorAfterCode(text) === 'final';
       if (last) this.openCode = undefined;
-      return { line, code: openCode, first: false, last };
+      return { ...reply, code: openCode, first: false, last };
     }
-    const code = readReplyCode(line);
-    if (code === undefined) return { line, code: undefined, first: true, last: true };
-    switch (separatorAfterCode(line)) {
+    const code = readCodeAtStart(text);
+    if (code === undefined) return { ...reply, code: undefined, first: true, last: true };
+    switch (separatorAfterCode(text)) {
       case 'final':
-        return { line, code, first: true, last: true };
+        return { ...reply, code, first: true, last: true };
       case 'continued':
         this.openCode = code;
-        return { line, code, first: true, last: false };
+        return { ...reply, code, first: true, last: false };
       case 'other':
-        return { line, code: undefined, first: true, last: true };
+        return { ...reply, code: undefined, first: true, last: true };
     }
   }
 }

@@ -77,7 +77,15 @@ export class CommandExchange implements SessionScope {
 
   onClientLine(line: Buffer): void {
     if (this.closingReason !== undefined) return;
-    const command = parseCommand(line);
+    const parsed = parseCommand(line);
+    if (!parsed.ok) {
+      // A line the server could read as another command than ftpmasq would (PORT\rh,p: PORT to
+      // ProFTPD): answered here, in its turn, and never sent upstream. docs/DESIGN.md, "Command framing".
+      this.refuse('ambiguous_command', { why: parsed.reason });
+      this.answerLocally('500 Syntax error, command unrecognized.\r\n');
+      return;
+    }
+    const command = parsed.value;
     if (TRANSFER_VERBS.has(command.verb) && this.pending.hasActive()) {
       // PORT and RETR in one write: the RETR must wait until the PASV sent for the PORT is
       // answered, or it would reach the server before ftpmasq knows where to connect.

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createProxyHarness } from '../helpers/proxy-harness.js';
+import { countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { delay, trust227, waitUntil, withTimeout } from '../helpers/raw-ftp-client.js';
 import type { Script, UpstreamConnection, UpstreamDataSocket } from '../helpers/scripted-upstream.js';
 
@@ -104,17 +104,32 @@ describe('AUTH', () => {
 });
 
 describe('line limits', () => {
-  it('forwards a client line of exactly 8192 bytes unchanged', async () => {
+  it('forwards a client line of exactly 4096 bytes unchanged', async () => {
     const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 long line ok\r\n' : undefined)));
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
-    const line = Buffer.from(`SITE ${'A'.repeat(8192 - 7)}\r\n`, 'latin1');
-    expect(line.length).toBe(8192);
+    const line = Buffer.from(`SITE ${'A'.repeat(4096 - 7)}\r\n`, 'latin1');
+    expect(line.length).toBe(4096);
     await client.login();
     const reply = await client.command(line);
     expect(reply.text).toBe('200 long line ok\r\n');
     const session = await upstream.nextSession();
     expect(session.commands.at(-1)?.equals(line)).toBe(true);
+  });
+
+  // ProFTPD reads a line over its CommandBufferSize (4103) and drops it without any reply: sent
+  // upstream, it would pair every later reply with the command before its own.
+  it.each([4097, 8192])('answers a client line of %i bytes with 500 and goes on; the line never reaches the upstream', async (length) => {
+    const upstream = await scripted(standard());
+    const proxy = await startProxy(upstream.address);
+    const client = await open(proxy.endpoint);
+    await client.login();
+    client.send(Buffer.from(`SITE ${'A'.repeat(length - 7)}\r\n`, 'latin1'));
+    expect((await client.readReply()).code).toBe(500);
+    expect((await client.command('NOOP')).code).toBe(200);
+    const session = await upstream.nextSession();
+    expect(session.receivedBytes().toString('latin1')).not.toContain('AAAA');
+    expect(await countRefusals(proxy.daemon, 'ambiguous_command')).toBe(1);
   });
 
   it('answers a client line over 8 KiB with 500 and closes; the line never reaches the upstream', async () => {
@@ -160,7 +175,7 @@ describe('line limits', () => {
 });
 
 describe('line endings', () => {
-  it('passes bare-LF commands and bare-LF replies on unchanged, in both directions', async () => {
+  it('passes bare-LF replies on unchanged; bare-LF commands go upstream ending in CRLF', async () => {
     const upstream = await scripted(async (connection) => {
       connection.write('220 bare LF greeting\n');
       await connection.serve((verb) => {
@@ -177,7 +192,8 @@ describe('line endings', () => {
     expect((await client.command('PASS tiger\r\n')).text).toBe('230-welcome\n230 logged in\n');
     expect((await client.command('NOOP\n')).text).toBe('200 crlf reply\r\n');
     const session = await upstream.nextSession();
-    expect(Buffer.concat(session.commands).toString('latin1')).toBe('USER scott\nPASS tiger\r\nNOOP\n');
+    // ProFTPD ends a line only at CRLF: forwarded as they came, USER and PASS would be one line to it.
+    expect(Buffer.concat(session.commands).toString('latin1')).toBe('USER scott\r\nPASS tiger\r\nNOOP\r\n');
   });
 
   it("keeps the upstream's bare LF on the 227 it rewrites", async () => {

@@ -1,7 +1,7 @@
 import { argumentText } from '../../protocol/command.js';
 import { decideActive } from '../../site/site-policy.js';
 import type { Intent } from '../intents.js';
-import { applyRefusal, PASV_LINE, type CommandHandler, type SessionScope } from './scope.js';
+import { applyRefusal, PASV_LINE, withPrefix, type CommandHandler, type SessionScope } from './scope.js';
 
 /**
  * PORT/EPRT: checked by the site policy (disabled, EPSV ALL, syntax, bounce). The server's own
@@ -25,6 +25,7 @@ export function answerActiveReply(
   upstreamPort: number,
   eol: string,
   scope: SessionScope,
+  telnetPrefix: Buffer = Buffer.alloc(0),
 ): void {
   scope.data.prepareActive({ clientTarget: intent.clientTarget, upstreamPort });
   scope.metrics.rewrite(intent.verb === 'PORT' ? 'port' : 'eprt');
@@ -32,5 +33,5 @@ export function answerActiveReply(
     { verb: intent.verb, target: `${intent.clientTarget.host}:${intent.clientTarget.port}`, upstreamPort },
     'active command relayed',
   );
-  scope.finish(`200 ${intent.verb} command successful.${eol}`);
+  scope.finish(withPrefix(telnetPrefix, `200 ${intent.verb} command successful.${eol}`));
 }

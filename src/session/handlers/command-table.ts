@@ -6,9 +6,9 @@ import type { CommandHandler } from './scope.js';
 import { handleAuth } from './security.js';
 import { handleTransfer } from './transfer.js';
 
-/** Every other command goes upstream as it came, its reply passed back unchanged. */
+/** Every other command goes upstream as it came (ending in CRLF), its reply passed back unchanged. */
 export const forwardPlain: CommandHandler = (command, scope) => {
-  scope.forward(command.line, { kind: 'plain' });
+  scope.forward(command.forward, { kind: 'plain' });
 };
 
 /** The verbs ftpmasq handles itself, by family (security, passive, active, features, transfer). */

@@ -3,7 +3,7 @@ import type { CommandHandler, SessionScope } from './scope.js';
 
 /** FEAT goes upstream; its reply lines pass through `passFeatureLine`. */
 export const handleFeat: CommandHandler = (command, scope) => {
-  scope.forward(command.line, { kind: 'feat' });
+  scope.forward(command.forward, { kind: 'feat' });
 };
 
 /** A line of the FEAT reply, passed on unless the site policy drops the feature. */

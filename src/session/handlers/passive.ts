@@ -2,6 +2,7 @@ import { isSameHost, isUnroutable } from '../../protocol/address-policy.js';
 import { argumentText } from '../../protocol/command.js';
 import { parse227, parse229 } from '../../protocol/data-addresses.js';
 import { lineEnding } from '../../protocol/line-reader.js';
+import { telnetPrefixLength } from '../../protocol/telnet.js';
 import {
   advertisedIpv4,
   decideEpsv,
@@ -11,12 +12,15 @@ import {
 } from '../../site/site-policy.js';
 import type { Intent } from '../intents.js';
 import { answerActiveReply } from './active.js';
-import { applyRefusal, PASV_LINE, type CommandHandler, type SessionScope } from './scope.js';
+import { applyRefusal, PASV_LINE, withPrefix, type CommandHandler, type SessionScope } from './scope.js';
 
 type PassiveIntent = Extract<Intent, { kind: 'passive' }>;
 
 interface UpstreamPassive {
+  /** The reply without `telnetPrefix`: what the 227/229 parse reads. */
   readonly text: Buffer;
+  /** Telnet commands the server wrote before the code (IAC DONT x): kept in front of the answer. */
+  readonly telnetPrefix: Buffer;
   readonly upstreamPort: number;
   /** RFC 2428 allows any delimiter: a relayed 229 keeps the one the server chose. */
   readonly delimiter: string;
@@ -32,7 +36,7 @@ export const handlePasv: CommandHandler = (command, scope) => {
     return;
   }
   scope.data.rollback();
-  scope.forward(command.line, { kind: 'passive', ...decision.exchange });
+  scope.forward(command.forward, { kind: 'passive', ...decision.exchange });
 };
 
 export const handleEpsv: CommandHandler = (command, scope) => {
@@ -47,15 +51,15 @@ export const handleEpsv: CommandHandler = (command, scope) => {
     case 'epsv-all':
       // RFC 2428 section 4: after EPSV ALL, PORT, EPRT and PASV are refused.
       scope.noteEpsvAll();
-      if (decision.reply === undefined) scope.forward(command.line, { kind: 'plain' });
+      if (decision.reply === undefined) scope.forward(command.forward, { kind: 'plain' });
       else scope.answerLocally(decision.reply);
       return;
     case 'forward':
-      scope.forward(command.line, { kind: 'plain' });
+      scope.forward(command.forward, { kind: 'plain' });
       return;
     case 'passive':
       scope.data.rollback();
-      scope.forward(decision.send === 'PASV' ? PASV_LINE : command.line, { kind: 'passive', ...decision.exchange });
+      scope.forward(decision.send === 'PASV' ? PASV_LINE : command.forward, { kind: 'passive', ...decision.exchange });
       return;
   }
 };
@@ -76,22 +80,26 @@ export function answerDataSetupReply(
     scope.passOn(lines);
     return undefined;
   }
-  const text = Buffer.concat(lines);
+  const whole = Buffer.concat(lines);
+  // The ReplyTracker read the code after them; the parse must start there too.
+  const telnetPrefix = whole.subarray(0, telnetPrefixLength(whole));
+  const text = whole.subarray(telnetPrefix.length);
   const parsed = readUpstreamPassive(code, text, scope);
   if (parsed === undefined) {
     scope.metrics.upstreamError('bad_reply');
     scope.log.error({ reply: text.toString('latin1').trim() }, 'cannot parse upstream passive reply');
-    scope.finish(`425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`);
+    scope.finish(withPrefix(telnetPrefix, `425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`));
     return undefined;
   }
   const reply: UpstreamPassive = {
     text,
+    telnetPrefix,
     upstreamPort: parsed.port,
     delimiter: parsed.delimiter ?? '|',
     eol: lineEnding(lines.at(-1) ?? Buffer.alloc(0)) || '\r\n',
   };
   if (intent.kind === 'active') {
-    answerActiveReply(intent, reply.upstreamPort, reply.eol, scope);
+    answerActiveReply(intent, reply.upstreamPort, reply.eol, scope, telnetPrefix);
     return undefined;
   }
   return answerPassiveReply(intent, reply, lines, scope);
@@ -114,7 +122,7 @@ function answerPassiveReply(
         { from: trimmed(reply.text), to: trimmed(decision.answer) },
         decision.rewrite === 'epsv' ? 'passive reply relayed' : 'pasv reply rewritten',
       );
-      scope.finish(decision.answer);
+      scope.finish(withPrefix(reply.telnetPrefix, decision.answer));
       return undefined;
     case 'relay':
       return relayPassiveReply(intent, reply, scope);
@@ -143,7 +151,7 @@ async function relayPassiveReply(intent: PassiveIntent, reply: UpstreamPassive, 
   );
   scope.metrics.rewrite(rewrite);
   scope.log.info({ from: trimmed(reply.text), to: trimmed(answer), upstreamPort: reply.upstreamPort }, 'passive reply relayed');
-  scope.finish(answer);
+  scope.finish(withPrefix(reply.telnetPrefix, answer));
 }
 
 function readUpstreamPassive(code: number, text: Buffer, scope: SessionScope): { port: number; delimiter?: string } | undefined {

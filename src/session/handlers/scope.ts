@@ -68,5 +68,14 @@ export function applyRefusal(scope: SessionScope, refusal: Refusal): void {
   scope.answerLocally(refusal.reply);
 }
 
+/**
+ * ftpmasq's answer in place of a server reply, behind the Telnet commands the server wrote before
+ * its code (ProFTPD's IAC DONT x to a client's IAC WILL x): the client still gets them.
+ */
+export function withPrefix(telnetPrefix: Buffer, answer: string | Buffer): string | Buffer {
+  if (telnetPrefix.length === 0) return answer;
+  return Buffer.concat([telnetPrefix, typeof answer === 'string' ? Buffer.from(answer, 'latin1') : answer]);
+}
+
 /** What ftpmasq sends upstream for a client's PORT/EPRT, and for an EPSV it translates. */
 export const PASV_LINE: Buffer = Buffer.from('PASV\r\n');

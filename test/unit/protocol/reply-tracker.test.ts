@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parse227, parse229 } from '../../../src/protocol/data-addresses.js';
 import { isPreliminary, readReplyCode, ReplyTracker } from '../../../src/protocol/reply-tracker.js';
 
 function bytes(text: string): Buffer {
@@ -28,6 +29,13 @@ describe('readReplyCode', () => {
     { title: 'a negative number', input: '-200 Hello\r\n', expected: undefined },
     { title: 'a non-ASCII byte after the code', input: '200\xff\r\n', expected: 200 },
     { title: 'UTF-8 bytes of a fullwidth digit ２ are not a digit', input: '\xef\xbc\x92\x30\x30 x\r\n', expected: undefined },
+    // ProFTPD answers a client's IAC WILL x with IAC DONT x just before the reply.
+    { title: 'after IAC DONT 1', input: '\xff\xfe\x01200 NOOP command successful\r\n', expected: 200 },
+    { title: 'after IAC WONT 1 and IAC DONT 3', input: '\xff\xfc\x01\xff\xfe\x03227 x\r\n', expected: 227 },
+    { title: 'after IAC NOP', input: '\xff\xf1226 done\r\n', expected: 226 },
+    { title: 'after IAC IAC (a data byte 0xff) is no code', input: '\xff\xff200 OK\r\n', expected: undefined },
+    { title: 'after an incomplete IAC DONT is no code', input: '\xff\xfe', expected: undefined },
+    { title: 'four digits after a Telnet prefix is not a reply code', input: '\xff\xfe\x012000 x\r\n', expected: undefined },
   ];
 
   it.each(cases)('$title', ({ input, expected }) => {
@@ -176,6 +184,24 @@ describe('ReplyTracker.classify', () => {
       input: ['garbage\r\n', '211-a\r\n', 'garbage\r\n', '211 end\r\n', '200 OK\r\n'],
       expected: [single(undefined), opens(211), continues(211), closes(211), single(200)],
     },
+    // Regression (hardening issue, reproduced with ProFTPD 1.3.8): `IAC WILL 1` + `NOOP` is answered
+    // `IAC DONT 1` + `200 ...`; that line was taken for a stray line, and every later reply was
+    // paired with the command before its own.
+    {
+      title: 'a reply after IAC DONT 1, then the next reply',
+      input: ['\xff\xfe\x01200 NOOP command successful\r\n', '227 Entering Passive Mode (10,0,0,1,4,1).\r\n'],
+      expected: [single(200), single(227)],
+    },
+    {
+      title: 'a multi-line reply opened after a Telnet prefix',
+      input: ['\xff\xfe\x01211-Features:\r\n', ' SIZE\r\n', '211 End\r\n'],
+      expected: [opens(211), continues(211), closes(211)],
+    },
+    {
+      title: 'a multi-line reply closed after a Telnet prefix',
+      input: ['211-Features:\r\n', ' SIZE\r\n', '\xff\xfe\x01211 End\r\n'],
+      expected: [opens(211), continues(211), closes(211)],
+    },
     {
       title: 'an unfinished multi-line reply stays open',
       input: ['211-a\r\n', ' b\r\n', '200 another code\r\n'],
@@ -193,6 +219,27 @@ describe('ReplyTracker.classify', () => {
       return { code: classified.code, first: classified.first, last: classified.last, open: tracker.inMultiLine };
     });
     expect(actual).toEqual(expected);
+  });
+
+  it('splits a line into its Telnet prefix and the text a 227 or 229 parse reads', () => {
+    const tracker = new ReplyTracker();
+    const line227 = bytes('\xff\xfe\x01227 Entering Passive Mode (10,0,0,1,4,1).\r\n');
+    const reply227 = tracker.classify(line227);
+    expect(reply227.telnetPrefix.toString('latin1')).toBe('\xff\xfe\x01');
+    expect(reply227.text.toString('latin1')).toBe('227 Entering Passive Mode (10,0,0,1,4,1).\r\n');
+    expect(parse227(reply227.text)).toEqual({ ok: true, value: { host: '10.0.0.1', port: 1025 } });
+    // Views into the line, not copies.
+    expect(reply227.text.buffer).toBe(line227.buffer);
+    const reply229 = tracker.classify(bytes('\xff\xfc\x01\xff\xfe\x03229 Entering Extended Passive Mode (|||50000|)\r\n'));
+    expect(reply229.code).toBe(229);
+    expect(parse229(reply229.text)).toEqual({ ok: true, value: { port: 50000, delimiter: '|' } });
+  });
+
+  it('a line without a Telnet prefix has an empty prefix and is its own text', () => {
+    const line = bytes('200 OK\r\n');
+    const reply = new ReplyTracker().classify(line);
+    expect(reply.telnetPrefix.length).toBe(0);
+    expect(reply.text.equals(line)).toBe(true);
   });
 
   it('is not in a multi-line reply when new', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseCommand } from '../../../../src/protocol/command.js';
 import { handleActive } from '../../../../src/session/handlers/active.js';
 import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/session/handlers/command-table.js';
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
@@ -30,9 +31,17 @@ describe('the command table', () => {
   it('forwards any other command as the same bytes, Telnet prefix and all', () => {
     const scope = fakeScope();
     const line = Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r\n')]);
-    forwardPlain({ verb: 'ABOR', argument: Buffer.alloc(0), line }, scope);
+    forwardPlain({ verb: 'ABOR', argument: Buffer.alloc(0), line, forward: line }, scope);
     expect(scope.recorded.forwarded).toEqual([{ line: line.toString('latin1'), intent: { kind: 'plain' } }]);
     handlerFor('SIZE')(command('SIZE f\u00e9.txt'), scope);
     expect(scope.recorded.forwarded.at(-1)?.line).toBe('SIZE f\u00e9.txt\r\n');
+  });
+
+  it('forwards the parsed line as it came but ending in CRLF (a bare LF would join it to the next line at ProFTPD)', () => {
+    const scope = fakeScope();
+    const parsed = parseCommand(Buffer.from('\xff\xfb\x01noop\n', 'latin1'));
+    if (!parsed.ok) throw new Error(parsed.reason);
+    handlerFor(parsed.value.verb)(parsed.value, scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: '\xff\xfb\x01noop\r\n', intent: { kind: 'plain' } }]);
   });
 });

@@ -194,7 +194,9 @@ export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = 
 }
 
 export function command(text: string): ClientCommand {
-  return parseCommand(Buffer.from(`${text}\r\n`, 'latin1'));
+  const parsed = parseCommand(Buffer.from(`${text}\r\n`, 'latin1'));
+  if (!parsed.ok) throw new Error(`not a command: ${JSON.stringify(text)} (${parsed.reason})`);
+  return parsed.value;
 }
 
 /** ftpmasq_<name> for one label value, read off the fake's registry. */

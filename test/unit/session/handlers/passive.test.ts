@@ -141,6 +141,48 @@ describe('the passive reply', () => {
     expect(await counterValue(scope, 'upstreamErrors', 'bad_reply')).toBe(1);
   });
 
+  // Regression (hardening issue): ProFTPD writes IAC DONT x, its answer to a client's IAC WILL x,
+  // just before the reply. The 227 after it must still be parsed and rewritten.
+  describe('after Telnet commands the server wrote before the code', () => {
+    const TELNET = '\xff\xfe\x01';
+    const prefixed = (text: string): Buffer => Buffer.from(`${TELNET}${text}`, 'latin1');
+
+    it('relay mode: the 227 is rewritten, the Telnet bytes kept in front', async () => {
+      const scope = fakeScope();
+      scope.fakeData.lease = fakeLease(60005);
+      await answerDataSetupReply(PASV_INTENT, 227, [prefixed('227 Entering Passive Mode (10,0,11,251,234,96).\r\n')], scope);
+      expect(scope.fakeData.calls).toEqual(['acquirePort', 'preparePassive 60005 60000']);
+      expect(scope.recorded.toClient).toEqual([`${TELNET}227 Entering Passive Mode (203,0,113,10,234,101).\r\n`]);
+    });
+
+    it('relay mode: a 229 likewise', async () => {
+      const scope = fakeScope();
+      scope.fakeData.lease = fakeLease(60001);
+      await answerDataSetupReply(EPSV_INTENT, 229, [prefixed('229 Extended Passive Mode (|||50000|)\r\n')], scope);
+      expect(scope.recorded.toClient).toEqual([`${TELNET}229 Entering Extended Passive Mode (|||60001|)\r\n`]);
+    });
+
+    it('rewrite mode: the 227 is rewritten, the Telnet bytes kept in front', () => {
+      const scope = fakeScope({ mode: 'rewrite', publicAddress: '198.51.100.10' });
+      answerDataSetupReply(PASV_INTENT, 227, [prefixed('227 Entering Passive Mode (10,0,11,251,234,96).\r\n')], scope);
+      expect(scope.recorded.toClient).toEqual([`${TELNET}227 Entering Passive Mode (198,51,100,10,234,96).\r\n`]);
+    });
+
+    it('for a PORT: 200, the Telnet bytes kept in front', () => {
+      const scope = fakeScope();
+      const intent = { kind: 'active', clientTarget: { host: '203.0.113.2', port: 50000 }, verb: 'PORT' } as const;
+      answerDataSetupReply(intent, 227, [prefixed('227 Entering Passive Mode (10,0,11,251,234,96)\r\n')], scope);
+      expect(scope.fakeData.calls).toEqual(['prepareActive 203.0.113.2:50000 60000']);
+      expect(scope.recorded.toClient).toEqual([`${TELNET}200 PORT command successful.\r\n`]);
+    });
+
+    it('an unreadable 227: 425 behind the Telnet bytes', () => {
+      const scope = fakeScope();
+      answerDataSetupReply(PASV_INTENT, 227, [prefixed('227 Entering Passive Mode\r\n')], scope);
+      expect(scope.recorded.toClient).toEqual([`${TELNET}425 Cannot open data connection: unreadable upstream 227 reply.\r\n`]);
+    });
+  });
+
   it('diagnoses an unroutable 227 in every reply and warns once', async () => {
     const scope = fakeScope();
     scope.fakeData.lease = fakeLease(60003);
