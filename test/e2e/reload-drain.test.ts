@@ -47,7 +47,8 @@ const ERROR_LOG_TIMEOUT_MS = 5_000;
 const READYZ_TIMEOUT_MS = 10_000;
 const POLL_MS = 100;
 /** pino's level numbers. */
-const LEVEL_ERROR = 50;
+/** The JSON log names its levels (docs/LOGGING.md); these two are errors. */
+const ERROR_LEVELS: ReadonlySet<unknown> = new Set(['error', 'fatal']);
 
 const OLD_PORTS = '60000-60499';
 const NEW_PORTS = '61000-61499';
@@ -90,8 +91,7 @@ async function timed(run: Promise<RunResult>): Promise<{ readonly run: RunResult
 }
 
 function isErrorRecord(record: LogRecord): boolean {
-  const level = record['level'];
-  return typeof level === 'number' && level >= LEVEL_ERROR;
+  return ERROR_LEVELS.has(record['level']);
 }
 
 describe('ftpmasq --config: SIGHUP reloads the file, SIGTERM drains', () => {
