@@ -135,6 +135,31 @@ describe('advertise (split horizon, relay mode)', () => {
   });
 });
 
+describe('passThroughClients (rewrite mode)', () => {
+  it("passes the server's own 227 to a listed client and rewrites it for everyone else", async () => {
+    // The legacy server names 10.0.11.251, as an unfixed server behind NAT does.
+    const { address } = await harness.legacyServer();
+    const { daemon, endpoint } = await startFromDocument({
+      upstream: address,
+      mode: 'rewrite',
+      publicAddress: '127.0.0.9',
+      passThroughClients: ['127.0.0.2/32'],
+    });
+    const inside = await openFrom(endpoint, '127.0.0.2');
+    await inside.login();
+    const unchanged = await inside.command('PASV');
+    expect(unchanged.code).toBe(227);
+    expect(unchanged.text).toMatch(/\(10,0,11,251,\d+,\d+\)/);
+
+    const outside = await openFrom(endpoint, '127.0.0.3');
+    await outside.login();
+    const rewritten = await outside.command('PASV');
+    expect(rewritten.text).toMatch(/\(127,0,0,9,\d+,\d+\)/);
+    const counted = (await daemon.metrics.rewrites.get()).values.find((value) => value.labels.kind === 'pasv')?.value;
+    expect(counted).toBe(1);
+  });
+});
+
 describe('reload', () => {
   it('applies new lists and limits to the next connection; the running session stays', async () => {
     const upstream = await harness.scripted(serveLoggedIn);
