@@ -11,6 +11,7 @@ import { buildDemoCommand } from './commands/demo.js';
 import { buildProbeCommand } from './commands/probe.js';
 import type { CommandIo } from './commands/command-io.js';
 import { loadConfig } from './config/load-config.js';
+import { isListOption, setListOption } from './config/option-specs.js';
 import { OPTION_SPECS, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
 import { ListenError, start } from './daemon.js';
@@ -63,11 +64,12 @@ function buildProgram(io: CommandIo): Command {
 function toRawOptions(options: Record<string, unknown>): RawOptions {
   const raw: RawOptions = {};
   for (const spec of OPTION_SPECS) {
-    const value = options[spec.key];
-    if (typeof value === 'string') raw[spec.key] = value;
-    else if (Array.isArray(value) && spec.key === 'listen') {
-      raw.listen = value.filter((item): item is string => typeof item === 'string');
-    }
+    const key = spec.key;
+    // Commander names a value after its flag: --allow-client is allowClient, the key allowClients.
+    const value = options[new Option(spec.flag).attributeName()];
+    if (isListOption(key)) {
+      if (Array.isArray(value)) setListOption(raw, key, value.filter((item): item is string => typeof item === 'string'));
+    } else if (typeof value === 'string') raw[key] = value;
   }
   return raw;
 }

@@ -3,6 +3,7 @@
  * `buildConfig`. The daemon loads files through load-config.ts (`loadConfig`), which also reads
  * the `sites:` form; this reader knows only the flat keys.
  */
+import { isListOption, setListOption } from './option-specs.js';
 import { OPTION_SPECS, type RawOptions } from './schema.js';
 import { ConfigError } from './values.js';
 
@@ -25,19 +26,20 @@ export function rawOptionsFromDocument(source: string, document: unknown): RawOp
     throw new ConfigError(source, 'a mapping of option names to values', describeValue(document));
   }
   const raw: RawOptions = {};
-  for (const [key, value] of Object.entries(document)) {
-    const spec = OPTION_SPECS.find((candidate) => candidate.key === key);
-    const field = `${source}: ${key}`;
+  for (const [name, value] of Object.entries(document)) {
+    const spec = OPTION_SPECS.find((candidate) => candidate.key === name);
+    const field = `${source}: ${name}`;
     if (spec === undefined) {
-      throw new ConfigError(field, `one of the keys ${OPTION_SPECS.map((s) => s.key).join(', ')}`, key);
+      throw new ConfigError(field, `one of the keys ${OPTION_SPECS.map((s) => s.key).join(', ')}`, name);
     }
-    if (spec.repeatable === true && Array.isArray(value)) {
-      raw.listen = value.map((item, index) => scalarText(`${field}[${index}]`, item, spec.valueName));
+    const key = spec.key;
+    if (isListOption(key)) {
+      const items: readonly unknown[] = Array.isArray(value) ? value : [value];
+      const label = (index: number): string => (Array.isArray(value) ? `${field}[${index}]` : field);
+      setListOption(raw, key, items.map((item, index) => scalarText(label(index), item, spec.valueName)));
       continue;
     }
-    const text = scalarText(field, value, spec.valueName);
-    if (spec.key === 'listen') raw.listen = [text];
-    else raw[spec.key] = text;
+    raw[key] = scalarText(field, value, spec.valueName);
   }
   return raw;
 }

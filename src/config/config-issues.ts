@@ -4,7 +4,8 @@
  * list of keys valid where it stands. Pure.
  */
 import type { z } from 'zod';
-import { PROCESS_KEYS, SITE_KEYS, SITE_NAME_FORM, SITE_OPTION_KEYS } from './document-schema.js';
+import { CIDR_FORM } from '../protocol/cidr.js';
+import { ADVERTISE_FORM, ADVERTISE_RULE_KEYS, PROCESS_KEYS, SITE_KEYS, SITE_NAME_FORM, SITE_OPTION_KEYS } from './document-schema.js';
 import { DEFAULT_SITE_NAME, findSpec, valueFormOf } from './option-specs.js';
 import { ConfigError } from './values.js';
 
@@ -41,6 +42,9 @@ function formOfKey(key: PropertyKey | undefined): string {
   if (key === 'sites') return 'a list of sites';
   if (key === 'name') return SITE_NAME_FORM;
   if (key === 'listen') return 'IP:PORT or a list of them';
+  if (key === 'advertise') return ADVERTISE_FORM;
+  if (key === 'allowClients' || key === 'denyClients' || key === 'passThroughClients' || key === 'clients') return `${CIDR_FORM}, or a list of them`;
+  if (key === 'address') return 'an IPv4 address';
   const spec = findSpec(key ?? '');
   return spec === undefined ? 'a value' : valueFormOf(spec);
 }
@@ -53,12 +57,15 @@ export function formOf(path: KeyPath): string {
   const parent = path.at(-2);
   if (parent === 'sites') return 'a site: a mapping with name:, upstream: and the other site keys';
   if (parent === 'listen') return 'IP:PORT or [IPv6]:PORT';
+  if (parent === 'advertise') return ADVERTISE_FORM;
+  if (parent === 'allowClients' || parent === 'denyClients' || parent === 'passThroughClients' || parent === 'clients') return CIDR_FORM;
   return formOfKey(parent);
 }
 
 /** The keys valid in the mapping at `path`, in the order the docs list them. */
 export function keysAt(shape: DocumentShape, path: KeyPath): readonly string[] {
   if (path.length === 0) return shape === 'sites' ? [...PROCESS_KEYS, 'sites'] : [...SITE_OPTION_KEYS, ...PROCESS_KEYS, 'sites'];
+  if (path.includes('advertise')) return ADVERTISE_RULE_KEYS;
   return SITE_KEYS;
 }
 

@@ -7,12 +7,15 @@
 import { z } from 'zod';
 import { DEFAULT_SITE_NAME, type OptionSpec, type RawOptions, specOf, valueFormOf } from './option-specs.js';
 import { findSiteConflict } from './site-conflicts.js';
-import { ACTIVE_MODES, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES, type SiteConfig } from './types.js';
+import { CIDR_FORM, type Cidr, parseCidr } from '../protocol/cidr.js';
+import { ACTIVE_MODES, type AdvertiseRule, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES, type SiteConfig } from './types.js';
 import {
   ConfigError,
   type Endpoint,
   parseChoice,
+  parseClientLimit,
   parseDuration,
+  parseIpv4Address,
   parseEndpoint,
   parseIpAddress,
   parsePortRange,
@@ -128,6 +131,60 @@ const listenOption = z
     ),
   });
 
+/**
+ * One CIDR block or a list of them. Each bad item is an issue at
+ * its own index (`sites[0].denyClients[2]`).
+ */
+function cidrList() {
+  return z.union([scalar, z.array(scalar)]).transform((value, context): Cidr[] => {
+    const items = Array.isArray(value) ? value : [value];
+    const cidrs: Cidr[] = [];
+    items.forEach((item, index) => {
+      const text = String(item);
+      const parsed = parseCidr(text.trim());
+      if (parsed.ok) {
+        cidrs.push(parsed.value);
+        return;
+      }
+      const detail = `expected ${CIDR_FORM}, got ${JSON.stringify(text)}: ${parsed.reason}`;
+      const params: ValueIssueParams = { expected: CIDR_FORM, received: text, detail };
+      context.addIssue({ code: 'custom', message: detail, params, path: Array.isArray(value) ? [index] : [], input: item });
+    });
+    return cidrs;
+  });
+}
+
+function cidrListOption(key: 'allowClients' | 'denyClients') {
+  return cidrList()
+    .optional()
+    .meta({ description: describeOption(specOf(key), `${specOf(key).description}; one block or a list of them`) });
+}
+
+export const ADVERTISE_FORM = 'a list of { clients: [CIDR, ...], address: IPv4 }';
+export const ADVERTISE_RULE_KEYS: readonly string[] = ['clients', 'address'];
+
+const advertiseOption = z
+  .array(
+    z.strictObject({
+      clients: cidrList().meta({ description: `the clients this rule is for: ${CIDR_FORM}, or a list of them` }),
+      address: parsedScalar((text) => parseIpv4Address('address', text)).meta({ description: 'the IPv4 address their 227 names' }),
+    }),
+  )
+  .prefault([])
+  .meta({
+    description:
+      `split horizon, relay mode: ${ADVERTISE_FORM}; a client of the first rule that matches is told its address in 227 replies, ` +
+      'everyone else publicAddress. Default: none. Config file only.',
+  });
+
+const passThroughOption = cidrList()
+  .prefault([])
+  .meta({
+    description:
+      `rewrite mode: clients from these blocks (${CIDR_FORM}, or a list) get the server's own 227 unchanged, ` +
+      'for internal clients that reach the server directly. Default: none. Config file only.',
+  });
+
 /** The keys every site has, and that a file without `sites:` (or the flags) has at the top. */
 const siteOptionFields = {
   listen: listenOption,
@@ -144,7 +201,15 @@ const siteOptionFields = {
   loginTimeout: optionWithDefault('loginTimeout', parseDuration),
   idleTimeout: optionWithDefault('idleTimeout', parseDuration),
   dataStallTimeout: optionWithDefault('dataStallTimeout', parseDuration),
+  allowClients: cidrListOption('allowClients'),
+  denyClients: cidrListOption('denyClients'),
+  maxSessionsPerClient: optionWithDefault('maxSessionsPerClient', parseClientLimit),
+  advertise: advertiseOption,
+  passThroughClients: passThroughOption,
 };
+
+/** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
+export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients'];
 
 /** The keys of the whole process, at the top of every file. */
 const processFields = {
@@ -154,6 +219,23 @@ const processFields = {
 };
 
 type SiteOptionValues = z.output<z.ZodObject<typeof siteOptionFields>>;
+
+/**
+ * `advertise` names ftpmasq's own passive address, so it means something only in relay mode;
+ * `passThroughClients` keeps the server's 227, only in rewrite mode. Set in the other mode, each
+ * would be ignored without a word: an error instead.
+ */
+function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'passThroughClients'>, context: z.RefinementCtx): void {
+  const misplaced =
+    values.mode === 'rewrite' && values.advertise.length > 0
+      ? { key: 'advertise', detail: 'advertise applies in relay mode only; in rewrite mode, passThroughClients lets clients use the server\'s own 227' }
+      : values.mode === 'relay' && values.passThroughClients.length > 0
+        ? { key: 'passThroughClients', detail: 'passThroughClients applies in rewrite mode only; in relay mode, advertise tells each network its address' }
+        : undefined;
+  if (misplaced === undefined) return;
+  const params: ValueIssueParams = { expected: `no ${misplaced.key} in ${values.mode} mode`, received: misplaced.key, detail: misplaced.detail };
+  context.addIssue({ code: 'custom', message: misplaced.detail, path: [misplaced.key], params });
+}
 
 function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
   return {
@@ -172,6 +254,11 @@ function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
     loginTimeoutMs: values.loginTimeout,
     idleTimeoutMs: values.idleTimeout,
     dataStallTimeoutMs: values.dataStallTimeout,
+    allowClients: values.allowClients ?? [],
+    denyClients: values.denyClients ?? [],
+    maxSessionsPerClient: values.maxSessionsPerClient,
+    advertise: values.advertise.map((rule): AdvertiseRule => ({ clients: rule.clients, address: rule.address })),
+    passThroughClients: values.passThroughClients,
   };
 }
 
@@ -183,6 +270,7 @@ export const siteSchema = z
       .meta({ description: `unique among the sites; the site label of its metrics and log lines (${SITE_NAME_FORM})` }),
     ...siteOptionFields,
   })
+  .superRefine(checkModeKeys)
   .transform((site): SiteConfig => toSiteConfig(site.name, site))
   .meta({ title: 'site', description: 'one proxied FTP server: its listeners, its upstream, its passive range and policy' });
 
@@ -211,6 +299,7 @@ export const sitesDocumentSchema = z
 /** A file without `sites:` (and the flags): one site named `default`, every key at the top. */
 export const flatDocumentSchema = z
   .strictObject({ ...siteOptionFields, ...processFields })
+  .superRefine(checkModeKeys)
   .transform(
     (document): DaemonConfig => ({
       logLevel: document.logLevel,

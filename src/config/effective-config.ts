@@ -4,6 +4,7 @@
  * DaemonConfig (and so the same hash).
  */
 import { Document } from 'yaml';
+import { formatCidr } from '../protocol/cidr.js';
 import type { LoadedConfig } from './load-config.js';
 import type { DaemonConfig, SiteConfig } from './types.js';
 import { formatDuration, formatEndpoint, formatPortRange } from './values.js';
@@ -26,6 +27,11 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     loginTimeout: formatDuration(site.loginTimeoutMs),
     idleTimeout: formatDuration(site.idleTimeoutMs),
     dataStallTimeout: formatDuration(site.dataStallTimeoutMs),
+    allowClients: site.allowClients.map(formatCidr),
+    denyClients: site.denyClients.map(formatCidr),
+    maxSessionsPerClient: site.maxSessionsPerClient ?? 'unlimited',
+    advertise: site.advertise.map((rule) => ({ clients: rule.clients.map(formatCidr), address: rule.address })),
+    passThroughClients: site.passThroughClients.map(formatCidr),
   };
 }
 

@@ -3,6 +3,7 @@
  * to the process or to one site. The flags, `--help`, the README's table, the zod document
  * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
  */
+import { CIDR_FORM } from '../protocol/cidr.js';
 import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import { DURATION_FORM } from './values.js';
 
@@ -37,7 +38,13 @@ export interface RawOptions {
   idleTimeout?: string;
   dataStallTimeout?: string;
   drainTimeout?: string;
+  allowClients?: string | readonly string[];
+  denyClients?: string | readonly string[];
+  maxSessionsPerClient?: string;
 }
+
+/** The options that take a list: repeated flags, a YAML list in a file. */
+export type ListOptionKey = 'listen' | 'allowClients' | 'denyClients';
 
 /**
  * `process`: one value for the whole daemon, at the top of the file. `site`: a key of each site;
@@ -186,7 +193,42 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultValue: '30s',
     scope: 'process',
   },
+  {
+    key: 'allowClients',
+    flag: '--allow-client',
+    valueName: 'CIDR',
+    description: 'only clients from these blocks may connect (no list: everyone); repeat for several; denyClients wins',
+    defaultValue: undefined,
+    scope: 'site',
+    repeatable: true,
+  },
+  {
+    key: 'denyClients',
+    flag: '--deny-client',
+    valueName: 'CIDR',
+    description: 'clients from these blocks get 421 before any upstream connection; repeat for several',
+    defaultValue: undefined,
+    scope: 'site',
+    repeatable: true,
+  },
+  {
+    key: 'maxSessionsPerClient',
+    flag: '--max-sessions-per-client',
+    valueName: 'N|unlimited',
+    description: 'concurrent sessions from one client address; more get 421',
+    defaultValue: 'unlimited',
+    scope: 'site',
+  },
 ];
+
+/** Sets a list option's values, however many the flags or the file gave. */
+export function setListOption(raw: RawOptions, key: ListOptionKey, values: readonly string[]): void {
+  raw[key] = values;
+}
+
+export function isListOption(key: keyof RawOptions): key is ListOptionKey {
+  return key === 'listen' || key === 'allowClients' || key === 'denyClients';
+}
 
 export function specOf(key: keyof RawOptions): OptionSpec {
   const spec = OPTION_SPECS.find((candidate) => candidate.key === key);
@@ -204,6 +246,8 @@ const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
   N: 'a whole number',
   IP: 'an IPv4 or IPv6 address',
   'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',
+  CIDR: CIDR_FORM,
+  'N|unlimited': 'a whole number or unlimited',
 };
 
 /** The value's form in words, for errors about a value of the wrong type and for the JSON Schema. */

@@ -3,6 +3,7 @@
  * proxy (its listeners, one upstream, its passive range and policy); a session keeps the snapshot
  * of its site it started with, so a reload never changes a running session.
  */
+import type { Cidr } from '../protocol/cidr.js';
 import type { Endpoint, PortRange } from './values.js';
 
 export const MODES = ['relay', 'rewrite'] as const;
@@ -38,6 +39,22 @@ export interface SiteConfig {
   readonly idleTimeoutMs: number;
   /** A data connection that moves no byte either way for this long is closed. */
   readonly dataStallTimeoutMs: number;
+  /** Clients that may connect; empty means everyone. `denyClients` wins over it. */
+  readonly allowClients: readonly Cidr[];
+  /** Clients refused with 421 before any upstream connection. */
+  readonly denyClients: readonly Cidr[];
+  /** Concurrent sessions from one client address; undefined means no limit but `maxSessions`. */
+  readonly maxSessionsPerClient: number | undefined;
+  /** Relay mode: the address a 227 names for clients of the first rule that matches; `publicAddress` otherwise. */
+  readonly advertise: readonly AdvertiseRule[];
+  /** Rewrite mode: clients that get the server's own 227 unchanged (they reach it directly). */
+  readonly passThroughClients: readonly Cidr[];
+}
+
+/** Split horizon: clients from these blocks are told this address in a 227. */
+export interface AdvertiseRule {
+  readonly clients: readonly Cidr[];
+  readonly address: string;
 }
 
 /**

@@ -2,7 +2,7 @@
  * Pure parsers for option values. Each failure is a ConfigError naming the field, the expected
  * form and the value received, so the CLI can print one line and exit 2.
  */
-import { isValidIp } from '../protocol/address-policy.js';
+import { ipFamily, isValidIp } from '../protocol/address-policy.js';
 
 export class ConfigError extends Error {
   /**
@@ -146,4 +146,15 @@ export function formatEndpoint(endpoint: Endpoint): string {
 
 export function formatPortRange(range: PortRange): string {
   return `${range.low}-${range.high}`;
+}
+
+/** `unlimited`, or a whole number from 1. */
+export function parseClientLimit(field: string, value: string): number | undefined {
+  return value === 'unlimited' ? undefined : parsePositiveInteger(field, value);
+}
+
+/** An address a 227 can name: IPv4 only, by the protocol. */
+export function parseIpv4Address(field: string, value: string): string {
+  if (!isValidIp(value) || ipFamily(value) !== 4) throw new ConfigError(field, 'an IPv4 address', value);
+  return value;
 }

@@ -6,7 +6,15 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
 import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
+import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
 import { UpstreamCheck } from './upstream-check.js';
+
+/** The log line of each refusal at accept time. */
+const ADMISSION_LOG_LINES: Readonly<Record<AdmissionRefusal['reason'], string>> = {
+  client_denied: 'client denied',
+  session_limit: 'session limit reached',
+  client_session_limit: 'client session limit reached',
+};
 
 /** The last reply of a session the daemon closes: process drain, a removed site, stop. */
 export const SHUTDOWN_REPLY = '421 Service shutting down.\r\n';
@@ -34,6 +42,9 @@ export class Site {
   private context: SessionContext;
   /** Each session with the snapshot it started with. */
   private readonly sessions = new Map<ControlSession, SessionContext>();
+  /** For maxSessionsPerClient: each session's client address, and the count per address. */
+  private readonly sessionClients = new Map<ControlSession, string>();
+  private readonly sessionsByClient = new Map<string, number>();
   /** The current pool and every older one a running session still uses. */
   private readonly pools = new Set<PassivePortPool>();
   private readonly upstreamCheck: UpstreamCheck;
@@ -69,20 +80,32 @@ export class Site {
     return this.upstreamCheck;
   }
 
-  /** A connection accepted by one of the site's listeners. */
+  /**
+   * A connection accepted by one of the site's listeners. Admission (access lists, limits) reads
+   * the current snapshot, so a reload applies to the next connection; a refused client gets 421
+   * before any upstream connection.
+   */
   accept(socket: net.Socket): void {
     const context = this.context;
-    const limit = context.site.maxSessions;
-    if (this.sessions.size >= limit) {
-      this.metrics.refuse('session_limit');
-      this.logger.warn({ limit, client: socket.remoteAddress }, 'session limit reached');
+    const conn = connFromSocket(socket);
+    const client = conn.peer.host;
+    const decision = decideAdmission(context.site, {
+      clientAddress: client,
+      sessions: this.sessions.size,
+      sessionsFromClient: this.sessionsByClient.get(client) ?? 0,
+    });
+    if (decision.kind === 'refuse') {
+      this.metrics.refuse(decision.reason);
+      this.logger.warn({ client, ...(decision.limit === undefined ? {} : { limit: decision.limit }) }, ADMISSION_LOG_LINES[decision.reason]);
       socket.on('error', () => socket.destroy());
-      socket.end('421 Too many connections, try again later.\r\n');
+      socket.end(decision.reply);
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new ControlSession(connFromSocket(socket), context, (closed) => this.onSessionClosed(closed));
+    const session = new ControlSession(conn, context, (closed) => this.onSessionClosed(closed));
     this.sessions.set(session, context);
+    this.sessionClients.set(session, client);
+    this.sessionsByClient.set(client, (this.sessionsByClient.get(client) ?? 0) + 1);
     void session.start();
   }
 
@@ -189,11 +212,21 @@ export class Site {
   private onSessionClosed(session: ControlSession): void {
     const context = this.sessions.get(session);
     this.sessions.delete(session);
+    this.forgetClient(session);
     if (context !== undefined && context.pool !== this.context.pool) {
       this.dropUnusedPools();
       this.reportPorts();
     }
     if (this.retiring && this.sessions.size === 0) this.finishRetirement();
+  }
+
+  private forgetClient(session: ControlSession): void {
+    const client = this.sessionClients.get(session);
+    if (client === undefined) return;
+    this.sessionClients.delete(session);
+    const remaining = (this.sessionsByClient.get(client) ?? 1) - 1;
+    if (remaining > 0) this.sessionsByClient.set(client, remaining);
+    else this.sessionsByClient.delete(client);
   }
 
   private finishRetirement(): void {

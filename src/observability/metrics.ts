@@ -43,6 +43,8 @@ export const REFUSAL_REASONS = [
   'login_timeout',
   'idle_timeout',
   'data_stall',
+  'client_denied',
+  'client_session_limit',
 ] as const;
 export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout'] as const;
 

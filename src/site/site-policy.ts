@@ -7,6 +7,7 @@
 import type { SiteConfig } from '../config/types.js';
 import type { RefusalReason } from '../observability/metrics.js';
 import { checkActiveTarget, decidePasvRewrite, ipFamily, normalizeAddress } from '../protocol/address-policy.js';
+import { firstMatch, matchesAny } from '../protocol/cidr.js';
 import {
   format227,
   format229,
@@ -17,8 +18,9 @@ import {
   type ParseResult,
 } from '../protocol/data-addresses.js';
 
-/** The settings of a site that decide; a SiteConfig has them all. */
-export type SitePolicy = Pick<SiteConfig, 'mode' | 'epsv' | 'active' | 'publicAddress'>;
+/** The settings of a site that decide; a SiteConfig has them all. No split horizon lists: none apply. */
+export type SitePolicy = Pick<SiteConfig, 'mode' | 'epsv' | 'active' | 'publicAddress'> &
+  Partial<Pick<SiteConfig, 'advertise' | 'passThroughClients'>>;
 
 /** What the session knows when it decides. */
 export interface SessionFacts {
@@ -76,9 +78,14 @@ function refusalAfterEpsvAll(verb: string): Refusal {
   return refusal('after_epsv_all', `501 ${verb} not allowed after EPSV ALL.\r\n`, { verb });
 }
 
-/** The address clients are told to connect to in a 227: IPv4 only, by the protocol. */
-export function advertisedIpv4(site: Pick<SitePolicy, 'publicAddress'>, facts: SessionFacts): string | undefined {
-  const configured = site.publicAddress;
+/**
+ * The address clients are told to connect to in a 227: IPv4 only, by the protocol. Split horizon
+ * first: in relay mode a client of the first `advertise` rule that matches is told its address
+ * (a client inside the gateway cannot use the public one where the router does no hairpin NAT).
+ */
+export function advertisedIpv4(site: Pick<SitePolicy, 'publicAddress' | 'advertise'> & Partial<Pick<SitePolicy, 'mode'>>, facts: SessionFacts): string | undefined {
+  const rule = site.mode !== 'rewrite' ? firstMatch(site.advertise ?? [], facts.clientAddress) : undefined;
+  const configured = rule?.address ?? site.publicAddress;
   if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
   return ipFamily(facts.ownAddress) === 4 && ipFamily(facts.clientAddress) === 4 ? facts.ownAddress : undefined;
 }
@@ -147,6 +154,8 @@ export function decidePassiveReply(
     // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
     return { kind: 'rewrite', answer: format229(reply.upstreamPort, '|', reply.eol), rewrite: 'epsv' };
   }
+  // A client that reaches the server directly is told the server's own address.
+  if (matchesAny(site.passThroughClients ?? [], facts.clientAddress)) return { kind: 'pass' };
   const parsed = parse227(reply.text);
   const advertised = advertisedIpv4(site, facts);
   if (parsed.ok && advertised !== undefined && exchange.upstreamReply === 227) {

@@ -72,6 +72,13 @@ describe('ftpmasq CLI', () => {
     { title: 'listen host not an IP', args: ['--upstream', '10.0.0.1:21', '--listen', 'localhost:21'], field: '--listen' },
     { title: 'unknown mode', args: ['--upstream', '10.0.0.1:21', '--mode', 'proxy'], field: '--mode' },
     { title: 'unknown log level', args: ['--upstream', '10.0.0.1:21', '--log-level', 'loud'], field: '--log-level' },
+    { title: 'an allow block with host bits', args: ['--upstream', '10.0.0.1:21', '--allow-client', '10.0.0.1/24'], field: '--allow-client' },
+    {
+      title: 'the second of two deny blocks',
+      args: ['--upstream', '10.0.0.1:21', '--deny-client', '10.0.0.0/8', '--deny-client', '10.0.0.0/33'],
+      field: '--deny-client',
+    },
+    { title: 'a per-client limit of zero', args: ['--upstream', '10.0.0.1:21', '--max-sessions-per-client', '0'], field: '--max-sessions-per-client' },
   ];
   for (const { title, args, field } of badValues) {
     it(`exits 2 with one line naming ${field} for ${title}`, () => {

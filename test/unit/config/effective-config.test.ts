@@ -38,6 +38,11 @@ describe('renderEffectiveConfig', () => {
         '    loginTimeout: 60s',
         '    idleTimeout: 600s',
         '    dataStallTimeout: 300s',
+        '    allowClients: []',
+        '    denyClients: []',
+        '    maxSessionsPerClient: unlimited',
+        '    advertise: []',
+        '    passThroughClients: []',
         '',
       ].join('\n'),
     );
@@ -57,6 +62,29 @@ describe('renderEffectiveConfig', () => {
       sites: [{ listen: ['[::]:21'], upstream: '[2001:db8::21]:21' }],
     });
     expect(effectiveDocument(config)['sites']).toEqual([expect.not.objectContaining({ publicAddress: expect.anything() })]);
+  });
+
+  it.each([
+    {
+      title: 'advertise rules (relay mode)',
+      text: 'upstream: 10.0.0.1:21\nadvertise:\n  - clients: [10.0.11.0/24, "::ffff:10.0.12.0/120"]\n    address: 10.0.11.1\n  - clients: 172.16.0.0/12\n    address: 172.16.0.1\n',
+      printed: {
+        advertise: [
+          { clients: ['10.0.11.0/24', '10.0.12.0/24'], address: '10.0.11.1' },
+          { clients: ['172.16.0.0/12'], address: '172.16.0.1' },
+        ],
+      },
+    },
+    {
+      title: 'pass-through blocks (rewrite mode)',
+      text: 'upstream: 10.0.0.1:21\nmode: rewrite\npassThroughClients: ["2001:db8::/32", 10.0.11.0/24]\n',
+      printed: { passThroughClients: ['2001:db8::/32', '10.0.11.0/24'] },
+    },
+  ])('round-trips the file-only keys: $title', ({ text, printed }) => {
+    const config = reload(text);
+    const again = reload(renderEffectiveConfig({ config, hash: hashConfig(config), source: 'test' }));
+    expect(again).toEqual(config);
+    expect(effectiveDocument(again)['sites']).toEqual([expect.objectContaining(printed)]);
   });
 
   it('round-trips any configuration the flags can give', () => {
@@ -79,6 +107,9 @@ describe('renderEffectiveConfig', () => {
       idleTimeout: duration,
       dataStallTimeout: duration,
       drainTimeout: duration,
+      allowClients: fc.subarray(['10.0.11.0/24', '192.0.2.7', '::ffff:10.0.12.0/120', '2001:db8::/32', '0.0.0.0/0']),
+      denyClients: fc.subarray(['192.0.2.0/25', '::1', '::/0']),
+      maxSessionsPerClient: fc.oneof(fc.constant('unlimited'), fc.integer({ min: 1, max: 1_000_000 }).map(String)),
     });
     fc.assert(
       fc.property(flags, (given) => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PROCESS_KEYS, SITE_KEYS, SITE_OPTION_KEYS } from '../../../src/config/document-schema.js';
+import { FILE_ONLY_SITE_KEYS, PROCESS_KEYS, SITE_KEYS, SITE_OPTION_KEYS } from '../../../src/config/document-schema.js';
 import { renderJsonSchema } from '../../../src/config/json-schema.js';
 import { OPTION_SPECS } from '../../../src/config/option-specs.js';
 
@@ -34,8 +34,10 @@ describe('config/ftpmasq.schema.json', () => {
   });
 
   it('holds every option with its description, its flag and its default', () => {
-    expect([...SITE_OPTION_KEYS, ...PROCESS_KEYS].sort()).toEqual(OPTION_SPECS.map((spec) => spec.key).sort());
     const flat = propertiesOf(flatForm, 'flat form');
+    const flagKeys = [...SITE_OPTION_KEYS, ...PROCESS_KEYS].filter((key) => !FILE_ONLY_SITE_KEYS.includes(key));
+    expect(flagKeys.sort()).toEqual(OPTION_SPECS.map((spec) => spec.key).sort());
+    for (const key of FILE_ONLY_SITE_KEYS) expect(objectAt(flat[key], key)['description']).toEqual(expect.stringContaining('Config file only.'));
     for (const spec of OPTION_SPECS) {
       const property = objectAt(flat[spec.key], spec.key);
       expect(property['description']).toEqual(expect.stringContaining(`Flag: ${spec.flag}.`));

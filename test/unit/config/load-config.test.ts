@@ -12,6 +12,8 @@ import {
 } from '../../../src/config/load-config.js';
 import { buildConfig, type RawOptions } from '../../../src/config/schema.js';
 import type { DaemonConfig } from '../../../src/config/types.js';
+import { ADVERTISE_FORM } from '../../../src/config/document-schema.js';
+import { CIDR_FORM } from '../../../src/protocol/cidr.js';
 import { configErrorOf } from './config-error-of.js';
 
 const SOURCE = '/etc/ftpmasq.yaml';
@@ -32,9 +34,9 @@ function sitesFile(...sites: string[][]): string {
 const A = ['name: a', 'upstream: 10.0.0.1:21', 'listen: 127.0.0.1:2121', 'passivePorts: 60000-60099'];
 const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passivePorts: 60100-60199'];
 const SITE_KEY_LIST =
-  'name, listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout';
+  'name, listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, logLevel, metricsListen, drainTimeout, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -59,6 +61,11 @@ describe('configFromDocument: valid files', () => {
       loginTimeoutMs: 60_000,
       idleTimeoutMs: 600_000,
       dataStallTimeoutMs: 300_000,
+      allowClients: [],
+      denyClients: [],
+      maxSessionsPerClient: undefined,
+      advertise: [],
+      passThroughClients: [],
     });
     expect(config.sites[1]).toMatchObject({ mode: 'rewrite', maxSessions: 5, idleTimeoutMs: 600_000 });
   });
@@ -190,6 +197,67 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'maxSessions: lots names the key, not the flag', text: 'upstream: a:21\nmaxSessions: lots\n', message: `${SOURCE}: maxSessions: expected a whole number from 1 to 1000000, got "lots"` },
     { title: 'a number out of range', text: sitesFile([...A, 'maxSessions: 0']), message: `${SOURCE}: sites[0].maxSessions: expected a whole number from 1 to 1000000, got "0"` },
     { title: 'a bad duration', text: sitesFile([...A, 'loginTimeout: 1.5d']), message: `${SOURCE}: sites[0].loginTimeout: expected a duration such as 30s, 1.5s, 500ms or 5m, got "1.5d"` },
+    // Who may connect and what each network is told: every bad item named by its index
+    {
+      title: 'the third deny block',
+      text: sitesFile([...A, 'denyClients: [192.0.2.0/24, "2001:db8::/32", 10.0.0.300/8]']),
+      message: `${SOURCE}: sites[0].denyClients[2]: expected ${CIDR_FORM}, got "10.0.0.300/8": not an IP address`,
+    },
+    {
+      title: 'one allow block with host bits',
+      text: 'upstream: a:21\nallowClients: 10.0.11.1/24\n',
+      message: `${SOURCE}: allowClients: expected ${CIDR_FORM}, got "10.0.11.1/24": host bits are set; the network is 10.0.11.0/24`,
+    },
+    {
+      title: 'a mapping for allowClients',
+      text: 'upstream: a:21\nallowClients: {a: 1}\n',
+      message: `${SOURCE}: allowClients: expected ${CIDR_FORM}, or a list of them, got a mapping`,
+    },
+    {
+      title: 'maxSessionsPerClient zero',
+      text: sitesFile([...A, 'maxSessionsPerClient: 0']),
+      message: `${SOURCE}: sites[0].maxSessionsPerClient: expected a whole number from 1 to 1000000, got "0"`,
+    },
+    {
+      title: 'an advertise rule with an IPv6 address',
+      text: sitesFile([...A, 'advertise: [{clients: 10.0.11.0/24, address: "2001:db8::1"}]']),
+      message: `${SOURCE}: sites[0].advertise[0].address: expected an IPv4 address, got "2001:db8::1"`,
+    },
+    {
+      title: 'the second block of the second advertise rule',
+      text: sitesFile([...A, 'advertise: [{clients: 10.0.0.0/8, address: 10.0.0.1}, {clients: [172.16.0.0/12, nope], address: 172.16.0.1}]']),
+      message: `${SOURCE}: sites[0].advertise[1].clients[1]: expected ${CIDR_FORM}, got "nope": not an IP address`,
+    },
+    {
+      title: 'an advertise rule without an address',
+      text: sitesFile([...A, 'advertise: [{clients: 10.0.0.0/8}]']),
+      message: `${SOURCE}: sites[0].advertise[0].address: expected an IPv4 address (required), got nothing`,
+    },
+    {
+      title: 'a misspelt key in an advertise rule',
+      text: sitesFile([...A, 'advertise: [{client: 10.0.0.0/8, address: 10.0.0.1}]']),
+      message: `${SOURCE}: sites[0].advertise[0].client: unknown key; did you mean clients?`,
+    },
+    {
+      title: 'advertise as one mapping, not a list',
+      text: 'upstream: a:21\nadvertise: {clients: 10.0.0.0/8, address: 10.0.0.1}\n',
+      message: `${SOURCE}: advertise: expected ${ADVERTISE_FORM}, got a mapping`,
+    },
+    {
+      title: 'a pass-through block',
+      text: 'upstream: a:21\nmode: rewrite\npassThroughClients: [10.0.11.0/33]\n',
+      message: `${SOURCE}: passThroughClients[0]: expected ${CIDR_FORM}, got "10.0.11.0/33": the prefix length is above 32`,
+    },
+    {
+      title: 'advertise in rewrite mode',
+      text: sitesFile([...A, 'mode: rewrite', 'advertise: [{clients: 10.0.0.0/8, address: 10.0.0.1}]']),
+      message: `${SOURCE}: sites[0].advertise: advertise applies in relay mode only; in rewrite mode, passThroughClients lets clients use the server's own 227`,
+    },
+    {
+      title: 'passThroughClients in relay mode',
+      text: 'upstream: a:21\npassThroughClients: 10.0.0.0/8\n',
+      message: `${SOURCE}: passThroughClients: passThroughClients applies in rewrite mode only; in relay mode, advertise tells each network its address`,
+    },
     { title: 'a bad drain timeout', text: `drainTimeout: 0s\n${sitesFile(A)}`, message: `${SOURCE}: drainTimeout: expected a duration above zero, got "0s"` },
     { title: 'the second listen address', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", "localhost:21"]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got "localhost:21"` },
     { title: 'one listen address', text: 'upstream: a:21\nlisten: 0.0.0.0:70000\n', message: `${SOURCE}: listen: expected IP:PORT or [IPv6]:PORT with a port from 0 to 65535, got "0.0.0.0:70000"` },

@@ -11,6 +11,7 @@ import {
   type RawOptions,
 } from '../../../src/config/schema.js';
 import type { DaemonConfig } from '../../../src/config/types.js';
+import { CIDR_FORM } from '../../../src/protocol/cidr.js';
 import { configErrorOf } from './config-error-of.js';
 
 /** The flat view of a one-site configuration these cases were written against. */
@@ -37,11 +38,32 @@ const DEFAULTS: Config = {
   passiveTimeoutMs: 30_000,
   upstreamConnectTimeoutMs: 10_000,
   maxSessions: 10_000,
+  allowClients: [],
+  denyClients: [],
+  maxSessionsPerClient: undefined,
+  advertise: [],
+  passThroughClients: [],
 };
+
+const BLOCK_10_0_11 = { family: 4, bytes: [10, 0, 11, 0], prefix: 24 };
 
 describe('buildConfig with valid options', () => {
   const cases: { title: string; input: RawOptions; expected: Config }[] = [
     { title: 'only --upstream: every default applies', input: { upstream: UPSTREAM }, expected: DEFAULTS },
+    { title: 'one --allow-client', input: { upstream: UPSTREAM, allowClients: ['10.0.11.0/24'] }, expected: { ...DEFAULTS, allowClients: [BLOCK_10_0_11] } },
+    {
+      title: 'repeated --deny-client, a bare address is one host, IPv6 and IPv4-mapped',
+      input: { upstream: UPSTREAM, denyClients: ['192.0.2.7', '2001:db8::/32', '::ffff:10.0.11.0/120'] },
+      expected: {
+        ...DEFAULTS,
+        denyClients: [
+          { family: 4, bytes: [192, 0, 2, 7], prefix: 32 },
+          { family: 6, bytes: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], prefix: 32 },
+          BLOCK_10_0_11,
+        ],
+      },
+    },
+    { title: '--max-sessions-per-client', input: { upstream: UPSTREAM, maxSessionsPerClient: '3' }, expected: { ...DEFAULTS, maxSessionsPerClient: 3 } },
     { title: 'one --listen as a string', input: { upstream: UPSTREAM, listen: '127.0.0.1:2121' }, expected: { ...DEFAULTS, listen: [{ host: '127.0.0.1', port: 2121 }] } },
     {
       title: 'repeated --listen, IPv4 and IPv6',
@@ -86,6 +108,9 @@ describe('buildConfig with valid options', () => {
         passiveTimeout: '1s',
         upstreamConnectTimeout: '250ms',
         maxSessions: '1',
+        allowClients: ['0.0.0.0/0'],
+        denyClients: ['::/0'],
+        maxSessionsPerClient: '1000000',
       },
       expected: {
         listen: [{ host: '192.0.2.1', port: 21 }, { host: '2001:db8::1', port: 21 }],
@@ -100,6 +125,11 @@ describe('buildConfig with valid options', () => {
         passiveTimeoutMs: 1000,
         upstreamConnectTimeoutMs: 250,
         maxSessions: 1,
+        allowClients: [{ family: 4, bytes: [0, 0, 0, 0], prefix: 0 }],
+        denyClients: [{ family: 6, bytes: Array.from({ length: 16 }, () => 0), prefix: 0 }],
+        maxSessionsPerClient: 1_000_000,
+        advertise: [],
+        passThroughClients: [],
       },
     },
   ];
@@ -195,6 +225,29 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
     { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
+    {
+      title: '--allow-client with host bits set',
+      input: { upstream: UPSTREAM, allowClients: ['10.0.11.1/24'] },
+      expected: { field: '--allow-client', expected: CIDR_FORM, received: '10.0.11.1/24' },
+      message: `--allow-client: expected ${CIDR_FORM}, got "10.0.11.1/24": host bits are set; the network is 10.0.11.0/24`,
+    },
+    {
+      title: 'the second --deny-client a host name',
+      input: { upstream: UPSTREAM, denyClients: ['192.0.2.0/24', 'evil.example'] },
+      expected: { field: '--deny-client', expected: CIDR_FORM, received: 'evil.example' },
+      message: `--deny-client: expected ${CIDR_FORM}, got "evil.example": not an IP address`,
+    },
+    {
+      title: '--deny-client with a prefix past the family',
+      input: { upstream: UPSTREAM, denyClients: ['192.0.2.0/33'] },
+      expected: { field: '--deny-client', expected: CIDR_FORM, received: '192.0.2.0/33' },
+      message: `--deny-client: expected ${CIDR_FORM}, got "192.0.2.0/33": the prefix length is above 32`,
+    },
+    {
+      title: '--max-sessions-per-client zero',
+      input: { upstream: UPSTREAM, maxSessionsPerClient: '0' },
+      expected: { field: '--max-sessions-per-client', expected: 'a whole number from 1 to 1000000', received: '0' },
+    },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -212,13 +265,14 @@ describe('buildConfig with a missing or bad value', () => {
 });
 
 describe('OPTION_SPECS', () => {
-  it('has unique keys and flags, each flag the kebab-case of its key', () => {
+  it('has unique keys and flags, each flag the kebab-case of its key (a list of clients: one client per flag)', () => {
     const keys = OPTION_SPECS.map((spec) => spec.key);
     const flags = OPTION_SPECS.map((spec) => spec.flag);
     expect(new Set(keys).size).toBe(keys.length);
     expect(new Set(flags).size).toBe(flags.length);
     for (const spec of OPTION_SPECS) {
-      expect(spec.flag).toBe(`--${spec.key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
+      const kebab = `--${spec.key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+      expect(spec.flag).toBe(spec.repeatable === true ? kebab.replace(/-clients$/, '-client') : kebab);
     }
   });
 
@@ -226,9 +280,14 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
   });
 
-  it('only --upstream and --public-address lack a default, and only --listen repeats', () => {
-    expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual(['--public-address', '--upstream']);
-    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen']);
+  it('only --upstream, --public-address and the client lists lack a default, and only --listen and the client lists repeat', () => {
+    expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
+      '--allow-client',
+      '--deny-client',
+      '--public-address',
+      '--upstream',
+    ]);
+    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen', '--allow-client', '--deny-client']);
   });
 
   it('every default, given explicitly, builds the same config as leaving it out', () => {

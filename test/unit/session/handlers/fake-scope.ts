@@ -30,6 +30,11 @@ export const SITE: SiteConfig = {
   loginTimeoutMs: 60_000,
   idleTimeoutMs: 600_000,
   dataStallTimeoutMs: 300_000,
+  allowClients: [],
+  denyClients: [],
+  maxSessionsPerClient: undefined,
+  advertise: [],
+  passThroughClients: [],
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
