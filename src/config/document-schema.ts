@@ -98,6 +98,20 @@ function parseUpstream(field: string, text: string): Endpoint {
   return parseEndpoint(field, text, { allowHostname: true, allowPortZero: false });
 }
 
+/**
+ * A command line must hold at least `PORT h1,h2,h3,h4,p1,p2` or an EPRT with an IPv6 address;
+ * above 64 KiB the cap would no longer bound anything a server accepts.
+ */
+export const MIN_COMMAND_BYTES = 128;
+export const MAX_COMMAND_BYTES = 65_536;
+
+function parseCommandBytes(field: string, text: string): number {
+  const expected = `a whole number from ${MIN_COMMAND_BYTES} to ${MAX_COMMAND_BYTES}`;
+  const value = /^\d{1,9}$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(value >= MIN_COMMAND_BYTES && value <= MAX_COMMAND_BYTES)) throw new ConfigError(field, expected, text);
+  return value;
+}
+
 function parseMetricsListen(field: string, text: string): Endpoint | undefined {
   return text === 'off' ? undefined : parseListenEndpoint(field, text);
 }
@@ -144,6 +158,8 @@ const siteOptionFields = {
   loginTimeout: optionWithDefault('loginTimeout', parseDuration),
   idleTimeout: optionWithDefault('idleTimeout', parseDuration),
   dataStallTimeout: optionWithDefault('dataStallTimeout', parseDuration),
+  replyTimeout: optionWithDefault('replyTimeout', parseDuration),
+  maxCommandBytes: optionWithDefault('maxCommandBytes', parseCommandBytes),
 };
 
 /** The keys of the whole process, at the top of every file. */
@@ -172,6 +188,8 @@ function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
     loginTimeoutMs: values.loginTimeout,
     idleTimeoutMs: values.idleTimeout,
     dataStallTimeoutMs: values.dataStallTimeout,
+    replyTimeoutMs: values.replyTimeout,
+    maxCommandBytes: values.maxCommandBytes,
   };
 }
 

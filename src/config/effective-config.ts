@@ -26,6 +26,8 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     loginTimeout: formatDuration(site.loginTimeoutMs),
     idleTimeout: formatDuration(site.idleTimeoutMs),
     dataStallTimeout: formatDuration(site.dataStallTimeoutMs),
+    replyTimeout: formatDuration(site.replyTimeoutMs),
+    maxCommandBytes: site.maxCommandBytes,
   };
 }
 

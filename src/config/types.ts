@@ -38,6 +38,13 @@ export interface SiteConfig {
   readonly idleTimeoutMs: number;
   /** A data connection that moves no byte either way for this long is closed. */
   readonly dataStallTimeoutMs: number;
+  /**
+   * A command forwarded upstream must be answered within this long (not counting time while a
+   * data connection of the session is open): 421 and close.
+   */
+  readonly replyTimeoutMs: number;
+  /** The longest client command line, its line ending included; a longer one gets 500 locally. */
+  readonly maxCommandBytes: number;
 }
 
 /**

@@ -42,7 +42,7 @@ export const REFUSAL_REASONS = [
   'idle_timeout',
   'data_stall',
 ] as const;
-export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout'] as const;
+export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout', 'reply_timeout'] as const;
 
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 export type DataMode = (typeof DATA_MODES)[number];

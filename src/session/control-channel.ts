@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { LineReader } from '../protocol/line-reader.js';
+import { LineReader, type LineReaderOptions } from '../protocol/line-reader.js';
 
 /**
  * Why a side is paused; it reads again when no reason is left. `processing`: a line is being
@@ -13,7 +13,10 @@ export type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replie
 export interface ControlChannelHandlers {
   /** One complete line, the exact bytes read, terminator included. */
   line(line: Buffer): void;
-  /** A line longer than the cap: nothing more is read after it. */
+  /**
+   * A line longer than the cap. With `overlong: 'fail'` nothing more is read after it; with
+   * `skip` its bytes are dropped and the lines after it come as usual.
+   */
   tooLong(): void;
   /** The peer's EOF (or the stream's close), after every line before it; once. */
   end(unterminated: Buffer | undefined): void;
@@ -49,7 +52,17 @@ export class ControlChannel {
 
   private readonly onData = (chunk: Buffer): void => {
     const result = this.reader.push(chunk);
-    for (const line of result.lines) this.inbound.push(line);
+    const skipped = result.ok ? result.skipped : undefined;
+    if (skipped === undefined) {
+      for (const line of result.lines) this.inbound.push(line);
+    } else {
+      let next = 0;
+      result.lines.forEach((line, index) => {
+        for (; skipped[next] === index; next++) this.inbound.push('too-long');
+        this.inbound.push(line);
+      });
+      for (; next < skipped.length; next++) this.inbound.push('too-long');
+    }
     if (!result.ok) this.inbound.push('too-long');
     this.pump();
   };
@@ -65,8 +78,9 @@ export class ControlChannel {
     stream: Duplex,
     private readonly handlers: ControlChannelHandlers,
     maxLineBytes?: number,
+    framing: LineReaderOptions = {},
   ) {
-    this.reader = new LineReader(maxLineBytes);
+    this.reader = new LineReader(maxLineBytes, framing);
     this.current = stream;
     this.attach(stream);
   }

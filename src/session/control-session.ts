@@ -60,9 +60,13 @@ export class ControlSession {
     tuneControlStream(conn.stream);
     this.client = new ControlChannel(conn.stream, {
       line: (line) => this.onClientLine(line),
+      // The line is dropped, never forwarded: a server answers nothing to a line over its own
+      // buffer (ProFTPD's is 512 bytes to a few KiB), so the client would wait forever.
       tooLong: () => {
-        this.exchange.refuse('line_too_long', { limit: this.client.maxLineBytes });
-        this.close('client line too long', '500 Command line too long.\r\n');
+        if (this.closed) return;
+        this.timers.commandReceived();
+        if (this.draining) this.exchange.answerLastly(DRAIN_REPLY, 'shutting down');
+        else this.exchange.onClientOverlongLine(this.client.maxLineBytes);
       },
       end: () => this.onClientEnd(),
       close: () => this.close('client closed'),
@@ -71,7 +75,7 @@ export class ControlSession {
         this.upstream?.resume('backpressure');
         this.client.resume('replies-unread');
       },
-    });
+    }, context.site.maxCommandBytes, { overlong: 'skip' });
     const { site, pool, metrics } = context;
     this.data = new DataConnector({
       pool,
@@ -83,7 +87,11 @@ export class ControlSession {
       client: conn,
       upstream: () => this.upstreamConn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
-      onSettled: () => this.checkIdle(),
+      onSettled: () => {
+        // Time while data flows is not the server's to answer for: the reply clock restarts.
+        this.timers.replyProgress();
+        this.checkIdle();
+      },
     });
     this.exchange = new CommandExchange({
       context,
@@ -94,9 +102,15 @@ export class ControlSession {
       isClosed: () => this.closed,
       close: (reason, lastReply) => this.close(reason, lastReply),
       onReply: (code) => this.timers.replied(code),
+      onAwaitingReply: () => this.timers.replyProgress(),
       onCompleted: () => this.checkIdle(),
     });
-    this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout));
+    this.timers = new SessionTimers(
+      site,
+      () => this.isIdle(),
+      (timeout) => this.onTimeout(timeout),
+      () => this.exchange.owesReply && !this.data.isBusy,
+    );
   }
 
   get isClosed(): boolean {
@@ -208,6 +222,9 @@ export class ControlSession {
     if (timeout === 'greeting') {
       metrics.upstreamError('greeting_timeout');
       this.log.error({ timeoutMs: site.greetingTimeoutMs }, 'upstream did not greet in time');
+    } else if (timeout === 'reply') {
+      metrics.upstreamError('reply_timeout');
+      this.log.error({ timeoutMs: site.replyTimeoutMs }, 'upstream did not answer in time');
     } else {
       const timeoutMs = timeout === 'login' ? site.loginTimeoutMs : site.idleTimeoutMs;
       this.exchange.refuse(timeout === 'login' ? 'login_timeout' : 'idle_timeout', { timeoutMs });
@@ -234,6 +251,7 @@ export class ControlSession {
    */
   private onUpstreamLine(line: Buffer): Promise<void> | undefined {
     if (this.closed) return undefined;
+    this.timers.replyProgress();
     let work: Promise<void> | undefined;
     try {
       work = this.exchange.onReplyLine(line);

@@ -70,6 +70,8 @@ describe('ftpmasq check-config', () => {
           loginTimeout: '60s',
           idleTimeout: '600s',
           dataStallTimeout: '300s',
+          replyTimeout: '60s',
+          maxCommandBytes: 4096,
         },
         expect.objectContaining({ name: 'archive', listen: ['0.0.0.0:2121'], passivePorts: '61000-61099', idleTimeout: '600s' }),
       ],

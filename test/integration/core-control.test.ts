@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createProxyHarness } from '../helpers/proxy-harness.js';
+import { countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { delay, trust227, waitUntil, withTimeout } from '../helpers/raw-ftp-client.js';
 import type { Script, UpstreamConnection, UpstreamDataSocket } from '../helpers/scripted-upstream.js';
 
@@ -104,12 +104,12 @@ describe('AUTH', () => {
 });
 
 describe('line limits', () => {
-  it('forwards a client line of exactly 8192 bytes unchanged', async () => {
+  it('forwards a client line of exactly maxCommandBytes (4096 by default, CRLF included) unchanged', async () => {
     const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 long line ok\r\n' : undefined)));
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
-    const line = Buffer.from(`SITE ${'A'.repeat(8192 - 7)}\r\n`, 'latin1');
-    expect(line.length).toBe(8192);
+    const line = Buffer.from(`SITE ${'A'.repeat(4096 - 7)}\r\n`, 'latin1');
+    expect(line.length).toBe(4096);
     await client.login();
     const reply = await client.command(line);
     expect(reply.text).toBe('200 long line ok\r\n');
@@ -117,32 +117,50 @@ describe('line limits', () => {
     expect(session.commands.at(-1)?.equals(line)).toBe(true);
   });
 
-  it('answers a client line over 8 KiB with 500 and closes; the line never reaches the upstream', async () => {
+  // Issue 11, item 5: a line over the cap used to end the session (at 8 KiB), and a line between
+  // the server's own buffer and 8 KiB reached the server, which answers nothing to it (ProFTPD).
+  it('answers a client line one byte over maxCommandBytes with 500; it never reaches the upstream and the session goes on', async () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
     await client.login();
-    client.send(`SITE ${'A'.repeat(8192 - 6)}\r\n`); // 8193 bytes
+    client.send(`SITE ${'A'.repeat(4096 - 6)}\r\n`, 'NOOP'); // 4097 bytes, then a NOOP in the same write
     const reply = await client.readReply();
     expect(reply.code).toBe(500);
     expect(reply.text.endsWith('\r\n')).toBe(true);
-    await client.waitForClose();
+    expect((await client.readReply()).code).toBe(200);
+    expect((await client.command('NOOP')).code).toBe(200);
     const session = await upstream.nextSession();
-    await session.waitForClose();
     expect(session.receivedBytes().toString('latin1')).not.toContain('AAAA');
-    expect(proxy.daemon.sessionCount()).toBe(0);
+    expect(session.verbs().slice(-2)).toEqual(['NOOP', 'NOOP']);
+    expect(await countRefusals(proxy.daemon, 'line_too_long')).toBe(1);
+    expect(proxy.daemon.sessionCount()).toBe(1);
   });
 
-  it('answers a client line that grows past 8 KiB without a line end with 500 and closes', async () => {
+  it('takes the cap from --max-command-bytes', async () => {
+    const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 ok\r\n' : undefined)));
+    const proxy = await startProxy(upstream.address, { maxCommandBytes: '200' });
+    const client = await open(proxy.endpoint);
+    await client.login();
+    expect((await client.command(`SITE ${'A'.repeat(200 - 7)}`)).code).toBe(200);
+    expect((await client.command(`SITE ${'A'.repeat(200 - 6)}`)).code).toBe(500);
+    expect((await client.command('NOOP')).code).toBe(200);
+  });
+
+  it('answers a client line that grows past the cap without a line end with 500 at once; the session goes on after its LF', async () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
-    for (let i = 0; i < 10; i++) {
+    await client.login();
+    for (let i = 0; i < 20; i++) {
       client.writeRaw('B'.repeat(1000));
       await delay(2);
     }
     expect((await client.readReply()).code).toBe(500);
-    await client.waitForClose();
+    client.writeRaw('BBBB\r\n');
+    expect((await client.command('NOOP')).code).toBe(200);
+    const session = await upstream.nextSession();
+    expect(session.receivedBytes().toString('latin1')).not.toContain('BBBB');
   });
 
   it('answers an upstream line over 8 KiB with 421 and closes both sides', async () => {

@@ -38,6 +38,8 @@ describe('renderEffectiveConfig', () => {
         '    loginTimeout: 60s',
         '    idleTimeout: 600s',
         '    dataStallTimeout: 300s',
+        '    replyTimeout: 60s',
+        '    maxCommandBytes: 4096',
         '',
       ].join('\n'),
     );
@@ -78,6 +80,8 @@ describe('renderEffectiveConfig', () => {
       loginTimeout: duration,
       idleTimeout: duration,
       dataStallTimeout: duration,
+      replyTimeout: duration,
+      maxCommandBytes: fc.integer({ min: 128, max: 65_536 }).map(String),
       drainTimeout: duration,
     });
     fc.assert(

@@ -30,6 +30,8 @@ export const SITE: SiteConfig = {
   loginTimeoutMs: 60_000,
   idleTimeoutMs: 600_000,
   dataStallTimeoutMs: 300_000,
+  replyTimeoutMs: 60_000,
+  maxCommandBytes: 4096,
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
