@@ -47,7 +47,8 @@ export class LegacyFtpServer {
     for (const [name, content] of options.files ?? []) {
       this.files.set(typeof name === 'string' ? Buffer.from(name).toString('latin1') : name.toString('latin1'), content);
     }
-    this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.onConnection(socket));
+    // Half-open, as ProFTPD: a client's EOF ends the session only after every command read before it.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -244,6 +245,11 @@ export class LegacyFtpServer {
         reply('500 Line too long');
         socket.destroy();
       }
+    });
+    socket.on('end', () => {
+      queue = queue.then(() => {
+        if (!socket.destroyed) socket.end();
+      });
     });
   }
 

@@ -1,4 +1,6 @@
 import type { SiteConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { RefusalReason, SiteMetrics } from '../observability/metrics.js';
 
 export type SessionTimeout = 'greeting' | 'login' | 'idle' | 'reply';
 
@@ -124,5 +126,35 @@ export class SessionTimers {
   private expire(timeout: SessionTimeout): void {
     this.clear();
     this.onExpired(timeout);
+  }
+}
+
+/** Where a clock that ran out is reported. */
+export interface TimeoutReporting {
+  readonly metrics: Pick<SiteMetrics, 'upstreamError'>;
+  readonly log: Pick<Logger, 'error'>;
+  readonly refuse: (reason: RefusalReason, details: Readonly<Record<string, unknown>>) => void;
+}
+
+/**
+ * The greeting and reply clocks are the upstream's failures (upstream_errors_total); the login
+ * and idle clocks are the client's (refusals_total).
+ */
+export function reportTimeout(timeout: SessionTimeout, site: SiteConfig, { metrics, log, refuse }: TimeoutReporting): void {
+  switch (timeout) {
+    case 'greeting':
+      metrics.upstreamError('greeting_timeout');
+      log.error({ timeoutMs: site.greetingTimeoutMs }, 'upstream did not greet in time');
+      return;
+    case 'reply':
+      metrics.upstreamError('reply_timeout');
+      log.error({ timeoutMs: site.replyTimeoutMs }, 'upstream did not answer in time');
+      return;
+    case 'login':
+      refuse('login_timeout', { timeoutMs: site.loginTimeoutMs });
+      return;
+    case 'idle':
+      refuse('idle_timeout', { timeoutMs: site.idleTimeoutMs });
+      return;
   }
 }
