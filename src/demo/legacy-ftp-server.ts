@@ -81,6 +81,7 @@ export class LegacyFtpServer {
     let user: string | undefined;
     let loggedIn = false;
     let data: DataEndpoint | undefined;
+    let transferAborted = false;
     let queue = Promise.resolve();
     const reply = (text: string): void => {
       if (!socket.destroyed) socket.write(`${text}\r\n`, 'latin1');
@@ -206,7 +207,16 @@ export class LegacyFtpServer {
           const dataSocket = await connectData(endpoint);
           if (dataSocket === undefined) return;
           reply(`150 Opening BINARY mode data connection for ${name === '' ? 'file list' : name} (${content.length} bytes)`);
-          await new Promise<void>((resolve) => dataSocket.end(content, () => resolve()));
+          const completed = await new Promise<boolean>((resolve) => {
+            dataSocket.once('close', () => resolve(false));
+            dataSocket.end(content, (error?: Error | null) => resolve(error == null));
+          });
+          if (!completed) {
+            // The data connection went away (an ABOR closed it): as ProFTPD, 426 for the transfer.
+            transferAborted = true;
+            reply('426 Transfer aborted. Data connection closed');
+            return;
+          }
           dataSocket.destroySoon();
           reply('226 Transfer complete');
           return;
@@ -229,6 +239,11 @@ export class LegacyFtpServer {
           reply('226 Transfer complete');
           return;
         }
+        case 'ABOR':
+          // RFC 959: 226 after a transfer it aborted (its 426 came first), 225 when none ran.
+          reply(transferAborted ? '226 Abort successful' : '225 ABOR command successful');
+          transferAborted = false;
+          return;
         case 'QUIT':
           reply('221 Goodbye.');
           socket.end();

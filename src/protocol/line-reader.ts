@@ -98,6 +98,11 @@ export class LineReader {
     return this.result(lines, skipped);
   }
 
+  /** The bytes of the unfinished line, left in place. */
+  peekPending(): Buffer | undefined {
+    return this.tail;
+  }
+
   /**
    * The bytes of an unfinished line, handed over when the peer closes: "bytes in, bytes out"
    * holds for a last reply sent without its CRLF too. The reader is empty afterwards.

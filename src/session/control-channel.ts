@@ -1,6 +1,16 @@
 import type { Duplex } from 'node:stream';
 import { LineReader, type LineReaderOptions } from '../protocol/line-reader.js';
 
+const LINE_FEED = Buffer.from('\n');
+
+export interface ChannelFraming extends LineReaderOptions {
+  /**
+   * An unfinished line this returns true for is handed on at once, its LF added (an ABOR whose LF
+   * was taken as urgent data, which never comes); a lone LF right after it is dropped.
+   */
+  readonly completesTail?: (tail: Buffer) => boolean;
+}
+
 /**
  * Why a side is paused; it reads again when no reason is left. `processing`: a line is being
  * handled and later lines wait. `replies-unread`: the client is not reading its replies, so
@@ -50,9 +60,17 @@ export class ControlChannel {
   private endQueued = false;
   private stopped = false;
 
+  /** A tail was handed on as a line: its LF, if it comes after all, is not a line of its own. */
+  private dropLoneLf = false;
+
   private readonly onData = (chunk: Buffer): void => {
     const result = this.reader.push(chunk);
-    const skipped = result.ok ? result.skipped : undefined;
+    let skipped = result.ok ? result.skipped : undefined;
+    if (this.dropLoneLf && result.lines[0]?.length === 1 && result.lines[0][0] === 0x0a) {
+      result.lines.shift();
+      skipped = skipped?.map((index) => Math.max(0, index - 1));
+    }
+    this.dropLoneLf = false;
     if (skipped === undefined) {
       for (const line of result.lines) this.inbound.push(line);
     } else {
@@ -64,6 +82,13 @@ export class ControlChannel {
       for (; next < skipped.length; next++) this.inbound.push('too-long');
     }
     if (!result.ok) this.inbound.push('too-long');
+    const tail = this.reader.peekPending();
+    if (tail !== undefined && this.framing.completesTail?.(tail) === true) {
+      this.reader.takePending();
+      // The client did send the LF: as urgent data, which the socket does not hand over.
+      this.inbound.push(Buffer.concat([tail, LINE_FEED]));
+      this.dropLoneLf = true;
+    }
     this.pump();
   };
   private readonly onEnd = (): void => this.queueEnd();
@@ -78,7 +103,7 @@ export class ControlChannel {
     stream: Duplex,
     private readonly handlers: ControlChannelHandlers,
     maxLineBytes?: number,
-    framing: LineReaderOptions = {},
+    private readonly framing: ChannelFraming = {},
   ) {
     this.reader = new LineReader(maxLineBytes, framing);
     this.current = stream;

@@ -6,6 +6,7 @@ import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
+import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
@@ -70,7 +71,7 @@ export class ControlSession {
         this.upstream?.resume('backpressure');
         this.client.resume('replies-unread');
       },
-    }, context.site.maxCommandBytes, { overlong: 'skip' });
+    }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
     const { site, pool, metrics } = context;
     this.data = new DataConnector({
       pool,

@@ -114,6 +114,7 @@ export function fakeData(): FakeData {
       return plan;
     },
     rollback: () => void data.calls.push('rollback'),
+    abortTransfers: () => void data.calls.push('abortTransfers'),
     connectActive: (plan, onClientReached) => {
       data.calls.push(`connectActive ${plan.clientTarget.host}:${plan.clientTarget.port}`);
       if (data.dialResult.ok) onClientReached();
