@@ -101,6 +101,20 @@ function parseUpstream(field: string, text: string): Endpoint {
   return parseEndpoint(field, text, { allowHostname: true, allowPortZero: false });
 }
 
+/**
+ * A command line must hold at least `PORT h1,h2,h3,h4,p1,p2` or an EPRT with an IPv6 address;
+ * above 64 KiB the cap would no longer bound anything a server accepts.
+ */
+export const MIN_COMMAND_BYTES = 128;
+export const MAX_COMMAND_BYTES = 65_536;
+
+function parseCommandBytes(field: string, text: string): number {
+  const expected = `a whole number from ${MIN_COMMAND_BYTES} to ${MAX_COMMAND_BYTES}`;
+  const value = /^\d{1,9}$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!(value >= MIN_COMMAND_BYTES && value <= MAX_COMMAND_BYTES)) throw new ConfigError(field, expected, text);
+  return value;
+}
+
 function parseMetricsListen(field: string, text: string): Endpoint | undefined {
   return text === 'off' ? undefined : parseListenEndpoint(field, text);
 }
@@ -206,6 +220,8 @@ const siteOptionFields = {
   maxSessionsPerClient: optionWithDefault('maxSessionsPerClient', parseClientLimit),
   advertise: advertiseOption,
   passThroughClients: passThroughOption,
+  replyTimeout: optionWithDefault('replyTimeout', parseDuration),
+  maxCommandBytes: optionWithDefault('maxCommandBytes', parseCommandBytes),
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -259,6 +275,8 @@ function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
     maxSessionsPerClient: values.maxSessionsPerClient,
     advertise: values.advertise.map((rule): AdvertiseRule => ({ clients: rule.clients, address: rule.address })),
     passThroughClients: values.passThroughClients,
+    replyTimeoutMs: values.replyTimeout,
+    maxCommandBytes: values.maxCommandBytes,
   };
 }
 

@@ -32,6 +32,8 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     maxSessionsPerClient: site.maxSessionsPerClient ?? 'unlimited',
     advertise: site.advertise.map((rule) => ({ clients: rule.clients.map(formatCidr), address: rule.address })),
     passThroughClients: site.passThroughClients.map(formatCidr),
+    replyTimeout: formatDuration(site.replyTimeoutMs),
+    maxCommandBytes: site.maxCommandBytes,
   };
 }
 

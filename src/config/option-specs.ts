@@ -16,6 +16,7 @@ export const DEFAULT_TIMEOUTS_MS = {
   login: 60_000,
   idle: 600_000,
   dataStall: 300_000,
+  reply: 60_000,
   drain: 30_000,
 } as const;
 
@@ -37,6 +38,8 @@ export interface RawOptions {
   loginTimeout?: string;
   idleTimeout?: string;
   dataStallTimeout?: string;
+  replyTimeout?: string;
+  maxCommandBytes?: string;
   drainTimeout?: string;
   allowClients?: string | readonly string[];
   denyClients?: string | readonly string[];
@@ -183,6 +186,22 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     valueName: 'DURATION',
     description: 'a data connection that moves no byte either way for this long is closed',
     defaultValue: '300s',
+    scope: 'site',
+  },
+  {
+    key: 'replyTimeout',
+    flag: '--reply-timeout',
+    valueName: 'DURATION',
+    description: 'how long the upstream may take to answer a command (not counting while data flows); then 421 and close',
+    defaultValue: '60s',
+    scope: 'site',
+  },
+  {
+    key: 'maxCommandBytes',
+    flag: '--max-command-bytes',
+    valueName: 'N',
+    description: 'longest client command line, CRLF included; a longer one gets 500 and never reaches the server',
+    defaultValue: '4096',
     scope: 'site',
   },
   {

@@ -39,6 +39,13 @@ export interface SiteConfig {
   readonly idleTimeoutMs: number;
   /** A data connection that moves no byte either way for this long is closed. */
   readonly dataStallTimeoutMs: number;
+  /**
+   * A command forwarded upstream must be answered within this long (not counting time while a
+   * data connection of the session is open): 421 and close.
+   */
+  readonly replyTimeoutMs: number;
+  /** The longest client command line, its line ending included; a longer one gets 500 locally. */
+  readonly maxCommandBytes: number;
   /** Clients that may connect; empty means everyone. `denyClients` wins over it. */
   readonly allowClients: readonly Cidr[];
   /** Clients refused with 421 before any upstream connection. */

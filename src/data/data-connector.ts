@@ -177,6 +177,17 @@ export class DataConnector {
     return { ok: true };
   }
 
+  /**
+   * ABOR: every open relay is closed (reason `aborted`) and the data connections being made are
+   * dropped. A server blocked writing into a relay its client no longer reads sees its write fail,
+   * ends the transfer (426) and reads the ABOR; RFC 959 has the server close the data connection
+   * on ABOR anyway. The prepared plan stays: no transfer has used it.
+   */
+  abortTransfers(): void {
+    for (const relay of this.relays) relay.close('aborted');
+    for (const socket of this.connecting) socket.destroy();
+  }
+
   /** Ends every plan, half-made data connection and relay. */
   close(): void {
     if (this.closed) return;

@@ -47,7 +47,8 @@ export class LegacyFtpServer {
     for (const [name, content] of options.files ?? []) {
       this.files.set(typeof name === 'string' ? Buffer.from(name).toString('latin1') : name.toString('latin1'), content);
     }
-    this.server = net.createServer({ allowHalfOpen: false }, (socket) => this.onConnection(socket));
+    // Half-open, as ProFTPD: a client's EOF ends the session only after every command read before it.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
   }
 
   async listen(): Promise<{ host: string; port: number }> {
@@ -80,6 +81,7 @@ export class LegacyFtpServer {
     let user: string | undefined;
     let loggedIn = false;
     let data: DataEndpoint | undefined;
+    let transferAborted = false;
     let queue = Promise.resolve();
     const reply = (text: string): void => {
       if (!socket.destroyed) socket.write(`${text}\r\n`, 'latin1');
@@ -210,7 +212,16 @@ export class LegacyFtpServer {
           const dataSocket = await connectData(endpoint);
           if (dataSocket === undefined) return;
           reply(`150 Opening BINARY mode data connection for ${name === '' ? 'file list' : name} (${content.length} bytes)`);
-          await new Promise<void>((resolve) => dataSocket.end(content, () => resolve()));
+          const completed = await new Promise<boolean>((resolve) => {
+            dataSocket.once('close', () => resolve(false));
+            dataSocket.end(content, (error?: Error | null) => resolve(error == null));
+          });
+          if (!completed) {
+            // The data connection went away (an ABOR closed it): as ProFTPD, 426 for the transfer.
+            transferAborted = true;
+            reply('426 Transfer aborted. Data connection closed');
+            return;
+          }
           dataSocket.destroySoon();
           reply('226 Transfer complete');
           return;
@@ -233,6 +244,11 @@ export class LegacyFtpServer {
           reply('226 Transfer complete');
           return;
         }
+        case 'ABOR':
+          // RFC 959: 226 after a transfer it aborted (its 426 came first), 225 when none ran.
+          reply(transferAborted ? '226 Abort successful' : '225 ABOR command successful');
+          transferAborted = false;
+          return;
         case 'QUIT':
           reply('221 Goodbye.');
           socket.end();
@@ -249,6 +265,11 @@ export class LegacyFtpServer {
         reply('500 Line too long');
         socket.destroy();
       }
+    });
+    socket.on('end', () => {
+      queue = queue.then(() => {
+        if (!socket.destroyed) socket.end();
+      });
     });
   }
 

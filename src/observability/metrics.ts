@@ -46,7 +46,7 @@ export const REFUSAL_REASONS = [
   'client_denied',
   'client_session_limit',
 ] as const;
-export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout'] as const;
+export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout', 'reply_timeout'] as const;
 
 export type RewriteKind = (typeof REWRITE_KINDS)[number];
 export type DataMode = (typeof DATA_MODES)[number];

@@ -96,6 +96,15 @@ export function checkActiveTarget(
   return { ok: true };
 }
 
+/**
+ * A data port ftpmasq may dial on the upstream: never one below 1024. A 227/229 naming port 22
+ * or 23 would otherwise turn ftpmasq into a relay to the server host's own services (the
+ * bounce attack from the upstream side; OpenBSD ftp-proxy refuses these too).
+ */
+export function isDialableUpstreamDataPort(port: number): boolean {
+  return Number.isInteger(port) && port >= MIN_ACTIVE_PORT && port <= 65535;
+}
+
 /** A passive data connection is accepted only from the control client's address. */
 export function isAllowedDataPeer(peerAddress: string | undefined, controlClientAddress: string): boolean {
   return peerAddress !== undefined && isSameHost(peerAddress, controlClientAddress);

@@ -3,13 +3,14 @@ import type { Conn } from '../net/conn.js';
 import type { Logger } from '../observability/logger.js';
 import type { RefusalReason } from '../observability/metrics.js';
 import { parseCommand } from '../protocol/command.js';
+import { readUrgentAbort } from '../protocol/urgent-abort.js';
 import type { SessionFacts } from '../site/site-policy.js';
 import type { ControlChannel } from './control-channel.js';
 import type { SessionContext } from './control-session.js';
 import { handlerFor } from './handlers/command-table.js';
 import type { SessionScope } from './handlers/scope.js';
 import { IntentQueue, TRANSFER_VERBS, type Intent } from './intents.js';
-import { ReplyRouter } from './reply-router.js';
+import { MAX_HELD_REPLY_BYTES, MAX_HELD_REPLY_LINES, ReplyRouter } from './reply-router.js';
 
 /**
  * Commands awaiting a reply before ftpmasq stops reading the client. Without it a client that
@@ -17,6 +18,9 @@ import { ReplyRouter } from './reply-router.js';
  * the queue without bound.
  */
 export const MAX_PENDING_COMMANDS = 256;
+
+/** The session ends with it when a held multi-line 227/229 passes the router's limits. */
+export const HELD_REPLY_TOO_LONG = '421 Service not available, upstream sent a passive reply that is too long.\r\n';
 
 export interface CommandExchangeOptions {
   readonly context: SessionContext;
@@ -30,6 +34,8 @@ export interface CommandExchangeOptions {
   readonly close: (reason: string, lastReply: Buffer) => void;
   /** The last line of a reply from the upstream passed, with its code (the session's timers watch them). */
   readonly onReply: (code: number) => void;
+  /** A command went upstream when none awaited a reply: the upstream owes one from now. */
+  readonly onAwaitingReply: () => void;
   /** A command got its final reply: the session may have nothing in flight now. */
   readonly onCompleted: () => void;
 }
@@ -47,7 +53,14 @@ export class CommandExchange implements SessionScope {
   readonly data: DataConnector;
   readonly diagnosis: SessionScope['diagnosis'];
   private readonly pending = new IntentQueue();
-  private readonly router = new ReplyRouter((code) => this.options.onReply(code));
+  private readonly router = new ReplyRouter(
+    (code) => this.options.onReply(code),
+    (held) => {
+      this.metrics.upstreamError('bad_reply');
+      this.log.error({ ...held, maxLines: MAX_HELD_REPLY_LINES, maxBytes: MAX_HELD_REPLY_BYTES }, 'upstream passive reply too long');
+      this.options.close('upstream reply too long', Buffer.from(HELD_REPLY_TOO_LONG, 'latin1'));
+    },
+  );
   private readonly client: ControlChannel;
   private upstream: ControlChannel | undefined;
   private upstreamConn: Conn | undefined;
@@ -70,6 +83,12 @@ export class CommandExchange implements SessionScope {
     return this.pending.length === 0;
   }
 
+  /** A command sent upstream (the greeting aside) awaits its reply. */
+  get owesReply(): boolean {
+    const head = this.pending.head;
+    return head !== undefined && head.kind !== 'greeting' && head.kind !== 'local';
+  }
+
   attachUpstream(channel: ControlChannel, conn: Conn): void {
     this.upstream = channel;
     this.upstreamConn = conn;
@@ -78,6 +97,11 @@ export class CommandExchange implements SessionScope {
   onClientLine(line: Buffer): void {
     if (this.closingReason !== undefined) return;
     const parsed = parseCommand(line);
+    const urgentAbort = parsed.ok ? undefined : readUrgentAbort(line);
+    if (urgentAbort !== undefined) {
+      handlerFor('ABOR')(urgentAbort, this);
+      return;
+    }
     if (!parsed.ok) {
       // A line the server could read as another command than ftpmasq would (PORT\rh,p: PORT to
       // ProFTPD): answered here, in its turn, and never sent upstream. docs/DESIGN.md, "Command framing".
@@ -96,6 +120,14 @@ export class CommandExchange implements SessionScope {
     }
     if (this.log.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
     handlerFor(command.verb)(command, this);
+    if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
+  }
+
+  /** A client line over the cap, already dropped: 500 in its turn; the session goes on. */
+  onClientOverlongLine(limit: number): void {
+    if (this.closingReason !== undefined) return;
+    this.refuse('line_too_long', { limit });
+    this.answerLocally(`500 Command line too long (over ${limit} bytes).\r\n`);
     if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
   }
 
@@ -133,7 +165,9 @@ export class CommandExchange implements SessionScope {
   forward(line: Buffer, intent: Intent): void {
     const upstream = this.upstream;
     if (upstream === undefined) return;
+    const owed = this.owesReply;
     this.pending.push(intent);
+    if (!owed) this.options.onAwaitingReply();
     if (!upstream.write(line)) this.client.pause('backpressure');
   }
 

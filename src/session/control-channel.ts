@@ -1,5 +1,15 @@
 import type { Duplex } from 'node:stream';
-import { LineReader } from '../protocol/line-reader.js';
+import { LineReader, type LineReaderOptions } from '../protocol/line-reader.js';
+
+const LINE_FEED = Buffer.from('\n');
+
+export interface ChannelFraming extends LineReaderOptions {
+  /**
+   * An unfinished line this returns true for is handed on at once, its LF added (an ABOR whose LF
+   * was taken as urgent data, which never comes); a lone LF right after it is dropped.
+   */
+  readonly completesTail?: (tail: Buffer) => boolean;
+}
 
 /**
  * Why a side is paused; it reads again when no reason is left. `processing`: a line is being
@@ -13,7 +23,10 @@ export type PauseReason = 'backpressure' | 'processing' | 'connecting' | 'replie
 export interface ControlChannelHandlers {
   /** One complete line, the exact bytes read, terminator included. */
   line(line: Buffer): void;
-  /** A line longer than the cap: nothing more is read after it. */
+  /**
+   * A line longer than the cap. With `overlong: 'fail'` nothing more is read after it; with
+   * `skip` its bytes are dropped and the lines after it come as usual.
+   */
   tooLong(): void;
   /** The peer's EOF (or the stream's close), after every line before it; once. */
   end(unterminated: Buffer | undefined): void;
@@ -47,10 +60,35 @@ export class ControlChannel {
   private endQueued = false;
   private stopped = false;
 
+  /** A tail was handed on as a line: its LF, if it comes after all, is not a line of its own. */
+  private dropLoneLf = false;
+
   private readonly onData = (chunk: Buffer): void => {
     const result = this.reader.push(chunk);
-    for (const line of result.lines) this.inbound.push(line);
+    let skipped = result.ok ? result.skipped : undefined;
+    if (this.dropLoneLf && result.lines[0]?.length === 1 && result.lines[0][0] === 0x0a) {
+      result.lines.shift();
+      skipped = skipped?.map((index) => Math.max(0, index - 1));
+    }
+    this.dropLoneLf = false;
+    if (skipped === undefined) {
+      for (const line of result.lines) this.inbound.push(line);
+    } else {
+      let next = 0;
+      result.lines.forEach((line, index) => {
+        for (; skipped[next] === index; next++) this.inbound.push('too-long');
+        this.inbound.push(line);
+      });
+      for (; next < skipped.length; next++) this.inbound.push('too-long');
+    }
     if (!result.ok) this.inbound.push('too-long');
+    const tail = this.reader.peekPending();
+    if (tail !== undefined && this.framing.completesTail?.(tail) === true) {
+      this.reader.takePending();
+      // The client did send the LF: as urgent data, which the socket does not hand over.
+      this.inbound.push(Buffer.concat([tail, LINE_FEED]));
+      this.dropLoneLf = true;
+    }
     this.pump();
   };
   private readonly onEnd = (): void => this.queueEnd();
@@ -65,8 +103,9 @@ export class ControlChannel {
     stream: Duplex,
     private readonly handlers: ControlChannelHandlers,
     maxLineBytes?: number,
+    private readonly framing: ChannelFraming = {},
   ) {
-    this.reader = new LineReader(maxLineBytes);
+    this.reader = new LineReader(maxLineBytes, framing);
     this.current = stream;
     this.attach(stream);
   }

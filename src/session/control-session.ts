@@ -6,9 +6,10 @@ import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
+import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
-import { SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
+import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
 /** Shared by all sessions of one daemon. */
 export interface SessionContext {
@@ -45,6 +46,8 @@ export class ControlSession {
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
   private closed = false;
+  /** The client's EOF has been read (and passed upstream after every command before it). */
+  private clientEnded = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
   private draining = false;
   /** One promise for every `whenIdle()` caller, settled and dropped when the session is idle. */
@@ -60,10 +63,7 @@ export class ControlSession {
     tuneControlStream(conn.stream);
     this.client = new ControlChannel(conn.stream, {
       line: (line) => this.onClientLine(line),
-      tooLong: () => {
-        this.exchange.refuse('line_too_long', { limit: this.client.maxLineBytes });
-        this.close('client line too long', '500 Command line too long.\r\n');
-      },
+      tooLong: () => this.onClientLine(undefined),
       end: () => this.onClientEnd(),
       close: () => this.close('client closed'),
       error: (error) => this.close(`client error: ${error.message}`),
@@ -71,7 +71,7 @@ export class ControlSession {
         this.upstream?.resume('backpressure');
         this.client.resume('replies-unread');
       },
-    });
+    }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
     const { site, pool, metrics } = context;
     this.data = new DataConnector({
       pool,
@@ -83,7 +83,11 @@ export class ControlSession {
       client: conn,
       upstream: () => this.upstreamConn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
-      onSettled: () => this.checkIdle(),
+      onSettled: () => {
+        // Time while data flows is not the server's to answer for: the reply clock restarts.
+        this.timers.replyProgress();
+        this.checkIdle();
+      },
     });
     this.exchange = new CommandExchange({
       context,
@@ -94,9 +98,11 @@ export class ControlSession {
       isClosed: () => this.closed,
       close: (reason, lastReply) => this.close(reason, lastReply),
       onReply: (code) => this.timers.replied(code),
+      onAwaitingReply: () => this.timers.replyProgress(),
       onCompleted: () => this.checkIdle(),
     });
-    this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout));
+    const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
+    this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }
 
   get isClosed(): boolean {
@@ -185,10 +191,15 @@ export class ControlSession {
     if (this.client.readableEnded) upstream.endWriting();
   }
 
-  private onClientLine(line: Buffer): void {
+  /**
+   * A command line, or undefined for one over maxCommandBytes: dropped, never forwarded, since a
+   * server answers nothing to a line over its own buffer and the client would wait forever.
+   */
+  private onClientLine(line: Buffer | undefined): void {
     if (this.closed) return;
     this.timers.commandReceived();
     if (this.draining) this.exchange.answerLastly(DRAIN_REPLY, 'shutting down');
+    else if (line === undefined) this.exchange.onClientOverlongLine(this.client.maxLineBytes);
     else this.exchange.onClientLine(line);
   }
 
@@ -200,18 +211,13 @@ export class ControlSession {
     if (this.closed || !this.isIdle()) return;
     this.timers.becameIdle();
     this.settleIdleWaiter();
+    if (this.clientEnded) this.closeAfterGrace();
   }
 
-  /** A greeting, login or idle clock ran out: counted, logged, answered 421, closed. */
+  /** A clock ran out: counted, logged, answered 421, closed. */
   private onTimeout(timeout: SessionTimeout): void {
     const { site, metrics } = this.context;
-    if (timeout === 'greeting') {
-      metrics.upstreamError('greeting_timeout');
-      this.log.error({ timeoutMs: site.greetingTimeoutMs }, 'upstream did not greet in time');
-    } else {
-      const timeoutMs = timeout === 'login' ? site.loginTimeoutMs : site.idleTimeoutMs;
-      this.exchange.refuse(timeout === 'login' ? 'login_timeout' : 'idle_timeout', { timeoutMs });
-    }
+    reportTimeout(timeout, site, { metrics, log: this.log, refuse: (reason, details) => this.exchange.refuse(reason, details) });
     this.close(`${timeout} timeout`, TIMEOUT_REPLIES[timeout]);
   }
 
@@ -221,11 +227,20 @@ export class ControlSession {
     waiter?.resolve();
   }
 
+  /**
+   * The EOF comes after every line before it, and a line needing I/O first holds the channel
+   * until it is upstream: the server gets every command, then the EOF. Transfers and replies owed
+   * run on; once nothing is in flight the server has a grace period to close (DESIGN.md).
+   */
   private onClientEnd(): void {
     if (this.closed) return;
-    // Pass the half-close on: the server answers what it has and closes, which closes us.
+    this.clientEnded = true;
     this.upstream?.endWriting();
-    this.halfCloseTimer ??= setTimeout(() => this.close('client closed'), CLOSE_GRACE_MS);
+    if (this.isIdle()) this.closeAfterGrace();
+  }
+
+  private closeAfterGrace(): void {
+    this.halfCloseTimer ??= setTimeout(() => this.close('client closed', Buffer.alloc(0)), CLOSE_GRACE_MS);
   }
 
   /**
@@ -234,6 +249,7 @@ export class ControlSession {
    */
   private onUpstreamLine(line: Buffer): Promise<void> | undefined {
     if (this.closed) return undefined;
+    this.timers.replyProgress();
     let work: Promise<void> | undefined;
     try {
       work = this.exchange.onReplyLine(line);

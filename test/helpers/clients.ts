@@ -270,6 +270,38 @@ export async function runFtplibCommands(options: ClientOptions, commands: readon
   return { run, replies };
 }
 
+export interface AbortResult {
+  readonly run: RunResult;
+  /** The replies to ftplib's abort(): the first, and the 226 after a 426. */
+  readonly abort: readonly string[];
+  readonly noop: string;
+  /** Bytes of the download read before the abort. */
+  readonly received: number;
+  /** SHA-256 of the file downloaded after the abort. */
+  readonly nextSha256: string;
+}
+
+/**
+ * ftplib's abort() mid-download (ABOR as TCP urgent data), then NOOP and a whole download of
+ * `next`: what a client's Cancel does, and that the session is still good afterwards.
+ */
+export async function runFtplibAbort(options: ClientOptions, remote: string, next: string): Promise<AbortResult> {
+  const run = await runFtplib(options, [], ['abort', remote, next]);
+  const line = run.stdout.toString('utf8').trim();
+  const value: unknown = line === '' ? undefined : JSON.parse(line);
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    !('abort' in value && Array.isArray(value.abort) && value.abort.every((reply) => typeof reply === 'string')) ||
+    !('noop' in value && typeof value.noop === 'string') ||
+    !('received' in value && typeof value.received === 'number') ||
+    !('next_sha256' in value && typeof value.next_sha256 === 'string')
+  ) {
+    return { run, abort: [], noop: '', received: 0, nextSha256: '' };
+  }
+  return { run, abort: value.abort.filter((reply): reply is string => typeof reply === 'string'), noop: value.noop, received: value.received, nextSha256: value.next_sha256 };
+}
+
 export interface AcceptRecorder {
   readonly host: ClientHost;
   readonly address: string;

@@ -75,6 +75,8 @@ describe('ftpmasq check-config', () => {
           maxSessionsPerClient: 'unlimited',
           advertise: [],
           passThroughClients: [],
+          replyTimeout: '60s',
+          maxCommandBytes: 4096,
         },
         expect.objectContaining({ name: 'archive', listen: ['0.0.0.0:2121'], passivePorts: '61000-61099', idleTimeout: '600s' }),
       ],

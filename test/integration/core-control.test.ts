@@ -104,7 +104,7 @@ describe('AUTH', () => {
 });
 
 describe('line limits', () => {
-  it('forwards a client line of exactly 4096 bytes unchanged', async () => {
+  it('forwards a client line of exactly maxCommandBytes (4096 by default, CRLF included) unchanged', async () => {
     const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 long line ok\r\n' : undefined)));
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
@@ -117,47 +117,50 @@ describe('line limits', () => {
     expect(session.commands.at(-1)?.equals(line)).toBe(true);
   });
 
-  // ProFTPD reads a line over its CommandBufferSize (4103) and drops it without any reply: sent
-  // upstream, it would pair every later reply with the command before its own.
-  it.each([4097, 8192])('answers a client line of %i bytes with 500 and goes on; the line never reaches the upstream', async (length) => {
+  // Issue 11, item 5: a line over the cap used to end the session (at 8 KiB), and a line between
+  // the server's own buffer and 8 KiB reached the server, which answers nothing to it (ProFTPD).
+  it('answers a client line one byte over maxCommandBytes with 500; it never reaches the upstream and the session goes on', async () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
     await client.login();
-    client.send(Buffer.from(`SITE ${'A'.repeat(length - 7)}\r\n`, 'latin1'));
-    expect((await client.readReply()).code).toBe(500);
-    expect((await client.command('NOOP')).code).toBe(200);
-    const session = await upstream.nextSession();
-    expect(session.receivedBytes().toString('latin1')).not.toContain('AAAA');
-    expect(await countRefusals(proxy.daemon, 'ambiguous_command')).toBe(1);
-  });
-
-  it('answers a client line over 8 KiB with 500 and closes; the line never reaches the upstream', async () => {
-    const upstream = await scripted(standard());
-    const proxy = await startProxy(upstream.address);
-    const client = await open(proxy.endpoint);
-    await client.login();
-    client.send(`SITE ${'A'.repeat(8192 - 6)}\r\n`); // 8193 bytes
+    client.send(`SITE ${'A'.repeat(4096 - 6)}\r\n`, 'NOOP'); // 4097 bytes, then a NOOP in the same write
     const reply = await client.readReply();
     expect(reply.code).toBe(500);
     expect(reply.text.endsWith('\r\n')).toBe(true);
-    await client.waitForClose();
+    expect((await client.readReply()).code).toBe(200);
+    expect((await client.command('NOOP')).code).toBe(200);
     const session = await upstream.nextSession();
-    await session.waitForClose();
     expect(session.receivedBytes().toString('latin1')).not.toContain('AAAA');
-    expect(proxy.daemon.sessionCount()).toBe(0);
+    expect(session.verbs().slice(-2)).toEqual(['NOOP', 'NOOP']);
+    expect(await countRefusals(proxy.daemon, 'line_too_long')).toBe(1);
+    expect(proxy.daemon.sessionCount()).toBe(1);
   });
 
-  it('answers a client line that grows past 8 KiB without a line end with 500 and closes', async () => {
+  it('takes the cap from --max-command-bytes', async () => {
+    const upstream = await scripted(standard((verb) => (verb === 'SITE' ? '200 ok\r\n' : undefined)));
+    const proxy = await startProxy(upstream.address, { maxCommandBytes: '200' });
+    const client = await open(proxy.endpoint);
+    await client.login();
+    expect((await client.command(`SITE ${'A'.repeat(200 - 7)}`)).code).toBe(200);
+    expect((await client.command(`SITE ${'A'.repeat(200 - 6)}`)).code).toBe(500);
+    expect((await client.command('NOOP')).code).toBe(200);
+  });
+
+  it('answers a client line that grows past the cap without a line end with 500 at once; the session goes on after its LF', async () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     const client = await open(proxy.endpoint);
-    for (let i = 0; i < 10; i++) {
+    await client.login();
+    for (let i = 0; i < 20; i++) {
       client.writeRaw('B'.repeat(1000));
       await delay(2);
     }
     expect((await client.readReply()).code).toBe(500);
-    await client.waitForClose();
+    client.writeRaw('BBBB\r\n');
+    expect((await client.command('NOOP')).code).toBe(200);
+    const session = await upstream.nextSession();
+    expect(session.receivedBytes().toString('latin1')).not.toContain('BBBB');
   });
 
   it('answers an upstream line over 8 KiB with 421 and closes both sides', async () => {
@@ -400,10 +403,11 @@ describe('teardown', () => {
     await waitUntil(() => proxy.daemon.sessionCount() === 0, 500, () => `${proxy.daemon.sessionCount()} sessions open`);
   });
 
-  it('closes an upstream that never answers once the client half-closes (within the grace period)', async () => {
-    // A server that accepts and never says a word, and does not close on EOF either.
+  it('closes an upstream that never greets once the client half-closes: the EOF goes on at once, the greeting timeout ends it', async () => {
+    // A server that accepts and never says a word, and does not close on EOF either. A half-closed
+    // client is owed the greeting, so no close grace runs before it (issue 11, item 4).
     const upstream = await scripted(() => undefined, { allowHalfOpen: true });
-    const proxy = await startProxy(upstream.address);
+    const proxy = await startProxy(upstream.address, { greetingTimeout: '1s' });
     const client = await connect(proxy.endpoint);
     client.send('USER scott');
     await delay(100);

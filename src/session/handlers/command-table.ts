@@ -4,7 +4,7 @@ import { handleFeat, handleLongAddressCommand } from './features.js';
 import { handleEpsv, handlePasv } from './passive.js';
 import type { CommandHandler } from './scope.js';
 import { handleAuth } from './security.js';
-import { handleTransfer } from './transfer.js';
+import { handleAbort, handleTransfer } from './transfer.js';
 
 /** Every other command goes upstream as it came (ending in CRLF), its reply passed back unchanged. */
 export const forwardPlain: CommandHandler = (command, scope) => {
@@ -21,6 +21,7 @@ export const COMMAND_HANDLERS: ReadonlyMap<string, CommandHandler> = new Map<str
   ['LPSV', handleLongAddressCommand],
   ['LPRT', handleLongAddressCommand],
   ['FEAT', handleFeat],
+  ['ABOR', handleAbort],
   ...[...TRANSFER_VERBS].map((verb): [string, CommandHandler] => [verb, handleTransfer]),
 ]);
 

@@ -1,4 +1,4 @@
-import { isSameHost, isUnroutable } from '../../protocol/address-policy.js';
+import { isDialableUpstreamDataPort, isSameHost, isUnroutable } from '../../protocol/address-policy.js';
 import { argumentText } from '../../protocol/command.js';
 import { parse227, parse229 } from '../../protocol/data-addresses.js';
 import { lineEnding } from '../../protocol/line-reader.js';
@@ -89,6 +89,12 @@ export function answerDataSetupReply(
     scope.metrics.upstreamError('bad_reply');
     scope.log.error({ reply: text.toString('latin1').trim() }, 'cannot parse upstream passive reply');
     scope.finish(withPrefix(telnetPrefix, `425 Cannot open data connection: unreadable upstream ${code} reply.\r\n`));
+    return undefined;
+  }
+  if (!isDialableUpstreamDataPort(parsed.port)) {
+    scope.metrics.upstreamError('bad_reply');
+    scope.log.error({ reply: text.toString('latin1').trim(), port: parsed.port }, 'upstream passive reply names a port below 1024');
+    scope.finish(`425 Cannot open data connection: the upstream ${code} reply names a port below 1024.\r\n`);
     return undefined;
   }
   const reply: UpstreamPassive = {

@@ -22,6 +22,7 @@ export type DataPlanner = Pick<
   | 'connectActive'
   | 'settling'
   | 'takeStall'
+  | 'abortTransfers'
 > & { readonly currentRelay: GatedRelay | undefined };
 
 /**

@@ -1,3 +1,4 @@
+import { ABOR_LINE } from '../../protocol/urgent-abort.js';
 import type { CommandHandler, GatedRelay, SessionScope } from './scope.js';
 
 /** After a negative transfer reply, how long the relay may still flush what it holds. */
@@ -80,3 +81,14 @@ async function waitForRelay(line: Buffer, code: number, relay: GatedRelay, scope
   if (scope.isClosed()) return;
   finishTransfer(line, code, scope);
 }
+
+/**
+ * ABOR, in any of its forms (plain, behind Telnet IP and Synch, its LF lost as urgent data), goes
+ * upstream at once as a plain `ABOR`, and the running transfer's relay is closed so a server
+ * blocked writing to it can answer: `426` for the transfer, then `226` (or `225` when nothing
+ * ran) for the ABOR, each in its turn.
+ */
+export const handleAbort: CommandHandler = (_command, scope) => {
+  scope.forward(ABOR_LINE, { kind: 'plain' });
+  scope.data.abortTransfers();
+};

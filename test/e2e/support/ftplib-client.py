@@ -4,6 +4,7 @@ Usage: ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT list
        ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT get REMOTE LOCAL
        ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT put LOCAL REMOTE
        ftplib-client.py HOST PORT USER PASSWORD TIMEOUT commands COMMAND [COMMAND ...]
+       ftplib-client.py HOST PORT USER PASSWORD TIMEOUT abort REMOTE NEXT
 
 `trust_server_pasv_ipv4_address = True` restores the behaviour of Python before 3.6.13 / 3.7.10 / 3.8.8:
 the data connection goes to the address inside the 227 reply, not to the control peer. ftplib sends PASV
@@ -15,14 +16,39 @@ prints one JSON object per command on stdout: {"command": ..., "reply": ...}, th
 by "\\n" (after a preliminary 1xx reply, the final reply too). It opens no data connection itself: for
 FEAT, a PASV by hand, a PORT that must be refused, a RETR that must fail.
 
+`abort` starts RETR REMOTE, reads its first 1 MiB, then calls ftplib's abort() (ABOR sent as TCP urgent
+data) and reads the replies to it: the abort's, and after a 426 the 226 that RFC 959 says follows. Then it
+sends NOOP and downloads NEXT, and prints one JSON object: {"abort": [replies], "noop": reply,
+"received": bytes read before the abort, "next_sha256": hex}.
+
 TIMEOUT (seconds) bounds every socket operation, control and data, so a failure is fast. The LIST output
 goes to stdout as UTF-8; the protocol trace (set_debuglevel) goes to stderr. Exit status: 0 done, 1 FTP
 or network error (its class and errno on the last stderr line), 2 bad usage.
 """
 
 import ftplib
+import hashlib
 import json
 import sys
+
+
+def abort_download(ftp, remote, following, out):
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR " + remote)
+    received = 0
+    while received < (1 << 20):
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            break
+        received += len(chunk)
+    replies = [ftp.abort()]
+    if replies[0].startswith("426"):
+        replies.append(ftp.getresp())
+    conn.close()
+    noop = ftp.voidcmd("NOOP")
+    digest = hashlib.sha256()
+    ftp.retrbinary("RETR " + following, digest.update, blocksize=1 << 16)
+    out.write(json.dumps({"abort": replies, "noop": noop, "received": received, "next_sha256": digest.hexdigest()}).encode("utf-8") + b"\n")
 
 
 def send_commands(ftp, commands, out):
@@ -70,6 +96,8 @@ def main(argv):
                 ftp.storbinary("STOR " + operands[1], local, blocksize=1 << 16)
         elif operation == "commands" and operands:
             send_commands(ftp, operands, out)
+        elif operation == "abort" and len(operands) == 2:
+            abort_download(ftp, operands[0], operands[1], out)
         else:
             sys.stderr.write(__doc__)
             return 2

@@ -34,9 +34,9 @@ function sitesFile(...sites: string[][]): string {
 const A = ['name: a', 'upstream: 10.0.0.1:21', 'listen: 127.0.0.1:2121', 'passivePorts: 60000-60099'];
 const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passivePorts: 60100-60199'];
 const SITE_KEY_LIST =
-  'name, listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients';
+  'name, listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, logLevel, metricsListen, drainTimeout, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -66,6 +66,8 @@ describe('configFromDocument: valid files', () => {
       maxSessionsPerClient: undefined,
       advertise: [],
       passThroughClients: [],
+      replyTimeoutMs: 60_000,
+      maxCommandBytes: 4096,
     });
     expect(config.sites[1]).toMatchObject({ mode: 'rewrite', maxSessions: 5, idleTimeoutMs: 600_000 });
   });

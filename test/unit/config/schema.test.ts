@@ -18,7 +18,7 @@ import { configErrorOf } from './config-error-of.js';
 function flat(config: DaemonConfig): Record<string, unknown> {
   const [site] = config.sites;
   if (site === undefined || config.sites.length !== 1) throw new Error('expected exactly one site');
-  const { name: _name, greetingTimeoutMs: _g, loginTimeoutMs: _l, idleTimeoutMs: _i, dataStallTimeoutMs: _d, ...rest } = site;
+  const { name: _name, greetingTimeoutMs: _g, loginTimeoutMs: _l, idleTimeoutMs: _i, dataStallTimeoutMs: _d, replyTimeoutMs: _r, maxCommandBytes: _c, ...rest } = site;
   return { ...rest, logLevel: config.logLevel, metricsListen: config.metricsListen };
 }
 type Config = ReturnType<typeof flat>;
@@ -173,11 +173,18 @@ describe('buildConfig: the timeouts and the site name', () => {
       loginTimeout: '2m',
       idleTimeout: '1h',
       dataStallTimeout: '90',
+      replyTimeout: '2m',
       drainTimeout: '1500ms',
     });
     expect(config.drainTimeoutMs).toBe(1500);
     const [site] = config.sites;
-    expect([site?.greetingTimeoutMs, site?.loginTimeoutMs, site?.idleTimeoutMs, site?.dataStallTimeoutMs]).toEqual([5000, 120_000, 3_600_000, 90_000]);
+    expect([site?.greetingTimeoutMs, site?.loginTimeoutMs, site?.idleTimeoutMs, site?.dataStallTimeoutMs, site?.replyTimeoutMs]).toEqual([5000, 120_000, 3_600_000, 90_000, 120_000]);
+  });
+
+  it('gives the reply timeout 60 s and the command line cap 4096 bytes by default, and takes --max-command-bytes', () => {
+    const [site] = buildConfig({ upstream: UPSTREAM }).sites;
+    expect([site?.replyTimeoutMs, site?.maxCommandBytes]).toEqual([60_000, 4096]);
+    expect(buildConfig({ upstream: UPSTREAM, maxCommandBytes: '512' }).sites[0]?.maxCommandBytes).toBe(512);
   });
 });
 
@@ -224,6 +231,9 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--idle-timeout beyond the timer limit', input: { upstream: UPSTREAM, idleTimeout: '597h' }, expected: { field: '--idle-timeout', expected: 'a duration of at most 2147483647ms', received: '597h' } },
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
     { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
+    { title: '--reply-timeout zero', input: { upstream: UPSTREAM, replyTimeout: '0s' }, expected: { field: '--reply-timeout', expected: 'a duration above zero', received: '0s' } },
+    { title: '--max-command-bytes below a PORT line', input: { upstream: UPSTREAM, maxCommandBytes: '64' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 65536', received: '64' } },
+    { title: '--max-command-bytes above 64 KiB', input: { upstream: UPSTREAM, maxCommandBytes: '65537' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 65536', received: '65537' } },
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
     {
       title: '--allow-client with host bits set',

@@ -5,6 +5,7 @@ import {
   decidePasvRewrite,
   ipFamily,
   isAllowedDataPeer,
+  isDialableUpstreamDataPort,
   isSameHost,
   isUnroutable,
   isValidIp,
@@ -205,6 +206,24 @@ describe('checkActiveTarget', () => {
 
   it('the limit is 1024', () => {
     expect(MIN_ACTIVE_PORT).toBe(1024);
+  });
+});
+
+describe('isDialableUpstreamDataPort (issue 11: a 227 naming port 22 was dialled)', () => {
+  const cases: { title: string; port: number; expected: boolean }[] = [
+    { title: 'port 0', port: 0, expected: false },
+    { title: 'port 21', port: 21, expected: false },
+    { title: 'port 22', port: 22, expected: false },
+    { title: 'port 1023', port: 1023, expected: false },
+    { title: 'port 1024', port: 1024, expected: true },
+    { title: 'port 50000', port: 50000, expected: true },
+    { title: 'port 65535', port: 65535, expected: true },
+    { title: 'port 65536', port: 65536, expected: false },
+    { title: 'not an integer', port: 2000.5, expected: false },
+  ];
+
+  it.each(cases)('$title', ({ port, expected }) => {
+    expect(isDialableUpstreamDataPort(port)).toBe(expected);
   });
 });
 

@@ -1,12 +1,13 @@
 import { setImmediate as tick } from 'node:timers/promises';
 import { Duplex, PassThrough, duplexPair } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ControlChannel, type ControlChannelHandlers } from '../../../src/session/control-channel.js';
+import { isUrgentAbortTail } from '../../../src/protocol/urgent-abort.js';
+import { type ChannelFraming, ControlChannel, type ControlChannelHandlers } from '../../../src/session/control-channel.js';
 
 type Event = { kind: 'line'; text: string } | { kind: 'too-long' } | { kind: 'end'; unterminated: string | undefined } | { kind: 'close' } | { kind: 'error'; message: string } | { kind: 'drain' };
 
 /** A channel over one end of a duplex pair; the test plays the peer on the other end. */
-function open(options: { maxLineBytes?: number; onLine?: (line: Buffer, channel: ControlChannel) => void } = {}): {
+function open(options: { maxLineBytes?: number; framing?: ChannelFraming; onLine?: (line: Buffer, channel: ControlChannel) => void } = {}): {
   channel: ControlChannel;
   peer: Duplex;
   local: Duplex;
@@ -26,7 +27,7 @@ function open(options: { maxLineBytes?: number; onLine?: (line: Buffer, channel:
     error: (error) => events.push({ kind: 'error', message: error.message }),
     drain: () => events.push({ kind: 'drain' }),
   };
-  const channel = new ControlChannel(local, handlers, options.maxLineBytes);
+  const channel = new ControlChannel(local, handlers, options.maxLineBytes, options.framing);
   const lines = (): string[] => events.flatMap((event) => (event.kind === 'line' ? [event.text] : []));
   return { channel, peer, local, events, lines };
 }
@@ -242,5 +243,35 @@ describe('ControlChannel', () => {
       expect(lines()).toEqual([]);
       channel.destroy();
     });
+  });
+});
+
+describe('ControlChannel framing for the client side (issue 11)', () => {
+  it("hands on an ABOR whose LF was lost as urgent data at once, and drops the LF if it comes after all", async () => {
+    const { peer, events } = open({ framing: { completesTail: isUrgentAbortTail } });
+    peer.write('ABOR\r');
+    await tick();
+    expect(events).toEqual([{ kind: 'line', text: 'ABOR\r\n' }]);
+    peer.write('\nNOOP\r\n');
+    await tick();
+    expect(events.map((event) => (event.kind === 'line' ? event.text : event.kind))).toEqual(['ABOR\r\n', 'NOOP\r\n']);
+  });
+
+  it('keeps a later lone LF as a line: only the one right after the completed ABOR is dropped', async () => {
+    const { peer, lines } = open({ framing: { completesTail: isUrgentAbortTail } });
+    peer.write('ABOR\r');
+    await tick();
+    peer.write('NOOP\r\n');
+    await tick();
+    peer.write('\n');
+    await tick();
+    expect(lines()).toEqual(['ABOR\r\n', 'NOOP\r\n', '\n']);
+  });
+
+  it("with overlong: 'skip', answers each overlong line in its place and reads on", async () => {
+    const { peer, events } = open({ maxLineBytes: 8, framing: { overlong: 'skip' } });
+    peer.write('A\r\nBBBBBBBBBB\r\nC\r\n');
+    await tick();
+    expect(events.map((event) => (event.kind === 'line' ? event.text : event.kind))).toEqual(['A\r\n', 'too-long', 'C\r\n']);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReplyRouter } from '../../../src/session/reply-router.js';
+import { MAX_HELD_REPLY_BYTES, MAX_HELD_REPLY_LINES, ReplyRouter } from '../../../src/session/reply-router.js';
 import type { Intent } from '../../../src/session/intents.js';
 import { fakeLease, fakeScope } from './handlers/fake-scope.js';
 
@@ -61,5 +61,27 @@ describe('ReplyRouter', () => {
     expect(scope.recorded.toClient).toEqual(['421 Timeout\r\n']);
     expect(scope.recorded.completed).toEqual([]);
     expect(codes).toEqual([421]);
+  });
+});
+
+describe('ReplyRouter: the held 227/229 is capped (issue 11, item 5)', () => {
+  const ACTIVE: Intent = { kind: 'active', clientTarget: { host: '203.0.113.2', port: 50000 }, verb: 'PORT' };
+
+  function hold(lines: string[]): { overflows: { lines: number; bytes: number }[]; toClient: string[] } {
+    const overflows: { lines: number; bytes: number }[] = [];
+    const router = new ReplyRouter(() => undefined, (held) => overflows.push(held));
+    const scope = fakeScope();
+    for (const line of lines) router.route(Buffer.from(line, 'latin1'), ACTIVE, scope);
+    return { overflows, toClient: scope.recorded.toClient };
+  }
+
+  it.each([
+    { title: `${MAX_HELD_REPLY_LINES} lines pass`, lines: [`227-a\r\n`, ...Array.from({ length: MAX_HELD_REPLY_LINES - 2 }, () => ' x\r\n'), '227 (10,0,11,251,195,80)\r\n'], overflow: false },
+    { title: `${MAX_HELD_REPLY_LINES + 1} lines overflow`, lines: ['227-a\r\n', ...Array.from({ length: MAX_HELD_REPLY_LINES }, () => ' x\r\n')], overflow: true },
+    { title: `over ${MAX_HELD_REPLY_BYTES} bytes overflow`, lines: ['227-a\r\n', ...Array.from({ length: 17 }, () => ` ${'y'.repeat(1000)}\r\n`)], overflow: true },
+  ])('$title', ({ lines, overflow }) => {
+    const result = hold(lines);
+    expect(result.overflows.length).toBe(overflow ? 1 : 0);
+    expect(result.toClient.some((line) => line.includes(' x') || line.includes('yyy'))).toBe(false);
   });
 });

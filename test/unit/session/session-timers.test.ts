@@ -94,3 +94,59 @@ describe('SessionTimers', () => {
     expect(Object.values(TIMEOUT_REPLIES).every((reply) => reply.startsWith('421 ') && reply.endsWith('\r\n'))).toBe(true);
   });
 });
+
+describe('SessionTimers: the reply clock (issue 11, item 5: a server that never answers)', () => {
+  const REPLY_LIMITS = { ...LIMITS, loginTimeoutMs: 1_000_000, replyTimeoutMs: 3000 };
+
+  function makeReply(awaits: () => boolean): { timers: SessionTimers; expired: SessionTimeout[] } {
+    const expired: SessionTimeout[] = [];
+    const timers = new SessionTimers(REPLY_LIMITS, () => false, (timeout) => expired.push(timeout), awaits);
+    timers.upstreamConnected();
+    timers.replied(220);
+    return { timers, expired };
+  }
+
+  it('runs out when a reply is owed and nothing comes for the limit', () => {
+    const { timers, expired } = makeReply(() => true);
+    timers.replyProgress();
+    vi.advanceTimersByTime(2999);
+    expect(expired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(expired).toEqual(['reply']);
+  });
+
+  it('counts from the last sign of progress', () => {
+    const { timers, expired } = makeReply(() => true);
+    timers.replyProgress();
+    vi.advanceTimersByTime(2000);
+    timers.replyProgress();
+    vi.advanceTimersByTime(2999);
+    expect(expired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(expired).toEqual(['reply']);
+  });
+
+  it('does not run while nothing is owed or a data connection is open, and starts again from the progress after it', () => {
+    let awaits = false;
+    const { timers, expired } = makeReply(() => awaits);
+    timers.replyProgress();
+    vi.advanceTimersByTime(60_000);
+    expect(expired).toEqual([]);
+    awaits = true;
+    timers.replyProgress();
+    vi.advanceTimersByTime(2999);
+    expect(expired).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(expired).toEqual(['reply']);
+  });
+
+  it('has no reply clock without a limit', () => {
+    const expired: SessionTimeout[] = [];
+    const timers = new SessionTimers({ ...LIMITS, loginTimeoutMs: 1_000_000 }, () => false, (timeout) => expired.push(timeout), () => true);
+    timers.upstreamConnected();
+    timers.replied(220);
+    timers.replyProgress();
+    vi.advanceTimersByTime(100_000);
+    expect(expired).toEqual([]);
+  });
+});

@@ -5,7 +5,7 @@ import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/sess
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
 import { handleEpsv, handlePasv } from '../../../../src/session/handlers/passive.js';
 import { handleAuth } from '../../../../src/session/handlers/security.js';
-import { handleTransfer } from '../../../../src/session/handlers/transfer.js';
+import { handleAbort, handleTransfer } from '../../../../src/session/handlers/transfer.js';
 import { command, fakeScope } from './fake-scope.js';
 
 describe('the command table', () => {
@@ -18,14 +18,15 @@ describe('the command table', () => {
     { verb: 'LPSV', handler: handleLongAddressCommand },
     { verb: 'LPRT', handler: handleLongAddressCommand },
     { verb: 'FEAT', handler: handleFeat },
+    { verb: 'ABOR', handler: handleAbort },
     ...['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD'].map((verb) => ({ verb, handler: handleTransfer })),
-    ...['USER', 'PASS', 'CWD', 'SIZE', 'NOOP', 'QUIT', 'ABOR', 'PBSZ', 'PROT', ''].map((verb) => ({ verb, handler: forwardPlain })),
+    ...['USER', 'PASS', 'CWD', 'SIZE', 'NOOP', 'QUIT', 'PBSZ', 'PROT', ''].map((verb) => ({ verb, handler: forwardPlain })),
   ])('$verb', ({ verb, handler }) => {
     expect(handlerFor(verb)).toBe(handler);
   });
 
-  it('names 15 verbs', () => {
-    expect(COMMAND_HANDLERS.size).toBe(15);
+  it('names 16 verbs', () => {
+    expect(COMMAND_HANDLERS.size).toBe(16);
   });
 
   it('forwards any other command as the same bytes, Telnet prefix and all', () => {

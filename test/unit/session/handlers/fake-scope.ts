@@ -35,6 +35,8 @@ export const SITE: SiteConfig = {
   maxSessionsPerClient: undefined,
   advertise: [],
   passThroughClients: [],
+  replyTimeoutMs: 60_000,
+  maxCommandBytes: 4096,
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
@@ -117,6 +119,7 @@ export function fakeData(): FakeData {
       return plan;
     },
     rollback: () => void data.calls.push('rollback'),
+    abortTransfers: () => void data.calls.push('abortTransfers'),
     connectActive: (plan, onClientReached) => {
       data.calls.push(`connectActive ${plan.clientTarget.host}:${plan.clientTarget.port}`);
       if (data.dialResult.ok) onClientReached();

@@ -3,8 +3,11 @@ import {
   NEGATIVE_REPLY_FLUSH_MS,
   STALLED_TRANSFER_REPLY,
   answerTransferReply,
+  handleAbort,
   handleTransfer,
 } from '../../../../src/session/handlers/transfer.js';
+import { parseCommand } from '../../../../src/protocol/command.js';
+import { readUrgentAbort } from '../../../../src/protocol/urgent-abort.js';
 import { FakeRelay, command, fakeScope } from './fake-scope.js';
 
 const PLAN = { clientTarget: { host: '203.0.113.2', port: 50000 }, upstreamPort: 60000 };
@@ -160,5 +163,21 @@ describe('the transfer gate', () => {
     relay.flush();
     await work;
     expect(scope.recorded.toClient).toEqual([]);
+  });
+});
+
+describe('ABOR (issue 11, item 3)', () => {
+  it.each([
+    ['plain', Buffer.from('ABOR\r\n')],
+    ['behind Telnet IP and Synch, inline', Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r\n')])],
+    ['its urgent IAC lost (IAC IP DM ABOR)', Buffer.from([0xff, 0xf4, 0xf2, ...Buffer.from('abor\r\n')])],
+  ])('%s: goes upstream at once as a plain ABOR, and the running relay is closed', (_title, line) => {
+    const scope = fakeScope();
+    const parsed = parseCommand(line);
+    const command = parsed.ok ? parsed.value : readUrgentAbort(line);
+    if (command === undefined) throw new Error('neither a command nor an urgent ABOR');
+    handleAbort(command, scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: 'ABOR\r\n', intent: { kind: 'plain' } }]);
+    expect(scope.fakeData.calls).toEqual(['abortTransfers']);
   });
 });
