@@ -440,7 +440,10 @@ describe('a real Prometheus scraping ftpmasq in front of ProFTPD', () => {
     const refused = await client.list();
     expect(refused.run.code, describeRun(refused.run)).not.toBe(0);
     expect(refused.run.stderr).toMatch(/^< 421 /m);
-    const unreachable = requireFtpmasq().logRecords.filter((record) => record['msg'] === 'upstream unreachable');
+    // The 421 can reach curl before ftpmasq's stdout reaches this process: wait for the line.
+    const isUnreachable = (record: Readonly<Record<string, unknown>>): boolean => record['msg'] === 'upstream unreachable';
+    await requireFtpmasq().waitForLog(isUnreachable, 5_000);
+    const unreachable = requireFtpmasq().logRecords.filter(isUnreachable);
     expect(unreachable).toHaveLength(1);
     expect(unreachable[0]).toMatchObject({ level: 'error' });
     expect(typeof unreachable[0]?.['session']).toBe('string');
