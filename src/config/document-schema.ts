@@ -7,7 +7,18 @@
 import { z } from 'zod';
 import { DEFAULT_SITE_NAME, type OptionSpec, type RawOptions, specOf, valueFormOf } from './option-specs.js';
 import { findSiteConflict } from './site-conflicts.js';
-import { ACTIVE_MODES, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES, type SiteConfig } from './types.js';
+import { loadTlsMaterial } from '../net/tls-context.js';
+import {
+  ACTIVE_MODES,
+  CLIENT_TLS_MODES,
+  DATA_TLS_REUSE_MODES,
+  type DaemonConfig,
+  EPSV_MODES,
+  LOG_LEVELS,
+  MODES,
+  type SiteConfig,
+  type SiteTls,
+} from './types.js';
 import {
   ConfigError,
   type Endpoint,
@@ -102,6 +113,21 @@ function parseMetricsListen(field: string, text: string): Endpoint | undefined {
   return text === 'off' ? undefined : parseListenEndpoint(field, text);
 }
 
+function parseFilePath(field: string, text: string): string {
+  if (text.trim() === '') throw new ConfigError(field, 'a file path', '""');
+  return text;
+}
+
+/** YAML gives a boolean, a flag gives text. */
+function booleanOption(key: keyof RawOptions) {
+  const spec = specOf(key);
+  return z
+    .union([z.boolean(), z.enum(['true', 'false'])])
+    .transform((value) => value === true || value === 'true')
+    .prefault(defaultOf(spec) === 'true' ? 'true' : 'false')
+    .meta({ description: describeOption(spec) });
+}
+
 /** One address or a list of them; an empty list means the default, as an absent flag does. */
 const listenOption = z
   .union([scalar, z.array(scalar)])
@@ -144,6 +170,11 @@ const siteOptionFields = {
   loginTimeout: optionWithDefault('loginTimeout', parseDuration),
   idleTimeout: optionWithDefault('idleTimeout', parseDuration),
   dataStallTimeout: optionWithDefault('dataStallTimeout', parseDuration),
+  tlsCert: optionalOption('tlsCert', parseFilePath),
+  tlsKey: optionalOption('tlsKey', parseFilePath),
+  clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
+  dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
+  allowClearData: booleanOption('allowClearData'),
 };
 
 /** The keys of the whole process, at the top of every file. */
@@ -155,8 +186,46 @@ const processFields = {
 
 type SiteOptionValues = z.output<z.ZodObject<typeof siteOptionFields>>;
 
-function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
+type IssueSink = Pick<z.core.$RefinementCtx, 'addIssue'>;
+
+/**
+ * The site's TLS settings: the certificate and key are read (and checked to match) here, so a
+ * missing file fails the load or the reload with the key's name, never a session.
+ */
+function toSiteTls(values: SiteOptionValues, context: IssueSink): SiteTls | undefined | 'invalid' {
+  const { tlsCert, tlsKey } = values;
+  const issue = (path: string, expected: string, received: string, message: string): 'invalid' => {
+    context.addIssue({ code: 'custom', message, path: [path], params: { expected, received }, input: received });
+    return 'invalid';
+  };
+  if (tlsCert === undefined && tlsKey === undefined) {
+    if (values.clientTls === 'required') {
+      return issue('clientTls', 'a certificate (tlsCert and tlsKey) with clientTls required', 'required', 'clientTls: required needs tlsCert and tlsKey');
+    }
+    return undefined;
+  }
+  if (tlsCert === undefined) return issue('tlsCert', 'a certificate file beside tlsKey', 'nothing', 'tlsKey needs tlsCert');
+  if (tlsKey === undefined) return issue('tlsKey', 'a private key file beside tlsCert', 'nothing', 'tlsCert needs tlsKey');
+  try {
+    const material = loadTlsMaterial(tlsCert, tlsKey);
+    return {
+      certFile: tlsCert,
+      keyFile: tlsKey,
+      ...material,
+      clientTls: values.clientTls,
+      dataTlsReuse: values.dataTlsReuse,
+      allowClearData: values.allowClearData,
+    };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return issue(error.field, error.expected, error.received, error.message);
+  }
+}
+
+function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {
+  const tls = toSiteTls(values, context);
   return {
+    ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     name,
     listen: values.listen,
     upstream: values.upstream,
@@ -183,7 +252,7 @@ export const siteSchema = z
       .meta({ description: `unique among the sites; the site label of its metrics and log lines (${SITE_NAME_FORM})` }),
     ...siteOptionFields,
   })
-  .transform((site): SiteConfig => toSiteConfig(site.name, site))
+  .transform((site, context): SiteConfig => toSiteConfig(site.name, site, context))
   .meta({ title: 'site', description: 'one proxied FTP server: its listeners, its upstream, its passive range and policy' });
 
 /** A file with `sites:`: process keys at the top, every per-site key inside its site. */
@@ -212,11 +281,11 @@ export const sitesDocumentSchema = z
 export const flatDocumentSchema = z
   .strictObject({ ...siteOptionFields, ...processFields })
   .transform(
-    (document): DaemonConfig => ({
+    (document, context): DaemonConfig => ({
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
-      sites: [toSiteConfig(DEFAULT_SITE_NAME, document)],
+      sites: [toSiteConfig(DEFAULT_SITE_NAME, document, context)],
     }),
   )
   .meta({ title: 'ftpmasq configuration for one site', description: `every key at the top; the site is named "${DEFAULT_SITE_NAME}"` });

@@ -26,6 +26,16 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     loginTimeout: formatDuration(site.loginTimeoutMs),
     idleTimeout: formatDuration(site.idleTimeoutMs),
     dataStallTimeout: formatDuration(site.dataStallTimeoutMs),
+    // The file names only: the key itself never appears in what check-config prints.
+    ...(site.tls === undefined
+      ? {}
+      : {
+          tlsCert: site.tls.certFile,
+          tlsKey: site.tls.keyFile,
+          clientTls: site.tls.clientTls,
+          dataTlsReuse: site.tls.dataTlsReuse,
+          allowClearData: site.tls.allowClearData,
+        }),
   };
 }
 

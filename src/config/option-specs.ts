@@ -3,7 +3,7 @@
  * to the process or to one site. The flags, `--help`, the README's table, the zod document
  * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
  */
-import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+import { ACTIVE_MODES, CLIENT_TLS_MODES, DATA_TLS_REUSE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -36,6 +36,11 @@ export interface RawOptions {
   idleTimeout?: string;
   dataStallTimeout?: string;
   drainTimeout?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientTls?: string;
+  dataTlsReuse?: string;
+  allowClearData?: string;
 }
 
 /**
@@ -185,6 +190,46 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultValue: '30s',
     scope: 'process',
   },
+  {
+    key: 'tlsCert',
+    flag: '--tls-cert',
+    valueName: 'FILE',
+    description: 'PEM certificate (chain) for FTPS towards clients (AUTH TLS); re-read on SIGHUP; needs --tls-key',
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'tlsKey',
+    flag: '--tls-key',
+    valueName: 'FILE',
+    description: 'PEM private key of --tls-cert',
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'clientTls',
+    flag: '--client-tls',
+    valueName: CLIENT_TLS_MODES.join('|'),
+    description: 'with a certificate: required answers a plain USER/PASS with 530 and never sends it upstream',
+    defaultValue: 'optional',
+    scope: 'site',
+  },
+  {
+    key: 'dataTlsReuse',
+    flag: '--data-tls-reuse',
+    valueName: DATA_TLS_REUSE_MODES.join('|'),
+    description: "required: a PROT P data connection must resume its control connection's TLS session, or it gets 522",
+    defaultValue: 'required',
+    scope: 'site',
+  },
+  {
+    key: 'allowClearData',
+    flag: '--allow-clear-data',
+    valueName: 'true|false',
+    description: 'false: PROT C (unencrypted data connections) is refused once the control connection is TLS',
+    defaultValue: 'true',
+    scope: 'site',
+  },
 ];
 
 export function specOf(key: keyof RawOptions): OptionSpec {
@@ -203,6 +248,7 @@ const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
   N: 'a whole number',
   IP: 'an IPv4 or IPv6 address',
   'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',
+  FILE: 'a file path',
 };
 
 /** The value's form in words, for errors about a value of the wrong type and for the JSON Schema. */

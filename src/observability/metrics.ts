@@ -41,6 +41,12 @@ export const REFUSAL_REASONS = [
   'login_timeout',
   'idle_timeout',
   'data_stall',
+  'tls_required',
+  'clear_data_refused',
+  'ccc_refused',
+  'tls_pipelined',
+  'tls_handshake',
+  'tls_session_not_reused',
 ] as const;
 export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout'] as const;
 

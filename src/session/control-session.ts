@@ -4,6 +4,7 @@ import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
+import { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { CommandExchange } from './command-exchange.js';
@@ -44,6 +45,7 @@ export class ControlSession {
   private readonly data: DataConnector;
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
+  private readonly clientTls: ClientTlsSession | undefined;
   private closed = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
   private draining = false;
@@ -73,6 +75,7 @@ export class ControlSession {
       },
     });
     const { site, pool, metrics } = context;
+    this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls);
     this.data = new DataConnector({
       pool,
       metrics,
@@ -95,6 +98,8 @@ export class ControlSession {
       close: (reason, lastReply) => this.close(reason, lastReply),
       onReply: (code) => this.timers.replied(code),
       onCompleted: () => this.checkIdle(),
+      clientTls: this.clientTls,
+      upgradeClient: () => this.upgradeClient(),
     });
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout));
   }
@@ -183,6 +188,13 @@ export class ControlSession {
     this.timers.upstreamConnected();
     // The client may have left while the upstream was being dialled: pass its EOF on now.
     if (this.client.readableEnded) upstream.endWriting();
+  }
+
+  /** The 234 to AUTH TLS is out: the client's control stream becomes TLS (net/tls-session.ts). */
+  private upgradeClient(): void {
+    if (this.closed || this.clientTls === undefined) return;
+    const discarded = this.clientTls.upgradeControl(this.client, (protocol) => this.log.info({ protocol }, 'client control connection is TLS'));
+    if (discarded > 0) this.exchange.refuse('tls_pipelined', { discardedBytes: discarded });
   }
 
   private onClientLine(line: Buffer): void {

@@ -195,6 +195,16 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
     { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
+    { title: '--tls-key without --tls-cert', input: { upstream: UPSTREAM, tlsKey: '/x' }, expected: { field: '--tls-cert', expected: 'a certificate file beside tlsKey', received: 'nothing' } },
+    { title: '--tls-cert without --tls-key', input: { upstream: UPSTREAM, tlsCert: '/x' }, expected: { field: '--tls-key', expected: 'a private key file beside tlsCert', received: 'nothing' } },
+    { title: '--client-tls unknown', input: { upstream: UPSTREAM, clientTls: 'maybe' }, expected: { field: '--client-tls', expected: 'one of optional|required', received: 'maybe' } },
+    {
+      title: '--client-tls required without a certificate',
+      input: { upstream: UPSTREAM, clientTls: 'required' },
+      expected: { field: '--client-tls', expected: 'a certificate (tlsCert and tlsKey) with clientTls required', received: 'required' },
+    },
+    { title: '--data-tls-reuse unknown', input: { upstream: UPSTREAM, dataTlsReuse: 'always' }, expected: { field: '--data-tls-reuse', expected: 'one of required|optional', received: 'always' } },
+    { title: '--allow-clear-data yes', input: { upstream: UPSTREAM, allowClearData: 'yes' }, expected: { field: '--allow-clear-data', expected: 'one of true|false', received: 'yes' } },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -226,8 +236,13 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
   });
 
-  it('only --upstream and --public-address lack a default, and only --listen repeats', () => {
-    expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual(['--public-address', '--upstream']);
+  it('only --upstream, --public-address and the TLS files lack a default, and only --listen repeats', () => {
+    expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
+      '--public-address',
+      '--tls-cert',
+      '--tls-key',
+      '--upstream',
+    ]);
     expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen']);
   });
 

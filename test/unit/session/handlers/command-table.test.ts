@@ -3,13 +3,17 @@ import { handleActive } from '../../../../src/session/handlers/active.js';
 import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/session/handlers/command-table.js';
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
 import { handleEpsv, handlePasv } from '../../../../src/session/handlers/passive.js';
-import { handleAuth } from '../../../../src/session/handlers/security.js';
+import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from '../../../../src/session/handlers/security.js';
 import { handleTransfer } from '../../../../src/session/handlers/transfer.js';
 import { command, fakeScope } from './fake-scope.js';
 
 describe('the command table', () => {
   it.each([
     { verb: 'AUTH', handler: handleAuth },
+    { verb: 'PBSZ', handler: handlePbsz },
+    { verb: 'PROT', handler: handleProt },
+    { verb: 'CCC', handler: handleCcc },
+    ...['USER', 'PASS', 'ACCT'].map((verb) => ({ verb, handler: handleLogin })),
     { verb: 'PASV', handler: handlePasv },
     { verb: 'EPSV', handler: handleEpsv },
     { verb: 'PORT', handler: handleActive },
@@ -18,13 +22,13 @@ describe('the command table', () => {
     { verb: 'LPRT', handler: handleLongAddressCommand },
     { verb: 'FEAT', handler: handleFeat },
     ...['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD'].map((verb) => ({ verb, handler: handleTransfer })),
-    ...['USER', 'PASS', 'CWD', 'SIZE', 'NOOP', 'QUIT', 'ABOR', 'PBSZ', 'PROT', ''].map((verb) => ({ verb, handler: forwardPlain })),
+    ...['CWD', 'SIZE', 'NOOP', 'QUIT', 'ABOR', ''].map((verb) => ({ verb, handler: forwardPlain })),
   ])('$verb', ({ verb, handler }) => {
     expect(handlerFor(verb)).toBe(handler);
   });
 
-  it('names 15 verbs', () => {
-    expect(COMMAND_HANDLERS.size).toBe(15);
+  it('names 21 verbs', () => {
+    expect(COMMAND_HANDLERS.size).toBe(21);
   });
 
   it('forwards any other command as the same bytes, Telnet prefix and all', () => {

@@ -165,6 +165,8 @@ export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = 
     log,
     data,
     diagnosis: { unroutablePasvWarned: false },
+    clientTls: undefined,
+    startTls: (reply) => void recorded.local.push(`startTls ${reply}`),
     facts: () => ({ ...scope.currentFacts, epsvAllSeen: scope.currentFacts.epsvAllSeen || recorded.epsvAll }),
     isClosed: () => scope.closed,
     upstreamAddress: () => '10.0.11.251',

@@ -1,0 +1,123 @@
+/**
+ * The FTPS state of one client control session: its own TLS context (so its own ticket keys),
+ * whether the control connection is TLS, PBSZ and the PROT level, and the two places ftpmasq
+ * becomes a TLS server: the control stream after `AUTH TLS`, and each `PROT P` data connection.
+ */
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { DataTlsReuseMode } from '../config/types.js';
+import { createSessionContext, selectAlpn, type TlsMaterial } from './tls-context.js';
+
+/** What a control channel offers the upgrade: the same shape as session/ControlChannel. */
+export interface UpgradableChannel {
+  readonly stream: Duplex;
+  takeUnread(): Buffer;
+  swapStream(stream: Duplex): void;
+  release(): void;
+}
+
+export type DataTlsResult =
+  | { readonly ok: true; readonly socket: tls.TLSSocket; readonly reused: boolean; readonly protocol: string }
+  | { readonly ok: false; readonly reason: 'handshake' | 'not-reused' | 'timeout'; readonly error: string };
+
+export class ClientTlsSession {
+  private readonly context: tls.SecureContext;
+  private control: tls.TLSSocket | undefined;
+  private pbsz = false;
+  private protection: 'clear' | 'private' = 'clear';
+
+  constructor(material: TlsMaterial) {
+    this.context = createSessionContext(material);
+  }
+
+  /** The control connection is TLS: every line from now on was decrypted. */
+  get controlTls(): boolean {
+    return this.control !== undefined;
+  }
+
+  get pbszSeen(): boolean {
+    return this.pbsz;
+  }
+
+  /** PROT P is in effect: the next data connections are TLS. */
+  get protectsData(): boolean {
+    return this.controlTls && this.protection === 'private';
+  }
+
+  /** The negotiated version of the control connection (`TLSv1.3`), once the handshake is done. */
+  get controlProtocol(): string | undefined {
+    const protocol = this.control?.getProtocol();
+    return protocol ?? undefined;
+  }
+
+  notePbsz(): void {
+    this.pbsz = true;
+  }
+
+  setProtection(level: 'clear' | 'private'): void {
+    this.protection = level;
+  }
+
+  /**
+   * Runs as the `234` is written. Whatever the client sent after `AUTH TLS` and before reading
+   * the `234` was sent in clear text and is discarded, never handled (the STARTTLS injection
+   * class, CVE-2011-0411): the lines waiting in the channel and the bytes still buffered in the
+   * plain socket, which the TLS layer (reading the socket's handle directly) would not see
+   * anyway. A client that waited for the `234` has nothing there; its handshake starts after.
+   * Returns how many bytes were discarded.
+   */
+  upgradeControl(channel: UpgradableChannel, onSecure: (protocol: string) => void): number {
+    const plain = channel.stream;
+    const discarded = channel.takeUnread().length + plain.readableLength;
+    const secure = new tls.TLSSocket(plain as net.Socket, {
+      isServer: true,
+      secureContext: this.context,
+      ALPNCallback: ({ protocols }) => selectAlpn(protocols),
+    });
+    this.control = secure;
+    secure.once('secure', () => onSecure(secure.getProtocol() ?? 'unknown'));
+    channel.swapStream(secure);
+    channel.release();
+    return discarded;
+  }
+
+  /**
+   * A `PROT P` data connection, ftpmasq as the TLS server whichever side dialled (RFC 4217
+   * section 7). With `reuse: required` the client must resume a session of this control
+   * connection: the context is this session's own, so a resumed session can only come from a
+   * ticket this session issued. `timeoutMs` bounds the handshake.
+   */
+  acceptData(socket: net.Socket, reuse: DataTlsReuseMode, timeoutMs: number): Promise<DataTlsResult> {
+    const secure = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: this.context,
+      ALPNCallback: ({ protocols }) => selectAlpn(protocols),
+    });
+    return new Promise<DataTlsResult>((resolve) => {
+      const timer = setTimeout(() => finish({ ok: false, reason: 'timeout', error: `no TLS handshake within ${timeoutMs} ms` }), timeoutMs);
+      const onError = (error: Error): void => finish({ ok: false, reason: 'handshake', error: error.message });
+      const onClose = (): void => finish({ ok: false, reason: 'handshake', error: 'closed during the TLS handshake' });
+      function finish(result: DataTlsResult): void {
+        clearTimeout(timer);
+        secure.off('error', onError);
+        secure.off('close', onClose);
+        if (!result.ok) {
+          secure.on('error', () => undefined);
+          secure.destroy();
+        }
+        resolve(result);
+      }
+      secure.once('secure', () => {
+        const reused = secure.isSessionReused();
+        if (reuse === 'required' && !reused) {
+          finish({ ok: false, reason: 'not-reused', error: 'the client did not resume the TLS session of its control connection' });
+          return;
+        }
+        finish({ ok: true, socket: secure, reused, protocol: secure.getProtocol() ?? 'unknown' });
+      });
+      secure.on('error', onError);
+      secure.on('close', onClose);
+    });
+  }
+}
