@@ -82,6 +82,12 @@ export class ClientTlsSession {
     return discarded;
   }
 
+  /** Under PROT P: how the next client data connection becomes TLS; undefined while data is clear. */
+  dataTls(reuse: DataTlsReuseMode, timeoutMs: number): ((socket: net.Socket) => Promise<DataTlsResult>) | undefined {
+    if (!this.protectsData) return undefined;
+    return (socket) => this.acceptData(socket, reuse, timeoutMs);
+  }
+
   /**
    * A `PROT P` data connection, ftpmasq as the TLS server whichever side dialled (RFC 4217
    * section 7). With `reuse: required` the client must resume a session of this control

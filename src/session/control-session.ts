@@ -87,6 +87,7 @@ export class ControlSession {
       upstream: () => this.upstreamConn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
       onSettled: () => this.checkIdle(),
+      clientDataTls: () => this.clientTls?.dataTls(site.tls?.dataTlsReuse ?? 'required', site.passiveTimeoutMs),
     });
     this.exchange = new CommandExchange({
       context,

@@ -23,6 +23,7 @@ export type DataPlanner = Pick<
   | 'connectActive'
   | 'settling'
   | 'takeStall'
+  | 'takeTlsRefusal'
 > & { readonly currentRelay: GatedRelay | undefined };
 
 /**

@@ -33,6 +33,11 @@ export function makeCertificate(name = 'ftpmasq-test'): TestCertificate {
   return { dir, certFile, keyFile, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+export interface HandshakeOptions {
+  readonly ALPNProtocols?: string[];
+  readonly maxVersion?: tls.SecureVersion;
+}
+
 export interface Reply {
   readonly code: number;
   readonly text: string;
@@ -99,14 +104,14 @@ export class FtpsTestClient {
   }
 
   /** `AUTH TLS`, `234`, then the handshake on the same connection. */
-  async startTls(options: { readonly ALPNProtocols?: string[] } = {}): Promise<tls.TLSSocket> {
+  async startTls(options: HandshakeOptions = {}): Promise<tls.TLSSocket> {
     const reply = await this.command('AUTH TLS');
     if (reply.code !== 234) throw new Error(`AUTH TLS answered ${reply.text}`);
     return this.handshake(options);
   }
 
   /** The TLS handshake on the control connection as it is now (the 234 already read). */
-  async handshake(options: { readonly ALPNProtocols?: string[] } = {}): Promise<tls.TLSSocket> {
+  async handshake(options: HandshakeOptions = {}): Promise<tls.TLSSocket> {
     const plain = this.stream;
     plain.off('data', this.onData);
     plain.off('end', this.onEnd);
@@ -116,6 +121,7 @@ export class FtpsTestClient {
       rejectUnauthorized: false,
       servername: 'localhost',
       ...(options.ALPNProtocols === undefined ? {} : { ALPNProtocols: options.ALPNProtocols }),
+      ...(options.maxVersion === undefined ? {} : { maxVersion: options.maxVersion }),
     });
     secure.on('session', (session: Buffer) => this.sessions.push(session));
     await withTimeout(
@@ -177,10 +183,14 @@ export class FtpsTestClient {
  * A PROT P data connection: TCP to `endpoint`, then the TLS handshake as the client, offering the
  * control connection's session when `session` is given.
  */
-export async function connectDataTls(endpoint: Endpoint, session: Buffer | undefined): Promise<tls.TLSSocket> {
+export async function connectDataTls(
+  endpoint: Endpoint | net.Socket,
+  session: Buffer | undefined,
+  options: HandshakeOptions = {},
+): Promise<tls.TLSSocket> {
   const secure = tls.connect({
-    host: endpoint.host,
-    port: endpoint.port,
+    ...(options.maxVersion === undefined ? {} : { maxVersion: options.maxVersion }),
+    ...(endpoint instanceof net.Socket ? { socket: endpoint } : { host: endpoint.host, port: endpoint.port }),
     rejectUnauthorized: false,
     servername: 'localhost',
     ...(session === undefined ? {} : { session }),

@@ -82,6 +82,8 @@ export interface FakeData extends DataPlanner {
   currentRelay: GatedRelay | undefined;
   /** The newest relay was closed by the stall timeout (reported once). */
   stalled: boolean;
+  /** A PROT P data connection was refused (reported once). */
+  tlsRefusal: string | undefined;
   readonly calls: string[];
 }
 
@@ -94,6 +96,12 @@ export function fakeData(): FakeData {
     currentRelay: undefined,
     stalled: false,
     calls: [],
+    tlsRefusal: undefined,
+    takeTlsRefusal: () => {
+      const refusal = data.tlsRefusal;
+      data.tlsRefusal = undefined;
+      return refusal;
+    },
     takeStall: () => {
       const stalled = data.stalled;
       data.stalled = false;
