@@ -250,7 +250,8 @@ export class DataConnector {
         this.connecting.delete(clientData);
         if (client === undefined || this.closed || client.destroyed) {
           upstreamData.destroy();
-          clientData.destroy();
+          // A refused TLS data connection is closed by the TLS layer, close_notify first.
+          if (client !== undefined || secured === undefined || this.closed) clientData.destroy();
           releasePort();
           return;
         }

@@ -21,6 +21,21 @@ export type DataTlsResult =
   | { readonly ok: true; readonly socket: tls.TLSSocket; readonly reused: boolean; readonly protocol: string }
   | { readonly ok: false; readonly reason: 'handshake' | 'not-reused' | 'timeout'; readonly error: string };
 
+/** How long a refused data connection may take to read ftpmasq's close_notify. */
+const CLOSE_NOTIFY_GRACE_MS = 2000;
+
+/**
+ * Ends a TLS socket the clean way: close_notify, then FIN. A client sees an empty transfer that
+ * ended properly and reads the 522 on the control connection, rather than failing in its TLS
+ * layer (Python's ftplib raises SHUTDOWN_WHILE_IN_INIT on a bare close).
+ */
+function closeWithNotify(secure: tls.TLSSocket): void {
+  secure.end();
+  const timer = setTimeout(() => secure.destroy(), CLOSE_NOTIFY_GRACE_MS);
+  timer.unref();
+  secure.once('close', () => clearTimeout(timer));
+}
+
 export class ClientTlsSession {
   private readonly context: tls.SecureContext;
   private control: tls.TLSSocket | undefined;
@@ -110,7 +125,8 @@ export class ClientTlsSession {
         secure.off('close', onClose);
         if (!result.ok) {
           secure.on('error', () => undefined);
-          secure.destroy();
+          if (result.reason === 'not-reused') closeWithNotify(secure);
+          else secure.destroy();
         }
         resolve(result);
       }
