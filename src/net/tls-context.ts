@@ -4,8 +4,8 @@
  * (RFC 4217 section 7: the FTP server is the TLS server, whichever side opened the TCP connection).
  *
  * Cipher policy: TLS 1.2 and 1.3 only, with Node's default cipher list (`tls.DEFAULT_CIPHERS`:
- * TLS 1.3 AES-GCM and ChaCha20-Poly1305 suites, then ECDHE with AES-GCM or ChaCha20 for TLS 1.2;
- * no RSA key exchange, no CBC-SHA1 first), as docs/TLS.md states.
+ * the TLS 1.3 AES-GCM and ChaCha20-Poly1305 suites, then ECDHE/DHE with AES-GCM for TLS 1.2, then
+ * OpenSSL's HIGH set; no RC4, DES, MD5, export or anonymous suites), as docs/TLS.md states.
  */
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
