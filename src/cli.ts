@@ -62,8 +62,8 @@ function toRawOptions(options: Record<string, unknown>): RawOptions {
   for (const spec of OPTION_SPECS) {
     const value = options[spec.key];
     if (typeof value === 'string') raw[spec.key] = value;
-    else if (Array.isArray(value) && spec.key === 'listen') {
-      raw.listen = value.filter((item): item is string => typeof item === 'string');
+    else if (Array.isArray(value) && (spec.key === 'listen' || spec.key === 'tlsListen')) {
+      raw[spec.key] = value.filter((item): item is string => typeof item === 'string');
     }
   }
   return raw;

@@ -118,6 +118,25 @@ function parseFilePath(field: string, text: string): string {
   return text;
 }
 
+/** Implicit FTPS listeners: one address or a list; none by default. */
+const tlsListenOption = z
+  .union([scalar, z.array(scalar)])
+  .transform((value, context): Endpoint[] => {
+    const items = Array.isArray(value) ? value : [value];
+    const endpoints: Endpoint[] = [];
+    items.forEach((item, index) => {
+      try {
+        endpoints.push(parseListenEndpoint('tlsListen', String(item)));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        context.addIssue({ code: 'custom', message: error.message, params: valueIssue(error), path: Array.isArray(value) ? [index] : [], input: item });
+      }
+    });
+    return endpoints;
+  })
+  .optional()
+  .meta({ description: describeOption(specOf('tlsListen'), 'implicit FTPS listeners: one address, or a list ("0.0.0.0:990"); needs tlsCert') });
+
 /** YAML gives a boolean, a flag gives text. */
 function booleanOption(key: keyof RawOptions) {
   const spec = specOf(key);
@@ -172,6 +191,7 @@ const siteOptionFields = {
   dataStallTimeout: optionWithDefault('dataStallTimeout', parseDuration),
   tlsCert: optionalOption('tlsCert', parseFilePath),
   tlsKey: optionalOption('tlsKey', parseFilePath),
+  tlsListen: tlsListenOption,
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
@@ -199,6 +219,9 @@ function toSiteTls(values: SiteOptionValues, context: IssueSink): SiteTls | unde
     return 'invalid';
   };
   if (tlsCert === undefined && tlsKey === undefined) {
+    if ((values.tlsListen ?? []).length > 0) {
+      return issue('tlsListen', 'a certificate (tlsCert and tlsKey) with tlsListen', formatList(values.tlsListen ?? []), 'tlsListen needs tlsCert and tlsKey');
+    }
     if (values.clientTls === 'required') {
       return issue('clientTls', 'a certificate (tlsCert and tlsKey) with clientTls required', 'required', 'clientTls: required needs tlsCert and tlsKey');
     }
@@ -215,11 +238,16 @@ function toSiteTls(values: SiteOptionValues, context: IssueSink): SiteTls | unde
       clientTls: values.clientTls,
       dataTlsReuse: values.dataTlsReuse,
       allowClearData: values.allowClearData,
+      implicitListen: values.tlsListen ?? [],
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return issue(error.field, error.expected, error.received, error.message);
   }
+}
+
+function formatList(endpoints: readonly Endpoint[]): string {
+  return endpoints.map((endpoint) => `${endpoint.host}:${endpoint.port}`).join(', ');
 }
 
 function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {

@@ -32,6 +32,7 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
       : {
           tlsCert: site.tls.certFile,
           tlsKey: site.tls.keyFile,
+          ...(site.tls.implicitListen.length === 0 ? {} : { tlsListen: site.tls.implicitListen.map(formatEndpoint) }),
           clientTls: site.tls.clientTls,
           dataTlsReuse: site.tls.dataTlsReuse,
           allowClearData: site.tls.allowClearData,

@@ -37,6 +37,7 @@ export interface RawOptions {
   dataStallTimeout?: string;
   drainTimeout?: string;
   tlsCert?: string;
+  tlsListen?: string | readonly string[];
   tlsKey?: string;
   clientTls?: string;
   dataTlsReuse?: string;
@@ -197,6 +198,15 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     description: 'PEM certificate (chain) for FTPS towards clients (AUTH TLS); re-read on SIGHUP; needs --tls-key',
     defaultValue: undefined,
     scope: 'site',
+  },
+  {
+    key: 'tlsListen',
+    flag: '--tls-listen',
+    valueName: 'HOST:PORT',
+    description: 'implicit FTPS listener (TLS from the first byte, usually port 990); repeat for several; needs --tls-cert',
+    defaultValue: undefined,
+    scope: 'site',
+    repeatable: true,
   },
   {
     key: 'tlsKey',

@@ -36,6 +36,8 @@ export interface SiteTls {
   readonly dataTlsReuse: DataTlsReuseMode;
   /** `false`: PROT C is refused once the control connection is TLS. */
   readonly allowClearData: boolean;
+  /** Implicit FTPS listeners (`tlsListen`, port 990): TLS from the first byte. */
+  readonly implicitListen: readonly Endpoint[];
 }
 
 /** One proxied server and how ftpmasq stands in front of it. Immutable: a reload makes a new one. */

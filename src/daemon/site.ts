@@ -69,8 +69,8 @@ export class Site {
     return this.upstreamCheck;
   }
 
-  /** A connection accepted by one of the site's listeners. */
-  accept(socket: net.Socket): void {
+  /** A connection accepted by one of the site's listeners; `implicitTls`: a `tlsListen` one. */
+  accept(socket: net.Socket, implicitTls = false): void {
     const context = this.context;
     const limit = context.site.maxSessions;
     if (this.sessions.size >= limit) {
@@ -81,7 +81,7 @@ export class Site {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new ControlSession(connFromSocket(socket), context, (closed) => this.onSessionClosed(closed));
+    const session = new ControlSession(connFromSocket(socket), context, (closed) => this.onSessionClosed(closed), implicitTls);
     this.sessions.set(session, context);
     void session.start();
   }

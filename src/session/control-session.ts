@@ -56,6 +56,8 @@ export class ControlSession {
     private readonly conn: Conn,
     private readonly context: SessionContext,
     private readonly onClosed: (session: ControlSession) => void,
+    /** Accepted on an implicit FTPS listener: TLS from the first byte. */
+    private readonly implicitTls = false,
   ) {
     this.id = (++sessionCounter).toString(36);
     this.log = context.logger.child({ session: this.id });
@@ -139,6 +141,7 @@ export class ControlSession {
     metrics.sessionStarted();
     this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
     this.client.pause('connecting');
+    if (this.implicitTls) this.upgradeClient();
     try {
       const upstream = await dialConn({
         host: site.upstream.host,

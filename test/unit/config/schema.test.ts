@@ -197,6 +197,7 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
     { title: '--tls-key without --tls-cert', input: { upstream: UPSTREAM, tlsKey: '/x' }, expected: { field: '--tls-cert', expected: 'a certificate file beside tlsKey', received: 'nothing' } },
     { title: '--tls-cert without --tls-key', input: { upstream: UPSTREAM, tlsCert: '/x' }, expected: { field: '--tls-key', expected: 'a private key file beside tlsCert', received: 'nothing' } },
+    { title: '--tls-listen without a certificate', input: { upstream: UPSTREAM, tlsListen: '0.0.0.0:990' }, expected: { field: '--tls-listen', expected: 'a certificate (tlsCert and tlsKey) with tlsListen', received: '0.0.0.0:990' } },
     { title: '--client-tls unknown', input: { upstream: UPSTREAM, clientTls: 'maybe' }, expected: { field: '--client-tls', expected: 'one of optional|required', received: 'maybe' } },
     {
       title: '--client-tls required without a certificate',
@@ -236,14 +237,15 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
   });
 
-  it('only --upstream, --public-address and the TLS files lack a default, and only --listen repeats', () => {
+  it('only --upstream, --public-address and the TLS settings lack a default, and only --listen and --tls-listen repeat', () => {
     expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
       '--public-address',
       '--tls-cert',
       '--tls-key',
+      '--tls-listen',
       '--upstream',
     ]);
-    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen']);
+    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen', '--tls-listen']);
   });
 
   it('every default, given explicitly, builds the same config as leaving it out', () => {

@@ -18,6 +18,7 @@ const TLS: SiteTls = {
   clientTls: 'optional',
   dataTlsReuse: 'required',
   allowClearData: true,
+  implicitListen: [],
 };
 const PLAIN: SecurityFacts = { controlTls: false, pbszSeen: false };
 const SECURE: SecurityFacts = { controlTls: true, pbszSeen: false };

@@ -4,7 +4,7 @@ import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from '../.
 import { finishFeatureReply } from '../../../../src/session/handlers/features.js';
 import { command, fakeScope } from './fake-scope.js';
 
-const TLS: SiteTls = { certFile: 'c', keyFile: 'k', cert: '', key: '', clientTls: 'optional', dataTlsReuse: 'required', allowClearData: true };
+const TLS: SiteTls = { certFile: 'c', keyFile: 'k', cert: '', key: '', clientTls: 'optional', dataTlsReuse: 'required', allowClearData: true, implicitListen: [] };
 
 describe('AUTH without a certificate', () => {
   it.each(['AUTH TLS', 'AUTH SSL', 'auth tls', 'AUTH'])('%s: answered 534 by ftpmasq, counted, never forwarded', (text) => {
