@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOpenFds, openFdCount, settleFdCount } from '../helpers/fd-count.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { connectDataTls, FtpsTestClient, makeCertificate, readAll, type HandshakeOptions, type TestCertificate } from './support/ftps-fixtures.js';
 
@@ -184,3 +185,47 @@ describe('PROT C after AUTH TLS', () => {
     client.close();
   });
 });
+
+describe('no leaks', () => {
+  it('40 FTPS sessions (resumed, refused and abandoned data connections) leave no descriptor, session or port behind', async () => {
+    const { proxy } = await setup();
+    // One session first, so lazily opened descriptors (the TLS library's) are counted in the baseline.
+    const warm = await secureSession(proxy.endpoint);
+    warm.close();
+    await settleFdCount(0, 200);
+    const before = openFdCount();
+    for (let round = 0; round < 40; round++) {
+      const client = await secureSession(proxy.endpoint);
+      const target = await pasv(client);
+      const kind = round % 3;
+      if (kind === 0) {
+        const data = await connectDataTls(target, lastSession(client));
+        const received = readAll(data);
+        expect((await client.command('RETR small.txt')).code).toBe(150);
+        expect((await received).data.equals(SMALL)).toBe(true);
+        expect((await client.reply()).code).toBe(226);
+      } else if (kind === 1) {
+        const data = await connectDataTls(target, undefined).catch(() => undefined);
+        const first = await client.command('RETR small.txt');
+        expect((first.code === 150 ? await client.reply() : first).code).toBe(522);
+        data?.destroy();
+      } else {
+        // TCP to the passive port, then the client goes away mid-handshake.
+        const socket = net.connect(target.port, target.host);
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.destroy();
+      }
+      client.close();
+    }
+    await waitUntilIdle(() => proxy.daemon.sessionCount() === 0);
+    const after = await settleFdCount(before, 3000);
+    expect(after, describeOpenFds().join('\n')).toBeLessThanOrEqual(before);
+    expect((await proxy.daemon.metrics.passivePortsInUse.get()).values[0]?.value).toBe(0);
+  });
+});
+
+async function waitUntilIdle(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(condition()).toBe(true);
+}
