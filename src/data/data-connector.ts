@@ -281,6 +281,7 @@ export class DataConnector {
   private async secureClientData(secured: Promise<DataTlsResult>, upstreamData: net.Socket, mode: DataMode): Promise<net.Socket | undefined> {
     const result = await secured;
     if (this.closed) return undefined;
+    this.options.metrics.tlsHandshake('client_data', result.ok ? 'success' : result.reason === 'not-reused' ? 'not_resumed' : 'failure', result.ok ? result.protocol : undefined);
     if (result.ok) {
       this.options.log.info({ mode, protocol: result.protocol, resumed: result.reused }, 'data connection is TLS');
       return result.socket;

@@ -7,6 +7,8 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { DataTlsReuseMode } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { SiteMetrics } from '../observability/metrics.js';
 import { createSessionContext, selectAlpn, type TlsMaterial } from './tls-context.js';
 
 /** What a control channel offers the upgrade: the same shape as session/ControlChannel. */
@@ -42,7 +44,11 @@ export class ClientTlsSession {
   private pbsz = false;
   private protection: 'clear' | 'private' = 'clear';
 
-  constructor(material: TlsMaterial) {
+  constructor(
+    material: TlsMaterial,
+    private readonly metrics: Pick<SiteMetrics, 'tlsHandshake'>,
+    private readonly log: Logger,
+  ) {
     this.context = createSessionContext(material);
   }
 
@@ -82,7 +88,7 @@ export class ClientTlsSession {
    * anyway. A client that waited for the `234` has nothing there; its handshake starts after.
    * Returns how many bytes were discarded.
    */
-  upgradeControl(channel: UpgradableChannel, onSecure: (protocol: string) => void): number {
+  upgradeControl(channel: UpgradableChannel): number {
     const plain = channel.stream;
     const discarded = channel.takeUnread().length + plain.readableLength;
     const secure = new tls.TLSSocket(plain as net.Socket, {
@@ -91,7 +97,17 @@ export class ClientTlsSession {
       ALPNCallback: ({ protocols }) => selectAlpn(protocols),
     });
     this.control = secure;
-    secure.once('secure', () => onSecure(secure.getProtocol() ?? 'unknown'));
+    let done = false;
+    secure.once('secure', () => {
+      done = true;
+      const protocol = secure.getProtocol() ?? 'unknown';
+      this.metrics.tlsHandshake('client_control', 'success', protocol);
+      this.log.info({ protocol }, 'client control connection is TLS');
+    });
+    // The channel reports the error and the session closes; this only counts it.
+    secure.once('close', () => {
+      if (!done) this.metrics.tlsHandshake('client_control', 'failure');
+    });
     channel.swapStream(secure);
     channel.release();
     return discarded;

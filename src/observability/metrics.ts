@@ -56,6 +56,15 @@ export type Direction = (typeof DIRECTIONS)[number];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
 
+/** Where ftpmasq is the TLS server: the client's control connection, a client data connection. */
+export const TLS_SIDES = ['client_control', 'client_data'] as const;
+/** `not_resumed`: a data connection that did not resume its control connection's session. */
+export const TLS_RESULTS = ['success', 'failure', 'not_resumed'] as const;
+/** Negotiated versions as label values (`TLSv1.3` from Node becomes `tls1_3`). */
+export const TLS_PROTOCOLS = ['tls1_2', 'tls1_3'] as const;
+export type TlsSide = (typeof TLS_SIDES)[number];
+export type TlsResult = (typeof TLS_RESULTS)[number];
+
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
 
@@ -76,6 +85,8 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
   ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
   ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
   ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
+  ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
+  ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
 };
 
 /** Labels whose values are not a fixed list, and what the documentation says they hold. */
@@ -103,6 +114,8 @@ export class Metrics {
   readonly refusals: Counter<Site | 'reason'>;
   readonly upstreamErrors: Counter<Site | 'stage'>;
   readonly upstreamUnroutablePasv: Counter<Site>;
+  readonly tlsHandshakes: Counter<Site | 'side' | 'result'>;
+  readonly tlsProtocols: Counter<Site | 'side' | 'protocol'>;
   readonly dataSetupSeconds: Histogram<Site>;
   readonly upstreamUp: Gauge<Site>;
   readonly ready: Gauge;
@@ -190,6 +203,18 @@ export class Metrics {
       labelNames: [SITE_LABEL],
       registers,
     });
+    this.tlsHandshakes = new Counter({
+      name: 'ftpmasq_tls_handshakes_total',
+      help: 'TLS handshakes where ftpmasq is the TLS server (FTPS), by side and result.',
+      labelNames: [SITE_LABEL, 'side', 'result'],
+      registers,
+    });
+    this.tlsProtocols = new Counter({
+      name: 'ftpmasq_tls_protocols_total',
+      help: 'Successful TLS handshakes by side and negotiated TLS version.',
+      labelNames: [SITE_LABEL, 'side', 'protocol'],
+      registers,
+    });
     this.ready = new Gauge({
       name: 'ftpmasq_ready',
       help: "1 when /readyz answers 200 (running, not draining, every site's upstream reachable at the last check), else 0.",
@@ -240,6 +265,10 @@ export class Metrics {
     this.sessionsTotal.inc(site, 0);
     for (const mode of DATA_MODES) this.dataConnections.inc({ ...site, mode }, 0);
     for (const direction of DIRECTIONS) this.dataBytes.inc({ ...site, direction }, 0);
+    for (const side of TLS_SIDES) {
+      for (const result of TLS_RESULTS) this.tlsHandshakes.inc({ ...site, side, result }, 0);
+      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.inc({ ...site, side, protocol }, 0);
+    }
     this.passivePortsInUse.inc(site, 0);
     this.passivePortsCapacity.inc(site, 0);
     for (const reason of REFUSAL_REASONS) this.refusals.inc({ ...site, reason }, 0);
@@ -261,6 +290,10 @@ export class Metrics {
     this.sessionsTotal.remove(site);
     for (const mode of DATA_MODES) this.dataConnections.remove({ ...site, mode });
     for (const direction of DIRECTIONS) this.dataBytes.remove({ ...site, direction });
+    for (const side of TLS_SIDES) {
+      for (const result of TLS_RESULTS) this.tlsHandshakes.remove({ ...site, side, result });
+      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.remove({ ...site, side, protocol });
+    }
     this.passivePortsInUse.remove(site);
     this.passivePortsCapacity.remove(site);
     for (const reason of REFUSAL_REASONS) this.refusals.remove({ ...site, reason });
@@ -339,6 +372,13 @@ export class SiteMetrics {
   dataConnection(mode: DataMode, setupSeconds: number): void {
     this.metrics.dataSetupSeconds.observe(this.labels, setupSeconds);
     this.metrics.dataConnections.inc({ ...this.labels, mode });
+  }
+
+  /** A TLS handshake ftpmasq served; `protocol` as Node names it (`TLSv1.3`) on success. */
+  tlsHandshake(side: TlsSide, result: TlsResult, protocol?: string): void {
+    this.metrics.tlsHandshakes.inc({ ...this.labels, side, result });
+    const version = TLS_PROTOCOLS.find((known) => known === protocol?.toLowerCase().replace('tlsv', 'tls').replace('.', '_'));
+    if (version !== undefined) this.metrics.tlsProtocols.inc({ ...this.labels, side, protocol: version });
   }
 
   dataBytes(direction: Direction, bytes: number): void {

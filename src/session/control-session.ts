@@ -77,7 +77,7 @@ export class ControlSession {
       },
     });
     const { site, pool, metrics } = context;
-    this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls);
+    this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
     this.data = new DataConnector({
       pool,
       metrics,
@@ -197,7 +197,7 @@ export class ControlSession {
   /** The 234 to AUTH TLS is out: the client's control stream becomes TLS (net/tls-session.ts). */
   private upgradeClient(): void {
     if (this.closed || this.clientTls === undefined) return;
-    const discarded = this.clientTls.upgradeControl(this.client, (protocol) => this.log.info({ protocol }, 'client control connection is TLS'));
+    const discarded = this.clientTls.upgradeControl(this.client);
     if (discarded > 0) this.exchange.refuse('tls_pipelined', { discardedBytes: discarded });
   }
 

@@ -40,6 +40,10 @@ describe('AUTH TLS', () => {
     expect((await client.command('PROT P')).code).toBe(200);
     expect((await client.command('CCC')).text).toBe('533 CCC refused: the control connection stays encrypted.\r\n');
     expect((await client.command('AUTH TLS')).code).toBe(503);
+    const handshakes = (await proxy.daemon.metrics.tlsHandshakes.get()).values;
+    expect(handshakes).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { site: 'default', side: 'client_control', result: 'success' }, value: 1 })]));
+    const protocols = (await proxy.daemon.metrics.tlsProtocols.get()).values;
+    expect(protocols).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { site: 'default', side: 'client_control', protocol: 'tls1_3' }, value: 1 })]));
     client.close();
   });
 
@@ -78,6 +82,8 @@ describe('AUTH TLS', () => {
     expect((await client.command('AUTH TLS')).code).toBe(234);
     await expect(client.handshake({ ALPNProtocols: ['http/1.1'] })).rejects.toThrow(/no.application.protocol|closed|ALPN/i);
     expect(await client.waitClosed()).toBe(true);
+    const handshakes = (await proxy.daemon.metrics.tlsHandshakes.get()).values;
+    expect(handshakes).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { site: 'default', side: 'client_control', result: 'failure' }, value: 1 })]));
   });
 
   it('FEAT lists AUTH TLS, PBSZ and PROT', async () => {

@@ -111,6 +111,8 @@ describe('PROT P, passive', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect((await received).data.length).toBe(0);
     expect(await refusalCount(proxy, 'tls_session_not_reused')).toBe(1);
+    const handshakes = (await proxy.daemon.metrics.tlsHandshakes.get()).values;
+    expect(handshakes.find((value) => value.labels['side'] === 'client_data' && value.labels['result'] === 'not_resumed')?.value).toBe(1);
     // The session goes on: the next transfer, resuming, works.
     const again = await pasv(client);
     const resumed = await connectDataTls(again, lastSession(client));
