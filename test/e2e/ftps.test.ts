@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClientKind, describeRun, type FtpClient } from '../helpers/clients.js';
+import { type ClientKind, createLftpClient, describeRun, type FtpClient } from '../helpers/clients.js';
 import { FTP_PASSWORD, FTP_USER, JAPANESE_FILE, figuresOf } from '../helpers/proftpd.js';
 import { PUBLIC_ADDRESS, type RunResult } from '../helpers/topology.js';
 import type { Figures } from './support/client-matrix.js';
@@ -19,6 +19,7 @@ import { itTransfersIntact, ProxyUnderTest, refusals } from './support/proxy-che
 
 const CLIENT_TIMEOUT_S = 60;
 const base = `ftp://${PUBLIC_ADDRESS}:21/`;
+const IMPLICIT_PORT = 990;
 
 let env: E2eEnvironment | undefined;
 let certDir: string | undefined;
@@ -55,7 +56,7 @@ afterAll(async () => {
 });
 
 /** curl with --ssl-reqd in the client namespace; --verbose shows the TLS dialogue on stderr. */
-function curlFtps(kind: ClientKind, modeArgs: readonly string[]): FtpClient {
+function curlFtps(kind: ClientKind, modeArgs: readonly string[], url = base): FtpClient {
   const { tools, topology } = requireEnv();
   const curl = (args: readonly string[]): Promise<RunResult> =>
     topology.exec(
@@ -69,11 +70,11 @@ function curlFtps(kind: ClientKind, modeArgs: readonly string[]): FtpClient {
     kind,
     host: topology.client,
     async list() {
-      const run = await curl([base]);
+      const run = await curl([url]);
       return { run, listing: run.stdout.toString('utf8') };
     },
-    download: (remoteName, localPath) => curl(['--output', localPath, `${base}${encodeURIComponent(remoteName)}`]),
-    upload: (localPath, remoteName) => curl(['--upload-file', localPath, `${base}${encodeURIComponent(remoteName)}`]),
+    download: (remoteName, localPath) => curl(['--output', localPath, `${url}${encodeURIComponent(remoteName)}`]),
+    upload: (localPath, remoteName) => curl(['--upload-file', localPath, `${url}${encodeURIComponent(remoteName)}`]),
   };
 }
 
@@ -111,6 +112,95 @@ describe.each([
     expect(resumed.length, proxy.logTail()).toBeGreaterThanOrEqual(4);
     const metrics = await proxy.metrics();
     expect(metrics.value(refusals('tls_session_not_reused'))).toBe(0);
+  });
+});
+
+describe(`curl ftps:// on the implicit listener (--tls-listen ${PUBLIC_ADDRESS}:${IMPLICIT_PORT})`, () => {
+  beforeAll(async () => {
+    await proxy.start([...certificateArgs(), '--tls-listen', `${PUBLIC_ADDRESS}:${IMPLICIT_PORT}`]);
+  });
+
+  itTransfersIntact(
+    () => ({
+      env: requireEnv(),
+      client: curlFtps('curl-epsv', [], `ftps://${PUBLIC_ADDRESS}:${IMPLICIT_PORT}/`),
+      label: 'ftps-implicit',
+      checkTrace: (run) => {
+        expect(run.stderr, describeRun(run)).toMatch(/SSL connection using TLSv1\.[23]/);
+        expect(run.stderr).not.toContain('> AUTH');
+      },
+      diagnostics: () => proxy.logTail(),
+    }),
+    figures,
+  );
+});
+
+describe('lftp with ftp:ssl-force and ftp:ssl-protect-data (PASV, trusting the 227)', () => {
+  beforeAll(async () => {
+    await proxy.start(certificateArgs());
+  });
+
+  itTransfersIntact(
+    () => {
+      const { tools, topology } = requireEnv();
+      const client = createLftpClient({ tools, topology, host: topology.client, endpoint: { address: PUBLIC_ADDRESS, port: 21 } }, [
+        'ftp:ssl-allow yes',
+        'ftp:ssl-force true',
+        'ftp:ssl-protect-data true',
+      ]);
+      return {
+        env: requireEnv(),
+        client,
+        label: 'ftps-lftp',
+        checkTrace: (run) => expect(run.stderr, describeRun(run)).toContain('---> PROT P'),
+        diagnostics: () => proxy.logTail(),
+      };
+    },
+    figures,
+  );
+});
+
+const FTPLIB_TLS = `
+import ftplib, hashlib, ssl, sys
+host, name = sys.argv[1], sys.argv[2]
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+ftp = ftplib.FTP_TLS(context=context, timeout=30)
+ftp.trust_server_pasv_ipv4_address = True
+ftp.connect(host, 21)
+ftp.auth()
+ftp.login('${FTP_USER}', '${FTP_PASSWORD}')
+ftp.prot_p()
+digest = hashlib.sha256()
+size = 0
+def take(chunk):
+    global size
+    size += len(chunk)
+    digest.update(chunk)
+try:
+    ftp.retrbinary('RETR ' + name, take)
+    print(size, digest.hexdigest())
+except ftplib.error_perm as error:
+    print('refused', str(error))
+ftp.quit()
+`;
+
+describe('Python ftplib.FTP_TLS with prot_p(), trusting the 227 (it never resumes the TLS session)', () => {
+  it('under --data-tls-reuse optional downloads 64 MiB intact', async () => {
+    await proxy.start([...certificateArgs(), '--data-tls-reuse', 'optional']);
+    const { tools, topology, proftpd } = requireEnv();
+    const expected = proftpd.fixtures.get('random-64MiB.bin');
+    const run = await topology.exec(topology.client.namespace, tools.python3, ['-c', FTPLIB_TLS, PUBLIC_ADDRESS, 'random-64MiB.bin'], { timeoutMs: 90_000 });
+    expect(run.stdout.toString('utf8').trim(), `${describeRun(run)}\n${proxy.logTail()}`).toBe(`${expected?.size} ${expected?.sha256}`);
+  });
+
+  it('under --data-tls-reuse required gets a clean 522 at once', async () => {
+    await proxy.start(certificateArgs());
+    const { tools, topology } = requireEnv();
+    const run = await topology.exec(topology.client.namespace, tools.python3, ['-c', FTPLIB_TLS, PUBLIC_ADDRESS, 'sample.txt'], { timeoutMs: 30_000 });
+    expect(run.stdout.toString('utf8').trim(), describeRun(run)).toMatch(/^refused 522 /);
+    expect(run.durationMs).toBeLessThan(10_000);
   });
 });
 
