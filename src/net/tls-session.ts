@@ -91,7 +91,7 @@ export class ClientTlsSession {
   upgradeControl(channel: UpgradableChannel): number {
     const plain = channel.stream;
     const discarded = channel.takeUnread().length + plain.readableLength;
-    const secure = new tls.TLSSocket(plain as net.Socket, {
+    const secure = new tls.TLSSocket(plain, {
       isServer: true,
       secureContext: this.context,
       ALPNCallback: ({ protocols }) => selectAlpn(protocols),
