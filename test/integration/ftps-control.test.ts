@@ -76,6 +76,32 @@ describe('AUTH TLS', () => {
     client.close();
   });
 
+  it('AUTH TLS behind a command still awaiting its reply: the 234 waits its turn, then the upgrade; the pipelined USER is never executed', async () => {
+    const connections: UpstreamConnection[] = [];
+    let answerNoop: () => void = () => undefined;
+    const noopHeld = new Promise<void>((resolve) => (answerNoop = resolve));
+    const upstream = await scripted(async (connection) => {
+      connections.push(connection);
+      connection.write('220 scripted upstream ready\r\n');
+      await connection.serve(async (verb) => {
+        if (verb !== 'NOOP') return '331 Password required\r\n';
+        if (connection.commands.length === 1) await noopHeld;
+        return '200 NOOP ok\r\n';
+      });
+    });
+    const proxy = await startProxy(upstream.address, { tlsCert: certificate.certFile, tlsKey: certificate.keyFile });
+    const client = await connect(proxy.endpoint);
+    client.send('NOOP\r\nAUTH TLS\r\nUSER evil\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    answerNoop();
+    expect((await client.reply()).code).toBe(200);
+    expect((await client.reply()).code).toBe(234);
+    await client.handshake();
+    expect((await client.command('NOOP')).code).toBe(200);
+    expect(connections.flatMap((connection) => connection.commands.map((line) => line.toString('latin1')))).toEqual(['NOOP\r\n', 'NOOP\r\n']);
+    client.close();
+  });
+
   it('ALPACA: a client that offers only http/1.1 gets no session (the handshake fails, the connection closes)', async () => {
     const { proxy } = await proxyWithTls();
     const client = await connect(proxy.endpoint);
