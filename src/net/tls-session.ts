@@ -39,17 +39,22 @@ function closeWithNotify(secure: tls.TLSSocket): void {
 }
 
 export class ClientTlsSession {
-  private readonly context: tls.SecureContext;
+  /** Made at the first handshake: a plain session on a TLS site does not pay for it. */
+  private sessionContext: tls.SecureContext | undefined;
   private control: tls.TLSSocket | undefined;
   private pbsz = false;
   private protection: 'clear' | 'private' = 'clear';
 
   constructor(
-    material: TlsMaterial,
+    private readonly material: TlsMaterial,
     private readonly metrics: Pick<SiteMetrics, 'tlsHandshake'>,
     private readonly log: Logger,
   ) {
-    this.context = createSessionContext(material);
+  }
+
+  private get context(): tls.SecureContext {
+    this.sessionContext ??= createSessionContext(this.material);
+    return this.sessionContext;
   }
 
   /** The control connection is TLS: every line from now on was decrypted. */
