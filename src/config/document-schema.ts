@@ -8,7 +8,18 @@ import { z } from 'zod';
 import { DEFAULT_SITE_NAME, type OptionSpec, type RawOptions, specOf, valueFormOf } from './option-specs.js';
 import { findSiteConflict } from './site-conflicts.js';
 import { CIDR_FORM, type Cidr, parseCidr } from '../protocol/cidr.js';
-import { ACTIVE_MODES, type AdvertiseRule, type DaemonConfig, EPSV_MODES, LOG_LEVELS, MODES, type SiteConfig } from './types.js';
+import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import {
+  ACTIVE_MODES,
+  type AdvertiseRule,
+  CLIENT_TLS_MODES,
+  DATA_TLS_REUSE_MODES,
+  type DaemonConfig,
+  EPSV_MODES,
+  LOG_LEVELS,
+  MODES,
+  type SiteConfig,
+} from './types.js';
 import {
   ConfigError,
   type Endpoint,
@@ -119,6 +130,40 @@ function parseMetricsListen(field: string, text: string): Endpoint | undefined {
   return text === 'off' ? undefined : parseListenEndpoint(field, text);
 }
 
+function parseFilePath(field: string, text: string): string {
+  if (text.trim() === '') throw new ConfigError(field, 'a file path', '""');
+  return text;
+}
+
+/** Implicit FTPS listeners: one address or a list; none by default. */
+const tlsListenOption = z
+  .union([scalar, z.array(scalar)])
+  .transform((value, context): Endpoint[] => {
+    const items = Array.isArray(value) ? value : [value];
+    const endpoints: Endpoint[] = [];
+    items.forEach((item, index) => {
+      try {
+        endpoints.push(parseListenEndpoint('tlsListen', String(item)));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        context.addIssue({ code: 'custom', message: error.message, params: valueIssue(error), path: Array.isArray(value) ? [index] : [], input: item });
+      }
+    });
+    return endpoints;
+  })
+  .optional()
+  .meta({ description: describeOption(specOf('tlsListen'), 'implicit FTPS listeners: one address, or a list ("0.0.0.0:990"); needs tlsCert') });
+
+/** YAML gives a boolean, a flag gives text. */
+function booleanOption(key: keyof RawOptions) {
+  const spec = specOf(key);
+  return z
+    .union([z.boolean(), z.enum(['true', 'false'])])
+    .transform((value) => value === true || value === 'true')
+    .prefault(defaultOf(spec) === 'true' ? 'true' : 'false')
+    .meta({ description: describeOption(spec) });
+}
+
 /** One address or a list of them; an empty list means the default, as an absent flag does. */
 const listenOption = z
   .union([scalar, z.array(scalar)])
@@ -222,6 +267,12 @@ const siteOptionFields = {
   passThroughClients: passThroughOption,
   replyTimeout: optionWithDefault('replyTimeout', parseDuration),
   maxCommandBytes: optionWithDefault('maxCommandBytes', parseCommandBytes),
+  tlsCert: optionalOption('tlsCert', parseFilePath),
+  tlsKey: optionalOption('tlsKey', parseFilePath),
+  tlsListen: tlsListenOption,
+  clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
+  dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
+  allowClearData: booleanOption('allowClearData'),
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -253,8 +304,10 @@ function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'pa
   context.addIssue({ code: 'custom', message: misplaced.detail, path: [misplaced.key], params });
 }
 
-function toSiteConfig(name: string, values: SiteOptionValues): SiteConfig {
+function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {
+  const tls = toSiteTls(values, context);
   return {
+    ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     name,
     listen: values.listen,
     upstream: values.upstream,
@@ -289,7 +342,7 @@ export const siteSchema = z
     ...siteOptionFields,
   })
   .superRefine(checkModeKeys)
-  .transform((site): SiteConfig => toSiteConfig(site.name, site))
+  .transform((site, context): SiteConfig => toSiteConfig(site.name, site, context))
   .meta({ title: 'site', description: 'one proxied FTP server: its listeners, its upstream, its passive range and policy' });
 
 /** A file with `sites:`: process keys at the top, every per-site key inside its site. */
@@ -319,11 +372,11 @@ export const flatDocumentSchema = z
   .strictObject({ ...siteOptionFields, ...processFields })
   .superRefine(checkModeKeys)
   .transform(
-    (document): DaemonConfig => ({
+    (document, context): DaemonConfig => ({
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
-      sites: [toSiteConfig(DEFAULT_SITE_NAME, document)],
+      sites: [toSiteConfig(DEFAULT_SITE_NAME, document, context)],
     }),
   )
   .meta({ title: 'ftpmasq configuration for one site', description: `every key at the top; the site is named "${DEFAULT_SITE_NAME}"` });

@@ -34,6 +34,17 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     passThroughClients: site.passThroughClients.map(formatCidr),
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
+    // The file names only: the key itself never appears in what check-config prints.
+    ...(site.tls === undefined
+      ? {}
+      : {
+          tlsCert: site.tls.certFile,
+          tlsKey: site.tls.keyFile,
+          ...(site.tls.implicitListen.length === 0 ? {} : { tlsListen: site.tls.implicitListen.map(formatEndpoint) }),
+          clientTls: site.tls.clientTls,
+          dataTlsReuse: site.tls.dataTlsReuse,
+          allowClearData: site.tls.allowClearData,
+        }),
   };
 }
 

@@ -4,7 +4,7 @@
  * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
  */
 import { CIDR_FORM } from '../protocol/cidr.js';
-import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+import { ACTIVE_MODES, CLIENT_TLS_MODES, DATA_TLS_REUSE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import { DURATION_FORM } from './values.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
@@ -44,10 +44,16 @@ export interface RawOptions {
   allowClients?: string | readonly string[];
   denyClients?: string | readonly string[];
   maxSessionsPerClient?: string;
+  tlsCert?: string;
+  tlsListen?: string | readonly string[];
+  tlsKey?: string;
+  clientTls?: string;
+  dataTlsReuse?: string;
+  allowClearData?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
-export type ListOptionKey = 'listen' | 'allowClients' | 'denyClients';
+export type ListOptionKey = 'listen' | 'tlsListen' | 'allowClients' | 'denyClients';
 
 /**
  * `process`: one value for the whole daemon, at the top of the file. `site`: a key of each site;
@@ -238,6 +244,55 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultValue: 'unlimited',
     scope: 'site',
   },
+  {
+    key: 'tlsCert',
+    flag: '--tls-cert',
+    valueName: 'FILE',
+    description: 'PEM certificate (chain) for FTPS towards clients (AUTH TLS); re-read on SIGHUP; needs --tls-key',
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'tlsListen',
+    flag: '--tls-listen',
+    valueName: 'HOST:PORT',
+    description: 'implicit FTPS listener (TLS from the first byte, usually port 990); repeat for several; needs --tls-cert',
+    defaultValue: undefined,
+    scope: 'site',
+    repeatable: true,
+  },
+  {
+    key: 'tlsKey',
+    flag: '--tls-key',
+    valueName: 'FILE',
+    description: 'PEM private key of --tls-cert',
+    defaultValue: undefined,
+    scope: 'site',
+  },
+  {
+    key: 'clientTls',
+    flag: '--client-tls',
+    valueName: CLIENT_TLS_MODES.join('|'),
+    description: 'with a certificate: required answers a plain USER/PASS with 530 and never sends it upstream',
+    defaultValue: 'optional',
+    scope: 'site',
+  },
+  {
+    key: 'dataTlsReuse',
+    flag: '--data-tls-reuse',
+    valueName: DATA_TLS_REUSE_MODES.join('|'),
+    description: "required: a PROT P data connection must resume its control connection's TLS session, or it gets 522",
+    defaultValue: 'required',
+    scope: 'site',
+  },
+  {
+    key: 'allowClearData',
+    flag: '--allow-clear-data',
+    valueName: 'true|false',
+    description: 'false: PROT C (unencrypted data connections) is refused once the control connection is TLS',
+    defaultValue: 'true',
+    scope: 'site',
+  },
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */
@@ -246,7 +301,7 @@ export function setListOption(raw: RawOptions, key: ListOptionKey, values: reado
 }
 
 export function isListOption(key: keyof RawOptions): key is ListOptionKey {
-  return key === 'listen' || key === 'allowClients' || key === 'denyClients';
+  return key === 'listen' || key === 'tlsListen' || key === 'allowClients' || key === 'denyClients';
 }
 
 export function specOf(key: keyof RawOptions): OptionSpec {
@@ -267,6 +322,7 @@ const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
   'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',
   CIDR: CIDR_FORM,
   'N|unlimited': 'a whole number or unlimited',
+  FILE: 'a file path',
 };
 
 /** The value's form in words, for errors about a value of the wrong type and for the JSON Schema. */

@@ -9,12 +9,37 @@ import type { Endpoint, PortRange } from './values.js';
 export const MODES = ['relay', 'rewrite'] as const;
 export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
 export const ACTIVE_MODES = ['relay', 'disable'] as const;
+export const CLIENT_TLS_MODES = ['optional', 'required'] as const;
+export const DATA_TLS_REUSE_MODES = ['required', 'optional'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export type Mode = (typeof MODES)[number];
 export type EpsvMode = (typeof EPSV_MODES)[number];
 export type ActiveMode = (typeof ACTIVE_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
+export type DataTlsReuseMode = (typeof DATA_TLS_REUSE_MODES)[number];
+
+/**
+ * FTPS towards clients (RFC 4217), present when the site has a certificate. The PEM text is read
+ * when the configuration is loaded (and so again on every reload): a changed certificate is a
+ * changed site, and an unreadable one fails the load or the reload, never a session.
+ */
+export interface SiteTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** PEM text of the certificate (chain) and of its private key. */
+  readonly cert: string;
+  readonly key: string;
+  /** `required`: a plain USER/PASS gets 530 and never reaches the upstream. */
+  readonly clientTls: ClientTlsMode;
+  /** `required`: a PROT P data connection must resume its control connection's TLS session. */
+  readonly dataTlsReuse: DataTlsReuseMode;
+  /** `false`: PROT C is refused once the control connection is TLS. */
+  readonly allowClearData: boolean;
+  /** Implicit FTPS listeners (`tlsListen`, port 990): TLS from the first byte. */
+  readonly implicitListen: readonly Endpoint[];
+}
 
 /** One proxied server and how ftpmasq stands in front of it. Immutable: a reload makes a new one. */
 export interface SiteConfig {
@@ -39,6 +64,8 @@ export interface SiteConfig {
   readonly idleTimeoutMs: number;
   /** A data connection that moves no byte either way for this long is closed. */
   readonly dataStallTimeoutMs: number;
+  /** FTPS for clients; absent without a certificate. */
+  readonly tls?: SiteTls | undefined;
   /**
    * A command forwarded upstream must be answered within this long (not counting time while a
    * data connection of the session is open): 421 and close.

@@ -324,7 +324,7 @@ class Daemon implements RunningDaemon {
       socket.destroy();
       return;
     }
-    site.accept(socket);
+    site.accept(socket, listener.spec.implicitTls === true);
   }
 
   // ---- drain and readiness ---------------------------------------------------------------------

@@ -20,6 +20,8 @@ export interface ListenerSpec {
   /** `[::]` beside an IPv4 listener on the same port must not take IPv4 too. */
   readonly ipv6Only: boolean;
   readonly site: string;
+  /** An implicit FTPS listener (`tlsListen`): its connections are TLS from the first byte. */
+  readonly implicitTls?: boolean;
 }
 
 export interface SiteChange {
@@ -49,23 +51,32 @@ export function formatEndpoint(endpoint: Endpoint): string {
 
 /** The listeners of a configuration, or why it cannot have them (one address listed twice). */
 export function listenerSpecs(sites: readonly SiteConfig[]): { ok: true; specs: ListenerSpec[] } | { ok: false; reason: string } {
+  const endpointsOf = (site: SiteConfig): { endpoint: Endpoint; implicitTls: boolean }[] => [
+    ...site.listen.map((endpoint) => ({ endpoint, implicitTls: false })),
+    ...(site.tls?.implicitListen ?? []).map((endpoint) => ({ endpoint, implicitTls: true })),
+  ];
   const ipv4Ports = new Set(
-    sites.flatMap((site) => site.listen.filter((endpoint) => !endpoint.host.includes(':')).map((endpoint) => endpoint.port)),
+    sites.flatMap((site) =>
+      endpointsOf(site)
+        .filter(({ endpoint }) => !endpoint.host.includes(':'))
+        .map(({ endpoint }) => endpoint.port),
+    ),
   );
   const specs: ListenerSpec[] = [];
   const owners = new Map<string, string>();
   for (const site of sites) {
-    for (const endpoint of site.listen) {
+    for (const { endpoint, implicitTls } of endpointsOf(site)) {
       const ipv6Only = endpoint.host.includes(':') && ipv4Ports.has(endpoint.port);
       const address = `${endpoint.host.toLowerCase()}|${endpoint.port}|${ipv6Only ? 'v6only' : 'any'}`;
-      const key = endpoint.port === 0 ? `${site.name}|${address}` : address;
+      // Port 0 is a fresh port per listener: keyed by site and kind, so a plain and a TLS one differ.
+      const key = endpoint.port === 0 ? `${site.name}|${implicitTls ? 'tls|' : ''}${address}` : address;
       const owner = owners.get(key);
       if (owner !== undefined) {
         const where = owner === site.name ? `twice by site ${site.name}` : `by sites ${owner} and ${site.name}`;
         return { ok: false, reason: `listen address ${formatEndpoint(endpoint)} is used ${where}` };
       }
       owners.set(key, site.name);
-      specs.push({ key, endpoint, ipv6Only, site: site.name });
+      specs.push({ key, endpoint, ipv6Only, site: site.name, ...(implicitTls ? { implicitTls } : {}) });
     }
   }
   return { ok: true, specs };

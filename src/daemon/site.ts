@@ -83,9 +83,9 @@ export class Site {
   /**
    * A connection accepted by one of the site's listeners. Admission (access lists, limits) reads
    * the current snapshot, so a reload applies to the next connection; a refused client gets 421
-   * before any upstream connection.
+   * before any upstream connection. `implicitTls`: accepted by a `tlsListen` listener.
    */
-  accept(socket: net.Socket): void {
+  accept(socket: net.Socket, implicitTls = false): void {
     const context = this.context;
     const conn = connFromSocket(socket);
     const client = conn.peer.host;
@@ -102,7 +102,7 @@ export class Site {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
-    const session = new ControlSession(conn, context, (closed) => this.onSessionClosed(closed));
+    const session = new ControlSession(conn, context, (closed) => this.onSessionClosed(closed), implicitTls);
     this.sessions.set(session, context);
     this.sessionClients.set(session, client);
     this.sessionsByClient.set(client, (this.sessionsByClient.get(client) ?? 0) + 1);

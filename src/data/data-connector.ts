@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Conn } from '../net/conn.js';
 import { dial } from '../net/dial.js';
+import type { DataTlsResult } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
 import { isAllowedDataPeer } from '../protocol/address-policy.js';
@@ -23,6 +24,9 @@ type PassivePlan = {
   readonly timer: NodeJS.Timeout;
 };
 type Plan = PassivePlan | ({ readonly kind: 'active' } & ActivePlan);
+
+/** PROT P: makes the client's data socket a TLS server socket, checking session reuse. */
+export type ClientDataTls = (socket: net.Socket) => Promise<DataTlsResult>;
 
 export type ActiveDialResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
 
@@ -46,6 +50,8 @@ export interface DataConnectorOptions {
   readonly refuse: (reason: RefusalReason, details: Readonly<Record<string, unknown>>) => void;
   /** A relay closed or a set-up settled: the session may have no data connection left. */
   readonly onSettled: () => void;
+  /** Asked as each client data connection is made: set while PROT P is in effect. */
+  readonly clientDataTls?: (() => ClientDataTls | undefined) | undefined;
 }
 
 /**
@@ -70,6 +76,8 @@ export class DataConnector {
   private readonly connecting = new Set<net.Socket>();
   private clientDials = 0;
   private closed = false;
+  /** A PROT P data connection was refused (handshake, no session reuse) and no transfer reply has said so yet. */
+  private tlsRefusal: string | undefined;
 
   constructor(private readonly options: DataConnectorOptions) {}
 
@@ -87,6 +95,16 @@ export class DataConnector {
     if (relay?.closeReason !== 'stalled' || this.reportedStall === relay) return false;
     this.reportedStall = relay;
     return true;
+  }
+
+  /**
+   * Once, after a PROT P data connection was refused: why. The transfer's final reply becomes
+   * a 522 whatever the server said, since the client got none of the data.
+   */
+  takeTlsRefusal(): string | undefined {
+    const refusal = this.tlsRefusal;
+    this.tlsRefusal = undefined;
+    return refusal;
   }
 
   get settling(): Promise<void> | undefined {
@@ -150,7 +168,9 @@ export class DataConnector {
    */
   async connectActive(plan: ActivePlan, onClientReached: () => void): Promise<ActiveDialResult> {
     const startedAt = performance.now();
-    const clientReader = new ReusedReadBuffer();
+    // A TLS data socket is read by the TLS layer from its handle: no reused read buffer under it.
+    const dataTls = this.options.clientDataTls?.();
+    const clientReader = dataTls === undefined ? new ReusedReadBuffer() : undefined;
     this.clientDials++;
     let clientData: net.Socket;
     try {
@@ -160,7 +180,7 @@ export class DataConnector {
         timeoutMs: this.options.connectTimeoutMs,
         localAddress: this.clientSideAddress(),
         allowHalfOpen: true,
-        onread: clientReader.onread,
+        ...(clientReader === undefined ? {} : { onread: clientReader.onread }),
       });
     } catch (error) {
       return { ok: false, error: errorMessage(error) };
@@ -173,7 +193,7 @@ export class DataConnector {
     }
     clientData.pause();
     onClientReached();
-    this.commit('active', clientData, clientReader, plan.upstreamPort, startedAt, () => undefined);
+    this.commit('active', clientData, clientReader, plan.upstreamPort, startedAt, () => undefined, dataTls);
     return { ok: true };
   }
 
@@ -209,12 +229,14 @@ export class DataConnector {
       accepted.destroy();
       return;
     }
-    const { socket, reader } = adoptWithReusedBuffer(accepted, new ReusedReadBuffer());
+    const dataTls = this.options.clientDataTls?.();
+    const { socket, reader } =
+      dataTls === undefined ? adoptWithReusedBuffer(accepted, new ReusedReadBuffer()) : { socket: accepted, reader: undefined };
     if (socket !== accepted) socket.on('error', () => socket.destroy());
     clearTimeout(plan.timer);
     plan.lease.stopListening();
     this.plan = undefined;
-    this.commit('passive', socket, reader, plan.upstreamPort, performance.now(), () => plan.lease.release());
+    this.commit('passive', socket, reader, plan.upstreamPort, performance.now(), () => plan.lease.release(), dataTls);
   }
 
   /** The client's data socket is connected: connect upstream and relay, or undo. */
@@ -225,23 +247,30 @@ export class DataConnector {
     upstreamPort: number,
     startedAt: number,
     releasePort: () => void,
+    dataTls?: ClientDataTls,
   ): void {
     this.connecting.add(clientData);
     const upstreamReader = new ReusedReadBuffer();
+    // The TLS handshake runs while the upstream is dialled: clients (curl, ftplib) wait for the
+    // server's 150 before their handshake, and the server sends it only once its data connection is up.
+    const secured = dataTls?.(clientData);
     const settled = this.dialUpstream(upstreamPort, upstreamReader).then(
-      (upstreamData) => {
+      async (upstreamData) => {
+        upstreamData.pause();
+        const client = secured === undefined ? clientData : await this.secureClientData(secured, upstreamData, mode);
         this.connecting.delete(clientData);
-        if (this.closed || clientData.destroyed) {
+        if (client === undefined || this.closed || client.destroyed) {
           upstreamData.destroy();
-          clientData.destroy();
+          // A refused TLS data connection is closed by the TLS layer, close_notify first.
+          if (client !== undefined || secured === undefined || this.closed) clientData.destroy();
           releasePort();
           return;
         }
-        upstreamData.pause();
-        this.startRelay(clientData, upstreamData, mode, startedAt, releasePort, clientReader, upstreamReader);
+        this.startRelay(client, upstreamData, mode, startedAt, releasePort, clientReader, upstreamReader);
       },
       (error: unknown) => {
         this.connecting.delete(clientData);
+        void secured?.then((result) => result.ok && result.socket.destroy());
         clientData.destroy();
         releasePort();
         this.options.metrics.upstreamError('data_connect');
@@ -253,6 +282,26 @@ export class DataConnector {
       this.options.onSettled();
     });
     this.settlingSetup = tracked;
+  }
+
+  /**
+   * The client's TLS data socket, or undefined when its handshake failed or it did not resume
+   * the control connection's session: the upstream data connection is then reset, not ended,
+   * so the server sees a failed transfer (an upload is not stored as complete).
+   */
+  private async secureClientData(secured: Promise<DataTlsResult>, upstreamData: net.Socket, mode: DataMode): Promise<net.Socket | undefined> {
+    const result = await secured;
+    if (this.closed) return undefined;
+    this.options.metrics.tlsHandshake('client_data', result.ok ? 'success' : result.reason === 'not-reused' ? 'not_resumed' : 'failure', result.ok ? result.protocol : undefined);
+    if (result.ok) {
+      this.options.log.info({ mode, protocol: result.protocol, resumed: result.reused }, 'data connection is TLS');
+      return result.socket;
+    }
+    const reason = result.reason === 'not-reused' ? 'tls_session_not_reused' : 'tls_handshake';
+    this.options.refuse(reason, { mode, error: result.error });
+    this.tlsRefusal = result.reason === 'not-reused' ? 'session reuse required' : 'TLS handshake failed';
+    upstreamData.resetAndDestroy();
+    return undefined;
   }
 
   private dialUpstream(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {

@@ -6,6 +6,25 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { packageVersion } from '../package-info.js';
+import {
+  REWRITE_KINDS,
+  DATA_MODES,
+  DIRECTIONS,
+  REFUSAL_REASONS,
+  UPSTREAM_STAGES,
+  TLS_SIDES,
+  TLS_RESULTS,
+  TLS_PROTOCOLS,
+  RELOAD_RESULTS,
+  type RewriteKind,
+  type DataMode,
+  type Direction,
+  type RefusalReason,
+  type UpstreamStage,
+  type TlsSide,
+  type TlsResult,
+  type ReloadOutcome,
+} from './metric-labels.js';
 
 /** Every metric name starts with this, prom-client's default process metrics included. */
 export const METRIC_PREFIX = 'ftpmasq_';
@@ -22,40 +41,7 @@ const DROPPED_DEFAULT_METRICS = [
   'nodejs_active_resources_total',
 ] as const;
 
-export const REWRITE_KINDS = ['pasv', 'epsv', 'port', 'eprt'] as const;
-export const DATA_MODES = ['passive', 'active'] as const;
-export const DIRECTIONS = ['to_client', 'to_server'] as const;
-export const REFUSAL_REASONS = [
-  'foreign_data_peer',
-  'bounce_foreign_host',
-  'bounce_privileged_port',
-  'line_too_long',
-  'session_limit',
-  'passive_ports_exhausted',
-  'auth_tls',
-  'epsv_disabled',
-  'active_disabled',
-  'not_supported',
-  'after_epsv_all',
-  'ipv6_pasv',
-  'bad_argument',
-  'ambiguous_command',
-  'login_timeout',
-  'idle_timeout',
-  'data_stall',
-  'client_denied',
-  'client_session_limit',
-] as const;
-export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout', 'reply_timeout'] as const;
-
-export type RewriteKind = (typeof REWRITE_KINDS)[number];
-export type DataMode = (typeof DATA_MODES)[number];
-export type Direction = (typeof DIRECTIONS)[number];
-export type RefusalReason = (typeof REFUSAL_REASONS)[number];
-export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
-
-export const RELOAD_RESULTS = ['success', 'failure'] as const;
-export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
+export * from './metric-labels.js';
 
 /**
  * The label every metric of a site carries. Its values are the site names of the configuration,
@@ -74,6 +60,8 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
   ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
   ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
   ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
+  ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
+  ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
 };
 
 /** Labels whose values are not a fixed list, and what the documentation says they hold. */
@@ -114,6 +102,8 @@ export class Metrics {
   readonly refusals: Counter<Site | 'reason'>;
   readonly upstreamErrors: Counter<Site | 'stage'>;
   readonly upstreamUnroutablePasv: Counter<Site>;
+  readonly tlsHandshakes: Counter<Site | 'side' | 'result'>;
+  readonly tlsProtocols: Counter<Site | 'side' | 'protocol'>;
   readonly dataSetupSeconds: Histogram<Site>;
   readonly upstreamUp: Gauge<Site>;
   readonly ready: Gauge;
@@ -202,6 +192,18 @@ export class Metrics {
       labelNames: [SITE_LABEL],
       registers,
     });
+    this.tlsHandshakes = new Counter({
+      name: 'ftpmasq_tls_handshakes_total',
+      help: 'TLS handshakes where ftpmasq is the TLS server (FTPS), by side and result.',
+      labelNames: [SITE_LABEL, 'side', 'result'],
+      registers,
+    });
+    this.tlsProtocols = new Counter({
+      name: 'ftpmasq_tls_protocols_total',
+      help: 'Successful TLS handshakes by side and negotiated TLS version.',
+      labelNames: [SITE_LABEL, 'side', 'protocol'],
+      registers,
+    });
     this.ready = new Gauge({
       name: 'ftpmasq_ready',
       help: "1 when /readyz answers 200 (running, not draining, every site's upstream reachable at the last check), else 0.",
@@ -260,6 +262,10 @@ export class Metrics {
     this.sessionsTotal.inc(site, 0);
     for (const mode of DATA_MODES) this.dataConnections.inc({ ...site, mode }, 0);
     for (const direction of DIRECTIONS) this.dataBytes.inc({ ...site, direction }, 0);
+    for (const side of TLS_SIDES) {
+      for (const result of TLS_RESULTS) this.tlsHandshakes.inc({ ...site, side, result }, 0);
+      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.inc({ ...site, side, protocol }, 0);
+    }
     this.passivePortsInUse.inc(site, 0);
     this.passivePortsCapacity.inc(site, 0);
     for (const reason of REFUSAL_REASONS) this.refusals.inc({ ...site, reason }, 0);
@@ -281,6 +287,10 @@ export class Metrics {
     this.sessionsTotal.remove(site);
     for (const mode of DATA_MODES) this.dataConnections.remove({ ...site, mode });
     for (const direction of DIRECTIONS) this.dataBytes.remove({ ...site, direction });
+    for (const side of TLS_SIDES) {
+      for (const result of TLS_RESULTS) this.tlsHandshakes.remove({ ...site, side, result });
+      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.remove({ ...site, side, protocol });
+    }
     this.passivePortsInUse.remove(site);
     this.passivePortsCapacity.remove(site);
     for (const reason of REFUSAL_REASONS) this.refusals.remove({ ...site, reason });
@@ -359,6 +369,13 @@ export class SiteMetrics {
   dataConnection(mode: DataMode, setupSeconds: number): void {
     this.metrics.dataSetupSeconds.observe(this.labels, setupSeconds);
     this.metrics.dataConnections.inc({ ...this.labels, mode });
+  }
+
+  /** A TLS handshake ftpmasq served; `protocol` as Node names it (`TLSv1.3`) on success. */
+  tlsHandshake(side: TlsSide, result: TlsResult, protocol?: string): void {
+    this.metrics.tlsHandshakes.inc({ ...this.labels, side, result });
+    const version = TLS_PROTOCOLS.find((known) => known === protocol?.toLowerCase().replace('tlsv', 'tls').replace('.', '_'));
+    if (version !== undefined) this.metrics.tlsProtocols.inc({ ...this.labels, side, protocol: version });
   }
 
   dataBytes(direction: Direction, bytes: number): void {

@@ -1,5 +1,6 @@
 import type { DataConnector } from '../data/data-connector.js';
 import type { Conn } from '../net/conn.js';
+import type { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { RefusalReason } from '../observability/metrics.js';
 import { parseCommand } from '../protocol/command.js';
@@ -38,6 +39,10 @@ export interface CommandExchangeOptions {
   readonly onAwaitingReply: () => void;
   /** A command got its final reply: the session may have nothing in flight now. */
   readonly onCompleted: () => void;
+  /** FTPS towards the client, on a site with a certificate. */
+  readonly clientTls?: ClientTlsSession | undefined;
+  /** Runs as the 234 to AUTH TLS is written: the session swaps the client stream to TLS. */
+  readonly upgradeClient?: () => void;
 }
 
 /**
@@ -52,6 +57,7 @@ export class CommandExchange implements SessionScope {
   readonly log: Logger;
   readonly data: DataConnector;
   readonly diagnosis: SessionScope['diagnosis'];
+  readonly clientTls: ClientTlsSession | undefined;
   private readonly pending = new IntentQueue();
   private readonly router = new ReplyRouter(
     (code) => this.options.onReply(code),
@@ -76,6 +82,7 @@ export class CommandExchange implements SessionScope {
     this.log = options.log;
     this.data = options.data;
     this.client = options.client;
+    this.clientTls = options.clientTls;
   }
 
   /** Nothing awaits a reply (a reply of ftpmasq's own waiting its turn included). */
@@ -186,6 +193,17 @@ export class CommandExchange implements SessionScope {
     this.epsvAllSeen = true;
   }
 
+  startTls(reply: string): void {
+    const upgrade = (): void => this.options.upgradeClient?.();
+    const bytes = Buffer.from(reply, 'latin1');
+    // Held until the upgrade: a line pipelined behind AUTH TLS must never be handled.
+    this.client.hold();
+    if (this.pending.queueLocal(bytes, { closes: false, afterSent: upgrade })) {
+      this.send(bytes);
+      upgrade();
+    }
+  }
+
   holdCommands(): void {
     this.client.hold();
   }
@@ -225,6 +243,7 @@ export class CommandExchange implements SessionScope {
         return;
       }
       this.send(local.reply);
+      local.afterSent?.();
     }
     if (this.pending.length <= MAX_PENDING_COMMANDS / 2) this.client.resume('pipeline');
     this.options.onCompleted();

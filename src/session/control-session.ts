@@ -4,11 +4,13 @@ import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
+import { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
+import { IdleWaiter } from './idle-waiter.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
 /** Shared by all sessions of one daemon. */
@@ -45,18 +47,20 @@ export class ControlSession {
   private readonly data: DataConnector;
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
+  private readonly clientTls: ClientTlsSession | undefined;
   private closed = false;
   /** The client's EOF has been read (and passed upstream after every command before it). */
   private clientEnded = false;
   private halfCloseTimer: NodeJS.Timeout | undefined;
   private draining = false;
-  /** One promise for every `whenIdle()` caller, settled and dropped when the session is idle. */
-  private idleWaiter: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
+  private readonly idleWaiter = new IdleWaiter();
 
   constructor(
     private readonly conn: Conn,
     private readonly context: SessionContext,
     private readonly onClosed: (session: ControlSession) => void,
+    /** Accepted on an implicit FTPS listener: TLS from the first byte. */
+    private readonly implicitTls = false,
   ) {
     this.id = (++sessionCounter).toString(36);
     this.log = context.logger.child({ session: this.id });
@@ -73,6 +77,7 @@ export class ControlSession {
       },
     }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
     const { site, pool, metrics } = context;
+    this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
     this.data = new DataConnector({
       pool,
       metrics,
@@ -88,6 +93,7 @@ export class ControlSession {
         this.timers.replyProgress();
         this.checkIdle();
       },
+      clientDataTls: () => this.clientTls?.dataTls(site.tls?.dataTlsReuse ?? 'required', site.passiveTimeoutMs),
     });
     this.exchange = new CommandExchange({
       context,
@@ -100,6 +106,8 @@ export class ControlSession {
       onReply: (code) => this.timers.replied(code),
       onAwaitingReply: () => this.timers.replyProgress(),
       onCompleted: () => this.checkIdle(),
+      clientTls: this.clientTls,
+      upgradeClient: () => this.upgradeClient(),
     });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
@@ -123,15 +131,7 @@ export class ControlSession {
    * connection being made), at once if that is so now, or when the session closes.
    */
   whenIdle(): Promise<void> {
-    if (this.closed || this.isIdle()) return Promise.resolve();
-    if (this.idleWaiter === undefined) {
-      let resolve: () => void = () => undefined;
-      const promise = new Promise<void>((settle) => {
-        resolve = settle;
-      });
-      this.idleWaiter = { promise, resolve };
-    }
-    return this.idleWaiter.promise;
+    return this.closed || this.isIdle() ? Promise.resolve() : this.idleWaiter.wait();
   }
 
   async start(): Promise<void> {
@@ -139,6 +139,7 @@ export class ControlSession {
     metrics.sessionStarted();
     this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
     this.client.pause('connecting');
+    if (this.implicitTls) this.upgradeClient();
     try {
       const upstream = await dialConn({
         host: site.upstream.host,
@@ -191,6 +192,14 @@ export class ControlSession {
     if (this.client.readableEnded) upstream.endWriting();
   }
 
+  /** The 234 to AUTH TLS is out: the client's control stream becomes TLS (net/tls-session.ts). */
+  private upgradeClient(): void {
+    if (this.closed || this.clientTls === undefined) return;
+    const discarded = this.clientTls.upgradeControl(this.client);
+    if (discarded > 0) this.exchange.refuse('tls_pipelined', { discardedBytes: discarded });
+  }
+
+
   /**
    * A command line, or undefined for one over maxCommandBytes: dropped, never forwarded, since a
    * server answers nothing to a line over its own buffer and the client would wait forever.
@@ -210,7 +219,7 @@ export class ControlSession {
   private checkIdle(): void {
     if (this.closed || !this.isIdle()) return;
     this.timers.becameIdle();
-    this.settleIdleWaiter();
+    this.idleWaiter.settle();
     if (this.clientEnded) this.closeAfterGrace();
   }
 
@@ -219,12 +228,6 @@ export class ControlSession {
     const { site, metrics } = this.context;
     reportTimeout(timeout, site, { metrics, log: this.log, refuse: (reason, details) => this.exchange.refuse(reason, details) });
     this.close(`${timeout} timeout`, TIMEOUT_REPLIES[timeout]);
-  }
-
-  private settleIdleWaiter(): void {
-    const waiter = this.idleWaiter;
-    this.idleWaiter = undefined;
-    waiter?.resolve();
   }
 
   /**
@@ -284,7 +287,7 @@ export class ControlSession {
     this.upstream?.destroy();
     if (lastReply === undefined) this.client.destroy();
     else this.client.endGracefully(lastReply, CLOSE_GRACE_MS);
-    this.settleIdleWaiter();
+    this.idleWaiter.settle();
     this.context.metrics.sessionEnded();
     this.log.info({ reason, durationMs: Math.round(performance.now() - this.startedAt) }, 'session end');
     this.onClosed(this);

@@ -23,13 +23,15 @@ export type Intent =
   /** PASV sent upstream on behalf of a client's PORT/EPRT: the client gets a 200. */
   | { readonly kind: 'active'; readonly clientTarget: HostPort; readonly verb: 'PORT' | 'EPRT' }
   /** A reply ftpmasq gives itself, after the replies to the commands before it; `closes` ends the session. */
-  | { readonly kind: 'local'; readonly reply: Buffer; readonly closes: boolean };
+  | { readonly kind: 'local'; readonly reply: Buffer; readonly closes: boolean; readonly afterSent?: (() => void) | undefined };
 
 /** A reply of ftpmasq's own that has come to its turn. */
 export interface DueReply {
   readonly reply: Buffer;
   /** The session ends with this reply (the drain's 421). */
   readonly closes: boolean;
+  /** Runs right after the reply is written (AUTH TLS: the TLS upgrade). */
+  readonly afterSent?: (() => void) | undefined;
 }
 
 export const TRANSFER_VERBS: ReadonlySet<string> = new Set(['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD']);
@@ -56,9 +58,9 @@ export class IntentQueue {
   }
 
   /** Queues ftpmasq's own reply; true when nothing is owed before it and it may go out now. */
-  queueLocal(reply: Buffer, options: { readonly closes: boolean } = { closes: false }): boolean {
+  queueLocal(reply: Buffer, options: { readonly closes: boolean; readonly afterSent?: () => void } = { closes: false }): boolean {
     if (this.pending.length === 0) return true;
-    this.pending.push({ kind: 'local', reply, closes: options.closes });
+    this.pending.push({ kind: 'local', reply, closes: options.closes, afterSent: options.afterSent });
     return false;
   }
 

@@ -1,5 +1,5 @@
 import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
-import { passFeatureLine } from './handlers/features.js';
+import { finishFeatureReply, passFeatureLine } from './handlers/features.js';
 import { answerDataSetupReply } from './handlers/passive.js';
 import type { SessionScope } from './handlers/scope.js';
 import { answerTransferReply } from './handlers/transfer.js';
@@ -70,6 +70,10 @@ export class ReplyRouter {
       return undefined;
     }
     if (head.kind === 'transfer') return answerTransferReply(line, code, scope);
+    if (head.kind === 'feat') {
+      finishFeatureReply(line, code, reply.first, scope);
+      return undefined;
+    }
     scope.finish(line);
     return undefined;
   }

@@ -182,8 +182,9 @@ export function formatRelayedPassiveReply(
 }
 
 /**
- * FEAT lines of TLS features: a client that sees them may send AUTH TLS, and an encrypted
- * control channel would hide the 227 from ftpmasq. Matched on the feature name only.
+ * FEAT lines of TLS features are always dropped from the server's reply: the client's TLS is
+ * ftpmasq's, not the server's (an encrypted channel to the server would hide the 227). A site
+ * with a certificate adds its own (`advertisedFeatures`). Matched on the feature name only.
  */
 const TLS_FEATURES: ReadonlySet<string> = new Set(['AUTH', 'PBSZ', 'PROT', 'CCC']);
 
@@ -200,4 +201,94 @@ export function dropsFeatureLine(site: Pick<SitePolicy, 'epsv'>, line: Buffer): 
   if (line[0] !== 0x20) return false;
   const name = featureName(line);
   return TLS_FEATURES.has(name) || (site.epsv === 'disable' && name === 'EPSV');
+}
+
+// ---- FTPS towards clients (RFC 4217) ------------------------------------------------------------
+
+/** The settings of a site that decide its FTPS; absent without a certificate. */
+export type SecurityPolicy = Pick<SiteConfig, 'tls'>;
+
+/** What the session knows of its client's TLS when it decides. */
+export interface SecurityFacts {
+  /** The client's control connection is TLS (AUTH TLS done). */
+  readonly controlTls: boolean;
+  /** PBSZ was answered since AUTH TLS (RFC 4217 section 9: PROT needs it). */
+  readonly pbszSeen: boolean;
+}
+
+export type SecurityDecision =
+  | Refusal
+  /** Answered by ftpmasq, nothing else changes. */
+  | { readonly kind: 'answer'; readonly reply: string }
+  /** Sent upstream as it came: a site without a certificate leaves these verbs to the server. */
+  | { readonly kind: 'forward' }
+  /** AUTH TLS: the reply, then the TLS handshake on the control connection. */
+  | { readonly kind: 'start-tls'; readonly reply: string }
+  | { readonly kind: 'pbsz'; readonly reply: string }
+  | { readonly kind: 'prot'; readonly level: 'clear' | 'private'; readonly reply: string };
+
+/** `AUTH SSL` and `AUTH TLS-C` are old names of `AUTH TLS` (RFC 4217 section 4, draft-murray). */
+const AUTH_TLS_ARGUMENTS: ReadonlySet<string> = new Set(['TLS', 'SSL', 'TLS-C']);
+
+function answer(reply: string): SecurityDecision {
+  return { kind: 'answer', reply };
+}
+
+export function decideAuth(site: SecurityPolicy, argument: string, facts: SecurityFacts): SecurityDecision {
+  if (site.tls === undefined) {
+    // The control channel must stay readable, or the 227 could not be fixed.
+    return refusal('auth_tls', '534 AUTH is not available through this ftpmasq proxy; continue without TLS.\r\n', { verb: 'AUTH' });
+  }
+  if (facts.controlTls) return answer('503 The control connection is already TLS.\r\n');
+  if (!AUTH_TLS_ARGUMENTS.has(argument.toUpperCase())) {
+    return answer('504 AUTH TLS is the only security mechanism of this server.\r\n');
+  }
+  return { kind: 'start-tls', reply: '234 AUTH TLS successful; start the TLS handshake.\r\n' };
+}
+
+export function decidePbsz(site: SecurityPolicy, argument: string, facts: SecurityFacts): SecurityDecision {
+  if (site.tls === undefined) return { kind: 'forward' };
+  if (!facts.controlTls) return answer('503 PBSZ needs AUTH TLS first.\r\n');
+  if (!/^\d+$/.test(argument)) return answer('501 PBSZ takes a number; TLS needs PBSZ 0.\r\n');
+  // RFC 4217 section 9: with TLS the buffer size is 0, whatever the client asked.
+  return { kind: 'pbsz', reply: '200 PBSZ=0\r\n' };
+}
+
+export function decideProt(site: SecurityPolicy, argument: string, facts: SecurityFacts): SecurityDecision {
+  const tls = site.tls;
+  if (tls === undefined) return { kind: 'forward' };
+  if (!facts.controlTls) return answer('503 PROT needs AUTH TLS first.\r\n');
+  if (!facts.pbszSeen) return answer('503 PROT needs PBSZ first.\r\n');
+  switch (argument.toUpperCase()) {
+    case 'P':
+      return { kind: 'prot', level: 'private', reply: '200 PROT now Private.\r\n' };
+    case 'C':
+      if (!tls.allowClearData) {
+        return refusal('clear_data_refused', '534 PROT C refused: data connections must be encrypted here (PROT P).\r\n', { verb: 'PROT' });
+      }
+      return { kind: 'prot', level: 'clear', reply: '200 PROT now Clear.\r\n' };
+    case 'S':
+    case 'E':
+      // RFC 2228: Safe and Confidential are levels TLS does not provide.
+      return answer('536 PROT S and E are not supported with TLS; use P or C.\r\n');
+    default:
+      return answer('504 PROT takes C or P.\r\n');
+  }
+}
+
+/** CCC (RFC 4217 section 6) would put the control channel back in clear text: refused. */
+export function decideCcc(site: SecurityPolicy): SecurityDecision {
+  if (site.tls === undefined) return { kind: 'forward' };
+  return refusal('ccc_refused', '533 CCC refused: the control connection stays encrypted.\r\n', { verb: 'CCC' });
+}
+
+/** USER, PASS, ACCT: with `clientTls: required` they are refused before AUTH TLS and never sent upstream. */
+export function decideLogin(site: SecurityPolicy, verb: string, facts: SecurityFacts): SecurityDecision {
+  if (site.tls?.clientTls !== 'required' || facts.controlTls) return { kind: 'forward' };
+  return refusal('tls_required', `530 TLS required: send AUTH TLS before ${verb}.\r\n`, { verb });
+}
+
+/** The features ftpmasq adds to the server's FEAT reply (RFC 4217 section 15): those of its own TLS. */
+export function advertisedFeatures(site: SecurityPolicy): readonly string[] {
+  return site.tls === undefined ? [] : ['AUTH TLS', 'PBSZ', 'PROT'];
 }

@@ -3,7 +3,7 @@ import { handleActive } from './active.js';
 import { handleFeat, handleLongAddressCommand } from './features.js';
 import { handleEpsv, handlePasv } from './passive.js';
 import type { CommandHandler } from './scope.js';
-import { handleAuth } from './security.js';
+import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from './security.js';
 import { handleAbort, handleTransfer } from './transfer.js';
 
 /** Every other command goes upstream as it came (ending in CRLF), its reply passed back unchanged. */
@@ -14,6 +14,12 @@ export const forwardPlain: CommandHandler = (command, scope) => {
 /** The verbs ftpmasq handles itself, by family (security, passive, active, features, transfer). */
 export const COMMAND_HANDLERS: ReadonlyMap<string, CommandHandler> = new Map<string, CommandHandler>([
   ['AUTH', handleAuth],
+  ['PBSZ', handlePbsz],
+  ['PROT', handleProt],
+  ['CCC', handleCcc],
+  ['USER', handleLogin],
+  ['PASS', handleLogin],
+  ['ACCT', handleLogin],
   ['PASV', handlePasv],
   ['EPSV', handleEpsv],
   ['PORT', handleActive],

@@ -1,6 +1,7 @@
 import type { SiteConfig } from '../../config/types.js';
 import type { DataConnector } from '../../data/data-connector.js';
 import type { DataRelay } from '../../data/data-relay.js';
+import type { ClientTlsSession } from '../../net/tls-session.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RefusalReason, SiteMetrics } from '../../observability/metrics.js';
 import type { ClientCommand } from '../../protocol/command.js';
@@ -23,6 +24,7 @@ export type DataPlanner = Pick<
   | 'settling'
   | 'takeStall'
   | 'abortTransfers'
+  | 'takeTlsRefusal'
 > & { readonly currentRelay: GatedRelay | undefined };
 
 /**
@@ -37,6 +39,8 @@ export interface SessionScope {
   readonly data: DataPlanner;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** FTPS towards the client; undefined on a site without a certificate. */
+  readonly clientTls: ClientTlsSession | undefined;
   facts(): SessionFacts;
   isClosed(): boolean;
   /** The upstream control connection's address, which every data connection goes to. */
@@ -49,6 +53,11 @@ export interface SessionScope {
   /** Counts and logs a refusal (the reply is separate: `answerLocally`). */
   refuse(reason: RefusalReason, details?: Readonly<Record<string, unknown>>): void;
   noteEpsvAll(): void;
+  /**
+   * Answers `reply` (234) in its turn; as it is written the client's control stream becomes TLS.
+   * Nothing the client sent after this command and before that is handled.
+   */
+  startTls(reply: string): void;
   /** Later client commands wait (and the client is not read) until `releaseCommands()`. */
   holdCommands(): void;
   releaseCommands(): void;

@@ -55,6 +55,13 @@ function gateTransferReply(line: Buffer, code: number, scope: SessionScope): Pro
  * stall timeout closed the transfer's relay, the client gets 426, not the server's success.
  */
 function finishTransfer(line: Buffer, code: number, scope: SessionScope): void {
+  const tlsRefusal = scope.data.takeTlsRefusal();
+  if (tlsRefusal !== undefined) {
+    // vsftpd's answer to the same refusal (require_ssl_reuse); the client got none of the data.
+    scope.log.warn({ reply: line.toString('latin1').trim(), refusal: tlsRefusal }, 'transfer reply replaced: the TLS data connection was refused');
+    scope.finish(`522 SSL connection failed: ${tlsRefusal}; resume the TLS session of the control connection.\r\n`);
+    return;
+  }
   if (scope.data.takeStall() && code < 400) {
     scope.log.warn({ reply: line.toString('latin1').trim() }, 'transfer reply replaced: the data connection stalled');
     scope.finish(STALLED_TRANSFER_REPLY);

@@ -258,6 +258,17 @@ describe('buildConfig with a missing or bad value', () => {
       input: { upstream: UPSTREAM, maxSessionsPerClient: '0' },
       expected: { field: '--max-sessions-per-client', expected: 'a whole number from 1 to 1000000', received: '0' },
     },
+    { title: '--tls-key without --tls-cert', input: { upstream: UPSTREAM, tlsKey: '/x' }, expected: { field: '--tls-cert', expected: 'a certificate file beside tlsKey', received: 'nothing' } },
+    { title: '--tls-cert without --tls-key', input: { upstream: UPSTREAM, tlsCert: '/x' }, expected: { field: '--tls-key', expected: 'a private key file beside tlsCert', received: 'nothing' } },
+    { title: '--tls-listen without a certificate', input: { upstream: UPSTREAM, tlsListen: '0.0.0.0:990' }, expected: { field: '--tls-listen', expected: 'a certificate (tlsCert and tlsKey) with tlsListen', received: '0.0.0.0:990' } },
+    { title: '--client-tls unknown', input: { upstream: UPSTREAM, clientTls: 'maybe' }, expected: { field: '--client-tls', expected: 'one of optional|required', received: 'maybe' } },
+    {
+      title: '--client-tls required without a certificate',
+      input: { upstream: UPSTREAM, clientTls: 'required' },
+      expected: { field: '--client-tls', expected: 'a certificate (tlsCert and tlsKey) with clientTls required', received: 'required' },
+    },
+    { title: '--data-tls-reuse unknown', input: { upstream: UPSTREAM, dataTlsReuse: 'always' }, expected: { field: '--data-tls-reuse', expected: 'one of required|optional', received: 'always' } },
+    { title: '--allow-clear-data yes', input: { upstream: UPSTREAM, allowClearData: 'yes' }, expected: { field: '--allow-clear-data', expected: 'one of true|false', received: 'yes' } },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -290,14 +301,17 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
   });
 
-  it('only --upstream, --public-address and the client lists lack a default, and only --listen and the client lists repeat', () => {
+  it('only --upstream, --public-address, the client lists and the TLS settings lack a default; only --listen, the client lists and --tls-listen repeat', () => {
     expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
       '--allow-client',
       '--deny-client',
       '--public-address',
+      '--tls-cert',
+      '--tls-key',
+      '--tls-listen',
       '--upstream',
     ]);
-    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen', '--allow-client', '--deny-client']);
+    expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen', '--allow-client', '--deny-client', '--tls-listen']);
   });
 
   it('every default, given explicitly, builds the same config as leaving it out', () => {

@@ -120,6 +120,8 @@ describe('renderMetricsTable', () => {
       '| `ftpmasq_upstream_unroutable_pasv_total`',
       '| `ftpmasq_data_connection_setup_seconds`',
       '| `ftpmasq_upstream_up`',
+      '| `ftpmasq_tls_handshakes_total`',
+      '| `ftpmasq_tls_protocols_total`',
     ]);
     expect(table).toContain(`| \`ftpmasq_config_info\` | gauge | \`hash\`: ${OPEN_LABELS['hash'] ?? ''} |`);
     expect(table).not.toContain('0123456789ab');

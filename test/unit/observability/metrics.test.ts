@@ -10,6 +10,9 @@ import {
   RELOAD_RESULTS,
   REFUSAL_REASONS,
   REWRITE_KINDS,
+  TLS_PROTOCOLS,
+  TLS_RESULTS,
+  TLS_SIDES,
   SITE_LABEL,
   type SiteMetrics,
   UPSTREAM_STAGES,
@@ -70,6 +73,8 @@ const OWN_METRICS = [
   { name: 'ftpmasq_upstream_unroutable_pasv_total', type: 'counter', labels: {}, site: true },
   { name: 'ftpmasq_data_connection_setup_seconds', type: 'histogram', labels: {}, site: true },
   { name: 'ftpmasq_upstream_up', type: 'gauge', labels: {}, site: true },
+  { name: 'ftpmasq_tls_handshakes_total', type: 'counter', labels: { side: TLS_SIDES, result: TLS_RESULTS }, site: true },
+  { name: 'ftpmasq_tls_protocols_total', type: 'counter', labels: { side: TLS_SIDES, protocol: TLS_PROTOCOLS }, site: true },
   { name: 'ftpmasq_ready', type: 'gauge', labels: {}, site: false },
   { name: 'ftpmasq_draining', type: 'gauge', labels: {}, site: false },
   { name: 'ftpmasq_config_reloads_total', type: 'counter', labels: { result: RELOAD_RESULTS }, site: false },
@@ -147,9 +152,13 @@ describe('Metrics: closed label sets, zero-initialised per site', () => {
       metrics.forSite('south');
       const metric = await snapshot(metrics, name);
       const entries: [string, readonly string[]][] = Object.entries(labels);
-      const [label, values] = entries[0] ?? ['', []];
+      // Every combination of the closed label values (two labels for the TLS counters), per site.
+      const combinations = entries.reduce<Record<string, string>[]>(
+        (partial, [label, values]) => partial.flatMap((labelSet) => values.map((value) => ({ ...labelSet, [label]: value }))),
+        [{}],
+      );
       expect(metric.values.map((value) => value.labels)).toEqual(
-        ['north', 'south'].flatMap((site) => values.map((value) => ({ [SITE_LABEL]: site, [label]: value }))),
+        ['north', 'south'].flatMap((site) => combinations.map((labelSet) => ({ [SITE_LABEL]: site, ...labelSet }))),
       );
       expect(metric.values.every((value) => value.value === 0)).toBe(true);
     },

@@ -4,13 +4,17 @@ import { handleActive } from '../../../../src/session/handlers/active.js';
 import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/session/handlers/command-table.js';
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
 import { handleEpsv, handlePasv } from '../../../../src/session/handlers/passive.js';
-import { handleAuth } from '../../../../src/session/handlers/security.js';
+import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from '../../../../src/session/handlers/security.js';
 import { handleAbort, handleTransfer } from '../../../../src/session/handlers/transfer.js';
 import { command, fakeScope } from './fake-scope.js';
 
 describe('the command table', () => {
   it.each([
     { verb: 'AUTH', handler: handleAuth },
+    { verb: 'PBSZ', handler: handlePbsz },
+    { verb: 'PROT', handler: handleProt },
+    { verb: 'CCC', handler: handleCcc },
+    ...['USER', 'PASS', 'ACCT'].map((verb) => ({ verb, handler: handleLogin })),
     { verb: 'PASV', handler: handlePasv },
     { verb: 'EPSV', handler: handleEpsv },
     { verb: 'PORT', handler: handleActive },
@@ -20,13 +24,13 @@ describe('the command table', () => {
     { verb: 'FEAT', handler: handleFeat },
     { verb: 'ABOR', handler: handleAbort },
     ...['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD'].map((verb) => ({ verb, handler: handleTransfer })),
-    ...['USER', 'PASS', 'CWD', 'SIZE', 'NOOP', 'QUIT', 'PBSZ', 'PROT', ''].map((verb) => ({ verb, handler: forwardPlain })),
+    ...['CWD', 'SIZE', 'NOOP', 'QUIT', ''].map((verb) => ({ verb, handler: forwardPlain })),
   ])('$verb', ({ verb, handler }) => {
     expect(handlerFor(verb)).toBe(handler);
   });
 
-  it('names 16 verbs', () => {
-    expect(COMMAND_HANDLERS.size).toBe(16);
+  it('names 22 verbs', () => {
+    expect(COMMAND_HANDLERS.size).toBe(22);
   });
 
   it('forwards any other command as the same bytes, Telnet prefix and all', () => {

@@ -89,6 +89,8 @@ export interface FakeData extends DataPlanner {
   currentRelay: GatedRelay | undefined;
   /** The newest relay was closed by the stall timeout (reported once). */
   stalled: boolean;
+  /** A PROT P data connection was refused (reported once). */
+  tlsRefusal: string | undefined;
   readonly calls: string[];
 }
 
@@ -101,6 +103,12 @@ export function fakeData(): FakeData {
     currentRelay: undefined,
     stalled: false,
     calls: [],
+    tlsRefusal: undefined,
+    takeTlsRefusal: () => {
+      const refusal = data.tlsRefusal;
+      data.tlsRefusal = undefined;
+      return refusal;
+    },
     takeStall: () => {
       const stalled = data.stalled;
       data.stalled = false;
@@ -173,6 +181,8 @@ export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = 
     log,
     data,
     diagnosis: { unroutablePasvWarned: false },
+    clientTls: undefined,
+    startTls: (reply) => void recorded.local.push(`startTls ${reply}`),
     facts: () => ({ ...scope.currentFacts, epsvAllSeen: scope.currentFacts.epsvAllSeen || recorded.epsvAll }),
     isClosed: () => scope.closed,
     upstreamAddress: () => '10.0.11.251',

@@ -181,3 +181,14 @@ describe('ABOR (issue 11, item 3)', () => {
     expect(scope.fakeData.calls).toEqual(['abortTransfers']);
   });
 });
+
+describe('a transfer whose PROT P data connection was refused', () => {
+  it.each([226, 426])('answers 522 in place of the server\'s %i, once', (code) => {
+    const scope = fakeScope();
+    scope.fakeData.tlsRefusal = 'session reuse required';
+    void answerTransferReply(Buffer.from(`${code} whatever\r\n`), code, scope);
+    expect(scope.recorded.toClient).toEqual(['522 SSL connection failed: session reuse required; resume the TLS session of the control connection.\r\n']);
+    void answerTransferReply(Buffer.from('226 next\r\n'), 226, scope);
+    expect(scope.recorded.toClient.at(-1)).toBe('226 next\r\n');
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * The closed label value sets of ftpmasq's own metrics: the one list each, used to zero-initialise
+ * every series, to document the metrics and to type what sessions record.
+ */
+export const REWRITE_KINDS = ['pasv', 'epsv', 'port', 'eprt'] as const;
+export const DATA_MODES = ['passive', 'active'] as const;
+export const DIRECTIONS = ['to_client', 'to_server'] as const;
+export const REFUSAL_REASONS = [
+  'foreign_data_peer',
+  'bounce_foreign_host',
+  'bounce_privileged_port',
+  'line_too_long',
+  'session_limit',
+  'passive_ports_exhausted',
+  'auth_tls',
+  'epsv_disabled',
+  'active_disabled',
+  'not_supported',
+  'after_epsv_all',
+  'ipv6_pasv',
+  'bad_argument',
+  'ambiguous_command',
+  'login_timeout',
+  'idle_timeout',
+  'data_stall',
+  'client_denied',
+  'client_session_limit',
+  'tls_required',
+  'clear_data_refused',
+  'ccc_refused',
+  'tls_pipelined',
+  'tls_handshake',
+  'tls_session_not_reused',
+] as const;
+export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout', 'reply_timeout'] as const;
+
+export type RewriteKind = (typeof REWRITE_KINDS)[number];
+export type DataMode = (typeof DATA_MODES)[number];
+export type Direction = (typeof DIRECTIONS)[number];
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
+
+/** Where ftpmasq is the TLS server: the client's control connection, a client data connection. */
+export const TLS_SIDES = ['client_control', 'client_data'] as const;
+/** `not_resumed`: a data connection that did not resume its control connection's session. */
+export const TLS_RESULTS = ['success', 'failure', 'not_resumed'] as const;
+/** Negotiated versions as label values (`TLSv1.3` from Node becomes `tls1_3`). */
+export const TLS_PROTOCOLS = ['tls1_2', 'tls1_3'] as const;
+export type TlsSide = (typeof TLS_SIDES)[number];
+export type TlsResult = (typeof TLS_RESULTS)[number];
+
+export const RELOAD_RESULTS = ['success', 'failure'] as const;
+export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
