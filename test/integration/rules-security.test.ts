@@ -12,7 +12,8 @@ import { countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { sha256, waitUntil, withTimeout, type RawFtpClient } from '../helpers/raw-ftp-client.js';
 import type { UpstreamConnection } from '../helpers/scripted-upstream.js';
 
-// Below the ephemeral range (32768-60999); 28000-28999 is the rules block, this file 28000-28049.
+// Below the ephemeral range (32768-60999); 28000-28999 is the rules block, this file 28000-28049
+// (epsv-delimiter.test.ts moved to 28050-28059: it shared 23700-23709 with slow-reader.test.ts).
 const PASSIVE_PORTS = '28000-28049';
 
 const { startProxy, scripted, connect, openLoggedIn } = createProxyHarness({ passivePorts: PASSIVE_PORTS });
@@ -185,14 +186,20 @@ describe("the address inside an upstream's 227", () => {
   it.each(['pasv', 'port'] as const)('is never dialled (%s): the data comes from the upstream control address', async (mode) => {
     const payload = randomBytes(32 * 1024);
     const sentinels: Array<Awaited<ReturnType<typeof listenSentinel>>> = [];
+    let reportDial: () => void = () => undefined;
+    // Rejects the moment the sentinel is dialled, so a regression fails at once, not by a timeout.
+    const dialled = new Promise<never>((_, reject) => (reportDial = () => reject(new Error('ftpmasq dialled the address inside the 227'))));
+    dialled.catch(() => undefined);
     const upstream = await scripted(async (connection) => {
       await connection.greetAndLogin();
       await connection.expectCommand('PASV');
       const port = await connection.openDataPort();
-      sentinels.push(await listenSentinel('127.0.0.2', port.port));
+      const sentinel = await listenSentinel('127.0.0.2', port.port);
+      sentinels.push(sentinel);
+      sentinel.server.on('connection', () => reportDial());
       connection.write(`227 Entering Passive Mode (${port.tuple('127.0.0.2')})\r\n`);
       await connection.expectCommand('RETR');
-      const data = await port.accept();
+      const data = await Promise.race([port.accept(), dialled]);
       connection.write('150 Opening BINARY mode data connection\r\n');
       await data.send(payload, { end: true });
       connection.write('226 Transfer complete\r\n');
@@ -201,7 +208,7 @@ describe("the address inside an upstream's 227", () => {
     const { endpoint } = await startProxy(upstream.address);
     const client = await openLoggedIn(endpoint);
     try {
-      const result = await client.retrieve('file.bin', { mode });
+      const result = await Promise.race([client.retrieve('file.bin', { mode }), dialled]);
       expect(sha256(result.data)).toBe(sha256(payload));
       expect(result.final.code).toBe(226);
       expect(sentinels).toHaveLength(1);
