@@ -86,6 +86,10 @@ function scan(file: string, source: string): FileRanges {
     ranges.push(...found);
   }
   for (const match of source.matchAll(/'--passive-ports', ('[^']*'|`[^`]*`)/g)) ranges.push(...rangesIn(resolve(match[1] ?? '', constants)));
+  // A pool made directly: new PassivePortPool({ low: LOW, high: HIGH }).
+  for (const match of source.matchAll(/PassivePortPool\(\{ low: ([A-Z_]+|\d+), high: ([A-Z_]+|\d+) \}/g)) {
+    ranges.push(...rangesIn(`${resolve(match[1] ?? '', constants)}-${resolve(match[2] ?? '', constants)}`));
+  }
   return { file, ranges, unreadable };
 }
 
@@ -134,6 +138,7 @@ describe('passive port ranges of the integration files', () => {
     { title: 'a constant', source: "const PASSIVE_PORTS = '21100-21199';\nx({ passivePorts: PASSIVE_PORTS });", expected: [{ low: 21100, high: 21199 }] },
     { title: 'a conditional', source: "x({ passivePorts: round % 2 === 0 ? '22090-22094' : '22095-22099' });", expected: [{ low: 22090, high: 22094 }, { low: 22095, high: 22099 }] },
     { title: 'an object', source: 'x([{ ...site, passivePorts: { low: 22235, high: 22239 } }]);', expected: [{ low: 22235, high: 22239 }] },
+    { title: 'a pool of its own', source: 'const LOW = 28100;\nconst HIGH = 28103;\nnew PassivePortPool({ low: LOW, high: HIGH });', expected: [{ low: 28100, high: 28103 }] },
     { title: 'a CLI flag', source: "[cli, '--passive-ports', '23800-23809']", expected: [{ low: 23800, high: 23809 }] },
   ])('reads $title', ({ source, expected }) => {
     expect(scan('example.ts', source)).toEqual({ file: 'example.ts', ranges: expected, unreadable: [] });
