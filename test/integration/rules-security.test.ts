@@ -213,6 +213,10 @@ describe("the address inside an upstream's 227", () => {
       expect(result.final.code).toBe(226);
       expect(sentinels).toHaveLength(1);
       expect(sentinels[0]?.accepted).toHaveLength(0);
+      // Active mode too asks the server for PASV, never for a connection of its own (docs/SECURITY.md).
+      const verbs = (await upstream.nextSession()).verbs();
+      expect(verbs).toContain('PASV');
+      expect(verbs.filter((verb) => verb === 'PORT' || verb === 'EPRT')).toEqual([]);
     } finally {
       await Promise.all(sentinels.map((sentinel) => sentinel.close()));
     }
