@@ -31,7 +31,7 @@ type Inbound = Buffer | 'too-long' | { readonly end: Buffer | undefined };
  * not only no more bytes. Without this, one read of 64 KiB of `NOOP\r\n` queued about 11,000
  * commands past the bound of 256 (test/integration/rules-security.test.ts, "the pipeline bound").
  */
-const WITHHOLDS_LINES: ReadonlySet<PauseReason> = new Set<PauseReason>(['pipeline', 'replies-unread']);
+const WITHHOLDS_LINES: ReadonlySet<PauseReason> = new Set<PauseReason>(['pipeline']);
 
 /**
  * One side of a control connection (client or upstream): the stream, its line reader, the
