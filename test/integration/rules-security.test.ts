@@ -284,12 +284,13 @@ describe('a client that does not read', () => {
     while (sent < COMMANDS) {
       client.send('NOOP');
       sent++;
-      if (!(await reaches(() => commandsAfterLogin(session), sent, SETTLE_MS))) break;
+      // Only the last wait runs out, so it can be generous.
+      if (!(await reaches(() => commandsAfterLogin(session), sent, 1000))) break;
     }
     const forwardedWhileUnread = commandsAfterLogin(session);
     // The kernel's socket buffers on loopback hold a few MiB of replies; past them ftpmasq stops.
     expect(forwardedWhileUnread).toBeLessThan(COMMANDS / 2);
-    expect(sent).toBe(forwardedWhileUnread + 1);
+    expect(sent - forwardedWhileUnread).toBeLessThanOrEqual(1);
 
     client.socket.resume();
     const replies = await readRepliesOf(client, sent);
