@@ -40,6 +40,13 @@ export interface ControlChannelHandlers {
 type Inbound = Buffer | 'too-long' | { readonly end: Buffer | undefined };
 
 /**
+ * Pauses that also stop handing on lines already read: the session wants no more commands now,
+ * not only no more bytes. Without this, one read of 64 KiB of `NOOP\r\n` queued about 11,000
+ * commands past the bound of 256 (test/integration/rules-security.test.ts, "the pipeline bound").
+ */
+const WITHHOLDS_LINES: ReadonlySet<PauseReason> = new Set<PauseReason>(['pipeline']);
+
+/**
  * One side of a control connection (client or upstream): the stream, its line reader, the
  * reasons it is paused and the lines read but not yet handled. The session routes between two of
  * them and never touches a stream itself.
@@ -129,7 +136,11 @@ export class ControlChannel {
   }
 
   resume(reason: PauseReason): void {
-    if (!this.pauses.delete(reason) || this.pauses.size > 0 || this.stopped) return;
+    if (!this.pauses.delete(reason)) return;
+    // Not at once: resume is called while a reply is routed, and a command handled inside that
+    // would see the queue half updated.
+    if (WITHHOLDS_LINES.has(reason)) queueMicrotask(() => this.pump());
+    if (this.pauses.size > 0 || this.stopped) return;
     this.current.resume();
   }
 
@@ -242,11 +253,16 @@ export class ControlChannel {
     this.pump();
   }
 
+  private withholdsLines(): boolean {
+    for (const reason of this.pauses) if (WITHHOLDS_LINES.has(reason)) return true;
+    return false;
+  }
+
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.held && !this.stopped) {
+      while (!this.held && !this.stopped && !this.withholdsLines()) {
         const item = this.inbound.shift();
         if (item === undefined) break;
         if (Buffer.isBuffer(item)) this.handlers.line(item);

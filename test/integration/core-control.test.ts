@@ -389,7 +389,8 @@ describe('teardown', () => {
     const upstream = await scripted(standard());
     const proxy = await startProxy(upstream.address);
     await waitUntil(() => upstream.connections.length >= 1, 2000, () => 'no readiness probe');
-    await delay(50);
+    // The probe's own connection ends by itself: wait for that, not for a guessed time.
+    await waitUntil(() => upstream.connections.every((connection) => connection.isClosed), 2000, () => 'the readiness probe is still connected');
     const before = upstream.connections.length;
     const quitters = 20;
     for (let i = 0; i < quitters; i++) {

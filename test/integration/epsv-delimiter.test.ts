@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 
-const { startProxy, scripted, openLoggedIn } = createProxyHarness({ passivePorts: '23700-23709' });
+const { startProxy, scripted, openLoggedIn } = createProxyHarness({ passivePorts: '28050-28059' });
 
 describe('EPSV passthrough in relay mode', () => {
   for (const delimiter of ['|', '!', '#']) {
@@ -26,8 +26,8 @@ describe('EPSV passthrough in relay mode', () => {
       const match = new RegExp(`^229 Entering Extended Passive Mode \\(${escaped}{3}(\\d+)${escaped}\\)\\r\\n$`).exec(reply.text);
       expect(match, reply.text).not.toBeNull();
       const port = Number(match?.[1]);
-      expect(port).toBeGreaterThanOrEqual(23700);
-      expect(port).toBeLessThanOrEqual(23709);
+      expect(port).toBeGreaterThanOrEqual(28050);
+      expect(port).toBeLessThanOrEqual(28059);
       expect(port).not.toBe(upstreamPort);
       await client.command('QUIT');
     });

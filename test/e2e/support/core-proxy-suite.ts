@@ -9,8 +9,14 @@ import { type FtpmasqMode, type FtpmasqProcess, startFtpmasq } from '../../helpe
 import { type NatMode, PUBLIC_ADDRESS } from '../../helpers/topology.js';
 import { describeClientMatrix } from './client-matrix.js';
 import { type E2eEnvironment, setUpEnvironment } from './environment.js';
+import { MetricsSample } from './proxy-checks.js';
 
 const LOG_TAIL_LINES = 60;
+/** Each client of the matrix: one listing, three downloads, one upload. */
+const DATA_CONNECTIONS_PER_CLIENT = 5;
+const MATRIX_DATA_CONNECTIONS = CLIENT_KINDS.length * DATA_CONNECTIONS_PER_CLIENT;
+/** ftpmasq's default --metrics-listen, inside the gateway namespace. */
+const METRICS_URL = 'http://127.0.0.1:9464/metrics';
 
 export function describeCoreProxy(mode: FtpmasqMode, nat: NatMode): void {
   let env: E2eEnvironment | undefined;
@@ -55,7 +61,32 @@ export function describeCoreProxy(mode: FtpmasqMode, nat: NatMode): void {
       it("sent the data connections through the gateway's NAT, not through ftpmasq", async () => {
         const connections = await requireEnv().topology.countNattedPassiveConnections();
         console.log(`[e2e] ftpmasq --mode ${mode}: the gateway NAT forwarded ${connections} data connections`);
-        expect(connections).toBeGreaterThan(0);
+        // curl-epsv's five among them: its EPSV reached ProFTPD, whose 229 named a port the NAT forwards.
+        expect(connections).toBe(MATRIX_DATA_CONNECTIONS);
+      });
+    }
+
+    it(`relayed ${mode === 'relay' ? 'every' : 'no'} data connection itself (ftpmasq_data_connections_total)`, async () => {
+      const { tools, topology } = requireEnv();
+      const run = await topology.exec(topology.gateway, tools.curl, ['--silent', '--show-error', '--max-time', '5', METRICS_URL]);
+      expect(run.code, `GET ${METRICS_URL}: ${run.stderr}`).toBe(0);
+      const sample = new MetricsSample(run.stdout.toString('utf8'));
+      const passive = sample.value('ftpmasq_data_connections_total{mode="passive"}');
+      const active = sample.value('ftpmasq_data_connections_total{mode="active"}');
+      console.log(`[e2e] ftpmasq --mode ${mode}: data connections relayed: passive ${passive}, active ${active}`);
+      expect({ passive, active }, logTail()).toEqual({ passive: mode === 'relay' ? MATRIX_DATA_CONNECTIONS : 0, active: 0 });
+    });
+
+    if (mode === 'relay') {
+      // EPSV passthrough (the default --epsv): curl-epsv's EPSV reaches ProFTPD, whose own 229 is
+      // what ftpmasq read and answered with its port; a translating proxy would log a 227 here.
+      it("passed curl-epsv's EPSV to the server: ProFTPD's 229 came back for each of its data connections", () => {
+        const fromServer = requireFtpmasq()
+          .logRecords.filter((record) => record['msg'] === 'passive reply relayed')
+          .map((record) => String(record['from']));
+        const epsvReplies = fromServer.filter((reply) => reply.startsWith('229 '));
+        expect(epsvReplies, logTail()).toHaveLength(DATA_CONNECTIONS_PER_CLIENT);
+        expect(fromServer.filter((reply) => reply.startsWith('227 ')), logTail()).toHaveLength(MATRIX_DATA_CONNECTIONS - DATA_CONNECTIONS_PER_CLIENT);
       });
     }
 
@@ -66,6 +97,7 @@ export function describeCoreProxy(mode: FtpmasqMode, nat: NatMode): void {
       const errors = proxy.logRecords.filter((record) => record['level'] === 'error' || record['level'] === 'fatal');
       console.log(`[e2e] ftpmasq --mode ${mode}: ${proxy.logRecords.length} log records, ${errors.length} at error level; exit ${exit.code ?? exit.signal}`);
       expect(exit, logTail()).toEqual({ code: 0, signal: null });
+      expect(errors, logTail()).toEqual([]);
     });
   });
 }
