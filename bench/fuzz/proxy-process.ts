@@ -210,7 +210,7 @@ export class ProxyProcess {
     return {
       fds,
       rssBytes: this.rssBytes(),
-      heapUsedBytes: sumMetric(exposition, 'nodejs_heap_size_used_bytes'),
+      heapUsedBytes: sumMetric(exposition, 'ftpmasq_nodejs_heap_size_used_bytes'),
       sessionsActive: sumMetric(exposition, 'ftpmasq_sessions_active'),
       passivePortsInUse: sumMetric(exposition, 'ftpmasq_passive_ports_in_use'),
     };
