@@ -111,8 +111,11 @@ export function generateLine(prng: Prng): Buffer {
   const separator = Buffer.from(prng.pick([' ', ' ', ' ', ' ', '\t', '  ', '\x0b', '\x0c', '\r', '\0', '']), 'latin1');
   let line: Buffer = Buffer.concat([Buffer.from(verb, 'latin1'), separator, argumentFor(prng, verb)]);
   if (prng.chance(0.15)) line = Buffer.concat([telnetSequence(prng), line]);
-  if (prng.chance(0.08)) line = splice(prng, line, telnetSequence(prng));
-  if (prng.chance(0.08)) line = splice(prng, line, Buffer.from(prng.pick(['\r', '\n', '\0', '\r\n', '\n\n']), 'latin1'));
+  // Nothing is spliced into a PORT or EPRT line: a byte cut out of `127` by a server's Telnet
+  // layer, or a line split inside it, could leave an address off loopback (`27,0,0,1`).
+  const addressLine = ['PORT', 'EPRT'].includes(verb.toUpperCase());
+  if (!addressLine && prng.chance(0.08)) line = splice(prng, line, telnetSequence(prng));
+  if (!addressLine && prng.chance(0.08)) line = splice(prng, line, Buffer.from(prng.pick(['\r', '\n', '\0', '\r\n', '\n\n']), 'latin1'));
   const ending = prng.pick(['\r\n', '\r\n', '\r\n', '\r\n', '\n', '\r', '\0', '\r\r\n', '\r\0', '']);
   return Buffer.concat([line, Buffer.from(ending, 'latin1')]);
 }

@@ -48,7 +48,10 @@ function parseRecord(line: string): LogRecord | undefined {
   }
 }
 
+/** FTPMASQ_CLI names another build's cli.js to fuzz or soak; else this checkout's dist/cli.js. */
 function cliPath(): string {
+  const override = process.env['FTPMASQ_CLI'];
+  if (override !== undefined && override !== '') return override;
   const found = CLI_CANDIDATES.find((candidate) => existsSync(candidate));
   if (found === undefined) throw new Error(`dist/cli.js does not exist (looked at ${CLI_CANDIDATES.join(', ')}): run \`npm run build\` first`);
   return found;
