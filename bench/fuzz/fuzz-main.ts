@@ -1,5 +1,5 @@
 /**
- * `npm run fuzz -- [--minutes N] [--seed S] [--sessions N] [--rss-mib N]`: the fuzzer of the
+ * `npm run fuzz -- [--minutes N] [--seed S] [--sessions N] [--rss-mib N] [--passive-ports LOW-HIGH]`: the fuzzer of the
  * running proxy for as long as asked (default 5 minutes). Prints the seed first and with every
  * failure; `--seed S` repeats a run's inputs. Exits 1 when a rule broke.
  */
@@ -13,15 +13,25 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     sessions: { type: 'string', default: '40' },
     'rss-mib': { type: 'string', default: '300' },
+    // Two runs at once need two ranges; each is split in half, one half per site.
+    'passive-ports': { type: 'string', default: '27900-27999' },
   },
 });
 const minutes = Number(values.minutes);
 const sessionsPerRound = Number(values.sessions);
 const rssMib = Number(values['rss-mib']);
 if (!(minutes > 0) || !Number.isInteger(sessionsPerRound) || sessionsPerRound < 1 || !(rssMib > 0)) {
-  console.error('usage: npm run fuzz -- [--minutes N (>0)] [--seed S] [--sessions N (per round, >=1)] [--rss-mib N]');
+  console.error('usage: npm run fuzz -- [--minutes N (>0)] [--seed S] [--sessions N (per round, >=1)] [--rss-mib N] [--passive-ports LOW-HIGH]');
   process.exit(2);
 }
+const range = /^(\d+)-(\d+)$/.exec(values['passive-ports']);
+const low = Number(range?.[1]);
+const high = Number(range?.[2]);
+if (range === null || !(low >= 1024 && high <= 65535 && high - low >= 3)) {
+  console.error(`--passive-ports: expected LOW-HIGH (1024-65535, at least 4 ports), got ${values['passive-ports']}`);
+  process.exit(2);
+}
+const middle = Math.floor((low + high) / 2);
 const seed = chooseSeed(values.seed);
 console.log(`fuzz: seed ${seed} (repeat with: npm run fuzz -- --seed ${seed} --minutes ${minutes})`);
 const report = await runFuzz({
@@ -29,7 +39,7 @@ const report = await runFuzz({
   durationMs: minutes * 60_000,
   sessionsPerRound,
   rssLimitBytes: rssMib * 1024 * 1024,
-  passivePorts: { good: '27900-27949', hostile: '27950-27999' },
+  passivePorts: { good: `${low}-${middle}`, hostile: `${middle + 1}-${high}` },
   log: (line) => console.log(line),
 });
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -161,12 +161,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       } catch (error) {
         failures.push(`round ${rounds}: the well-formed session failed: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const rss = proxy.rssBytes();
+      const { rssBytes: rss, heapUsedBytes: heap, sessionsActive } = await proxy.sample();
       peakRssBytes = Math.max(peakRssBytes, rss);
       if (rss > options.rssLimitBytes) failures.push(`round ${rounds}: RSS ${(rss / MIB).toFixed(1)} MiB over the ${(options.rssLimitBytes / MIB).toFixed(0)} MiB bound`);
       if (proxy.stderrLines.length > 0) failures.push(`round ${rounds}: stderr: ${proxy.stderrLines.slice(0, 20).join('\n')}`);
       if (proxy.alarmingRecords.length > 0) failures.push(`round ${rounds}: log: ${proxy.alarmingRecords.slice(0, 5).map((record) => JSON.stringify(record)).join('\n')}`);
-      log(`round ${rounds}: ${sessions} sessions, RSS ${(rss / MIB).toFixed(1)} MiB, ${closedByProxy} closed by the proxy (slowest ${slowestCloseMs} ms)`);
+      log(`round ${rounds}: ${sessions} sessions, RSS ${(rss / MIB).toFixed(1)} MiB, heap ${(heap / MIB).toFixed(1)} MiB, ${sessionsActive} sessions open, ${closedByProxy} closed by the proxy (slowest ${slowestCloseMs} ms)`);
     }
     if (!replyTimeout && unansweredHangs.length > 0) {
       // Without --reply-timeout a session whose upstream never answers lives as long as that

@@ -21,8 +21,8 @@ if (!Number.isInteger(sessions) || sessions < 1 || !Number.isInteger(concurrency
 }
 const seed = chooseSeed(values.seed);
 console.log(`soak: seed ${seed} (repeat with: npm run soak -- --seed ${seed} --sessions ${sessions} --concurrency ${concurrency})`);
-// 400 ports: at most 400 sessions at once, each holding at most one passive port.
-const report = await runSoak({ seed, sessions, concurrency, passivePorts: '27500-27899', log: (line) => console.log(line) });
+// 400 ports, clear of the fuzzer's default 27900-27999 and of 27800-27899 for a second fuzzer: at most 400 sessions at once, each holding at most one passive port.
+const report = await runSoak({ seed, sessions, concurrency, passivePorts: '27400-27799', log: (line) => console.log(line) });
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 console.log(
   `soak: ${report.sessions} sessions in ${(report.elapsedMs / 1000).toFixed(1)} s (${Object.entries(report.byKind).map(([kind, count]) => `${kind} ${count}`).join(', ')}), ` +
