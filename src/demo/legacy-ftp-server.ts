@@ -105,12 +105,19 @@ export class LegacyFtpServer {
         reply('425 Unable to build data connection: no PORT or PASV');
         return undefined;
       }
+      // The endpoint is no longer `data`: if the client goes while it waits, close it here.
+      const closeEndpoint = (): void => endpoint.close();
+      socket.once('close', closeEndpoint);
       const dataSocket = await endpoint.socket.catch(() => undefined);
+      socket.off('close', closeEndpoint);
       if (dataSocket === undefined) reply('425 Unable to build data connection: Connection refused');
       return dataSocket;
     };
 
     const handle = async (line: Buffer): Promise<void> => {
+      // The client has gone: what it queued behind a blocked transfer is not run (a PASV would
+      // open a listener nothing closes any more).
+      if (socket.destroyed) return;
       const parsed = parseCommand(line);
       if (!parsed.ok) {
         reply('500 Invalid command: try being more creative');
