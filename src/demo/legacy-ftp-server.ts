@@ -12,6 +12,9 @@ import { LineReader, stripLineEnding } from '../protocol/line-reader.js';
 import { parseCommand } from '../protocol/command.js';
 import { formatPortArgument, parseEprtArgument, parsePortArgument } from '../protocol/data-addresses.js';
 
+/** How long a transfer still waits for its data connection once the client has half-closed. */
+const DATA_WAIT_AFTER_EOF_MS = 1000;
+
 export interface LegacyFtpServerOptions {
   readonly host: string;
   readonly port?: number;
@@ -83,6 +86,8 @@ export class LegacyFtpServer {
     let data: DataEndpoint | undefined;
     let transferAborted = false;
     let queue = Promise.resolve();
+    /** A transfer's data endpoint while the transfer waits for its data connection. */
+    let waitingEndpoint: DataEndpoint | undefined;
     const reply = (text: string): void => {
       if (!socket.destroyed) socket.write(`${text}\r\n`, 'latin1');
     };
@@ -108,7 +113,9 @@ export class LegacyFtpServer {
       // The endpoint is no longer `data`: if the client goes while it waits, close it here.
       const closeEndpoint = (): void => endpoint.close();
       socket.once('close', closeEndpoint);
+      waitingEndpoint = endpoint;
       const dataSocket = await endpoint.socket.catch(() => undefined);
+      waitingEndpoint = undefined;
       socket.off('close', closeEndpoint);
       if (dataSocket === undefined) reply('425 Unable to build data connection: Connection refused');
       return dataSocket;
@@ -274,6 +281,9 @@ export class LegacyFtpServer {
       }
     });
     socket.on('end', () => {
+      // A client that half-closed may still make the data connection it asked for (through a
+      // proxy it comes after the EOF), but not for ever: then the transfer gets its 425.
+      setTimeout(() => waitingEndpoint?.close(), DATA_WAIT_AFTER_EOF_MS).unref();
       queue = queue.then(() => {
         if (!socket.destroyed) socket.end();
       });

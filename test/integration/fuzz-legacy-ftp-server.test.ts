@@ -29,7 +29,7 @@ describe('LegacyFtpServer after the client has gone', () => {
     client.write('USER scott\r\nPASS tiger\r\nPASV\r\nRETR sample.txt\r\nPASV\r\nPASV\r\n');
     await waitUntil(() => listeningServers() > before, 2000, () => 'no passive listener for the first PASV');
     client.destroy();
-    await waitUntil(() => legacy?.connectionCount === 0, 2000, () => 'the server still holds the connection');
+    await waitUntil(() => legacy?.connectionCount === 0, 5000, () => 'the server still holds the connection');
     await delay(100);
     expect(listeningServers()).toBe(before);
   });
