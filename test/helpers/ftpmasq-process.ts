@@ -99,6 +99,26 @@ function parseRecord(line: string): LogRecord | undefined {
   }
 }
 
+/**
+ * The child's output as it comes (stderr marked `[stderr]`), and every complete stdout line that
+ * parses as a JSON object (pino's records), in order.
+ */
+function readOutput(child: ChildProcess, onText: (text: string) => void, onRecord: (record: LogRecord) => void): void {
+  let partial = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    onText(text);
+    partial += text;
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const record = parseRecord(line);
+      if (record !== undefined) onRecord(record);
+    }
+  });
+  child.stderr?.on('data', (chunk: Buffer) => onText(`[stderr] ${chunk.toString('utf8')}`));
+}
+
 function exitOf(child: ChildProcess): FtpmasqExit | undefined {
   if (child.exitCode === null && child.signalCode === null) return undefined;
   return { code: child.exitCode, signal: child.signalCode };
@@ -148,22 +168,9 @@ export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise
   /** Log waiters: each sees every new record and says whether it is done. */
   const watchers = new Set<(record: LogRecord | undefined) => boolean>();
   let output = '';
-  let partial = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    output += text;
-    partial += text;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const record = parseRecord(line);
-      if (record === undefined) continue;
-      records.push(record);
-      for (const watcher of [...watchers]) if (watcher(record)) watchers.delete(watcher);
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += `[stderr] ${chunk.toString('utf8')}`;
+  readOutput(child, (text) => (output += text), (record) => {
+    records.push(record);
+    for (const watcher of [...watchers]) if (watcher(record)) watchers.delete(watcher);
   });
   let exitedAt: number | undefined;
   child.once('exit', () => {
@@ -286,21 +293,9 @@ export async function startLocalFtpmasq(args: readonly string[]): Promise<LocalF
   const records: Readonly<Record<string, unknown>>[] = [];
   const listeners = new Set<() => void>();
   let output = '';
-  let partial = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    output += text;
-    partial += text;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const record = parseRecord(line);
-      if (record !== undefined) records.push(record);
-    }
+  readOutput(child, (text) => (output += text), (record) => {
+    records.push(record);
     for (const listener of [...listeners]) listener();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += `[stderr] ${chunk.toString('utf8')}`;
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
