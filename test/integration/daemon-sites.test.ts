@@ -239,7 +239,11 @@ describe('reload', () => {
 
     const { content } = await download.finished;
     expect(sha256(content)).toBe(sha256(SLOW_FILE));
-    // Released by the old pool, 22060 is the new pool's to give.
+    // Released by the old pool once its relay has closed (a moment after the client's 226),
+    // 22060 is the new pool's to give; only the fresh session's 22061 is held then.
+    const inUse = async (): Promise<string> =>
+      (await daemon.metrics.registry.getSingleMetricAsString('ftpmasq_passive_ports_in_use')).trim();
+    await waitUntil(async () => (await inUse()).endsWith('{site="north"} 1'), 5000, () => 'the old pool still holds 22060');
     const next = await (await openLoggedIn(address)).pasv();
     expect(next.port).toBe(22060);
   });
