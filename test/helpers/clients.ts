@@ -20,12 +20,12 @@
  * Besides, {@link runFtplibCommands} sends raw control lines (FEAT, a PASV or PORT by hand) and returns
  * the replies, and {@link startAcceptRecorder} is a listener that records who connects to it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FTP_PASSWORD, FTP_USER } from './proftpd.js';
 import type { E2eTools } from './prerequisites.js';
 import type { ClientHost, RunResult, Topology } from './topology.js';
+import { startListenerProcess } from './listener-process.js';
 
 export type ClientKind = 'curl-legacy' | 'curl-epsv' | 'python-ftplib' | 'lftp' | ActiveClientKind;
 /** The passive-mode clients of the core matrix. */
@@ -328,73 +328,20 @@ export async function startAcceptRecorder(
   port: number,
   maxSeconds = 60,
 ): Promise<AcceptRecorder> {
-  const child: ChildProcess = spawn(
+  const listener = await startListenerProcess(
     tools.ip,
     [...topology.execArgs(host.namespace), tools.python3, ACCEPT_RECORDER, address, String(port), String(maxSeconds)],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    {
+      startTimeoutMs: RECORDER_START_TIMEOUT_MS,
+      stopTimeoutMs: RECORDER_STOP_TIMEOUT_MS,
+      description: `accept recorder on ${urlHost(address)}:${port} in ${host.namespace}`,
+    },
   );
-  const accepted: string[] = [];
-  let stdout = '';
-  let stderr = '';
-  let partial = '';
-  let onListening: (() => void) | undefined;
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    stdout += text;
-    partial += text;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line === 'listening') onListening?.();
-      const match = /^accept (\S+) \d+$/.exec(line);
-      if (match?.[1] !== undefined) accepted.push(match[1]);
-    }
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-
-  let stopping: Promise<readonly string[]> | undefined;
-  const stop = (): Promise<readonly string[]> => {
-    stopping ??= (async () => {
-      child.stdin?.end();
-      let timer: NodeJS.Timeout | undefined;
-      const inTime = await Promise.race([
-        exited.then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), RECORDER_STOP_TIMEOUT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!inTime) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      return [...accepted];
-    })();
-    return stopping;
+  const stop = async (): Promise<readonly string[]> => {
+    await listener.stop();
+    return listener.accepted();
   };
-
-  const problem = await new Promise<string | undefined>((resolve) => {
-    const timer = setTimeout(() => resolve(`not listening after ${RECORDER_START_TIMEOUT_MS} ms`), RECORDER_START_TIMEOUT_MS);
-    const settle = (why: string | undefined): void => {
-      clearTimeout(timer);
-      resolve(why);
-    };
-    onListening = () => settle(undefined);
-    if (stdout.split('\n').includes('listening')) settle(undefined);
-    child.once('error', (error) => settle(`cannot start: ${error.message}`));
-    void exited.then(() => settle(`exited ${child.exitCode ?? child.signalCode} before listening`));
-  });
-  if (problem !== undefined) {
-    await stop();
-    throw new Error(`accept recorder on ${urlHost(address)}:${port} in ${host.namespace}: ${problem}: ${stderr.trim()}`);
-  }
-  return { host, address, port, accepts: () => [...accepted], stop };
+  return { host, address, port, accepts: () => listener.accepted(), stop };
 }
 
 /**
