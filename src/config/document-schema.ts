@@ -5,9 +5,27 @@
  * parsers of values.ts, so a file and a flag accept the same forms and fail the same way.
  */
 import { z } from 'zod';
-import { DEFAULT_SITE_NAME, type OptionSpec, type RawOptions, specOf, valueFormOf } from './option-specs.js';
+import { DEFAULT_SITE_NAME, specOf } from './option-specs.js';
 import { findSiteConflict } from './site-conflicts.js';
-import { CIDR_FORM, type Cidr, parseCidr } from '../protocol/cidr.js';
+import {
+  type ValueIssueParams,
+  booleanOption,
+  choiceOption,
+  cidrList,
+  describeOption,
+  defaultOf,
+  optionWithDefault,
+  optionalOption,
+  parseFilePath,
+  parseListenEndpoint,
+  parseUpstream,
+  parsedScalar,
+  requiredOption,
+  scalar,
+  valueIssue,
+} from './schema-builders.js';
+export type { ValueIssueParams } from './schema-builders.js';
+import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import {
   ACTIVE_MODES,
@@ -23,11 +41,9 @@ import {
 import {
   ConfigError,
   type Endpoint,
-  parseChoice,
   parseClientLimit,
   parseDuration,
   parseIpv4Address,
-  parseEndpoint,
   parseIpAddress,
   parsePortRange,
   parsePositiveInteger,
@@ -36,81 +52,6 @@ import {
 /** Site names become the `site` label of every metric and log line of the site. */
 export const SITE_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 export const SITE_NAME_FORM = 'a name of letters, digits, "_", "." and "-"';
-
-/**
- * What a custom issue from this schema carries, so the ConfigError built from it keeps the
- * expected form and the value received; `detail` replaces the `expected ..., got ...` wording.
- */
-export interface ValueIssueParams {
-  readonly expected: string;
-  readonly received: string;
-  readonly detail?: string;
-}
-
-/** YAML hands over numbers where a flag takes text (`maxSessions: 500`, `passiveTimeout: 30`). */
-const scalar = z.union([z.string(), z.number()]);
-
-/** The JSON Schema's description of a key: what it does, its form, and the flag that sets it. */
-function describeOption(spec: OptionSpec, description = spec.description): string {
-  return `${description}; ${valueFormOf(spec)}. Flag: ${spec.flag}.`;
-}
-
-function valueIssue(error: ConfigError): ValueIssueParams {
-  return { expected: error.expected, received: error.received };
-}
-
-/** A scalar parsed by one of the values.ts parsers; its ConfigError becomes an issue at this path. */
-function parsedScalar<T>(parse: (text: string) => T) {
-  return scalar.transform((value, context): T => {
-    try {
-      return parse(String(value));
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      context.addIssue({ code: 'custom', message: error.message, params: valueIssue(error), input: value });
-      return z.NEVER;
-    }
-  });
-}
-
-function defaultOf(spec: OptionSpec): string {
-  if (spec.defaultValue === undefined) throw new Error(`option ${spec.key} has no default`);
-  return spec.defaultValue;
-}
-
-function optionWithDefault<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
-  const spec = specOf(key);
-  return parsedScalar((text) => parse(key, text))
-    .prefault(defaultOf(spec))
-    .meta({ description: describeOption(spec) });
-}
-
-function optionalOption<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
-  const spec = specOf(key);
-  return parsedScalar((text) => parse(key, text))
-    .optional()
-    .meta({ description: describeOption(spec) });
-}
-
-function requiredOption<T>(key: keyof RawOptions, parse: (field: string, text: string) => T) {
-  const spec = specOf(key);
-  return parsedScalar((text) => parse(key, text)).meta({ description: describeOption(spec) });
-}
-
-function choiceOption<const T extends readonly [string, ...string[]]>(key: keyof RawOptions, choices: T) {
-  const spec = specOf(key);
-  return z
-    .enum(choices)
-    .default(parseChoice(key, defaultOf(spec), choices))
-    .meta({ description: describeOption(spec) });
-}
-
-function parseListenEndpoint(field: string, text: string): Endpoint {
-  return parseEndpoint(field, text, { allowHostname: false, allowPortZero: true });
-}
-
-function parseUpstream(field: string, text: string): Endpoint {
-  return parseEndpoint(field, text, { allowHostname: true, allowPortZero: false });
-}
 
 /**
  * A command line must hold at least `PORT h1,h2,h3,h4,p1,p2` or an EPRT with an IPv6 address;
@@ -128,11 +69,6 @@ function parseCommandBytes(field: string, text: string): number {
 
 function parseMetricsListen(field: string, text: string): Endpoint | undefined {
   return text === 'off' ? undefined : parseListenEndpoint(field, text);
-}
-
-function parseFilePath(field: string, text: string): string {
-  if (text.trim() === '') throw new ConfigError(field, 'a file path', '""');
-  return text;
 }
 
 /** Implicit FTPS listeners: one address or a list; none by default. */
@@ -153,16 +89,6 @@ const tlsListenOption = z
   })
   .optional()
   .meta({ description: describeOption(specOf('tlsListen'), 'implicit FTPS listeners: one address, or a list ("0.0.0.0:990"); needs tlsCert') });
-
-/** YAML gives a boolean, a flag gives text. */
-function booleanOption(key: keyof RawOptions) {
-  const spec = specOf(key);
-  return z
-    .union([z.boolean(), z.enum(['true', 'false'])])
-    .transform((value) => value === true || value === 'true')
-    .prefault(defaultOf(spec) === 'true' ? 'true' : 'false')
-    .meta({ description: describeOption(spec) });
-}
 
 /** One address or a list of them; an empty list means the default, as an absent flag does. */
 const listenOption = z
@@ -189,29 +115,6 @@ const listenOption = z
       'addresses for client control connections: one, or a list (["0.0.0.0:21", "[::]:21"]); an empty list means the default',
     ),
   });
-
-/**
- * One CIDR block or a list of them. Each bad item is an issue at
- * its own index (`sites[0].denyClients[2]`).
- */
-function cidrList() {
-  return z.union([scalar, z.array(scalar)]).transform((value, context): Cidr[] => {
-    const items = Array.isArray(value) ? value : [value];
-    const cidrs: Cidr[] = [];
-    items.forEach((item, index) => {
-      const text = String(item);
-      const parsed = parseCidr(text.trim());
-      if (parsed.ok) {
-        cidrs.push(parsed.value);
-        return;
-      }
-      const detail = `expected ${CIDR_FORM}, got ${JSON.stringify(text)}: ${parsed.reason}`;
-      const params: ValueIssueParams = { expected: CIDR_FORM, received: text, detail };
-      context.addIssue({ code: 'custom', message: detail, params, path: Array.isArray(value) ? [index] : [], input: item });
-    });
-    return cidrs;
-  });
-}
 
 function cidrListOption(key: 'allowClients' | 'denyClients') {
   return cidrList()

@@ -4,8 +4,10 @@
  * schema (src/config/document-schema.ts) and the JSON Schema for editors all read from here.
  */
 import { CIDR_FORM } from '../protocol/cidr.js';
-import { ACTIVE_MODES, CLIENT_TLS_MODES, DATA_TLS_REUSE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
+import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import { DURATION_FORM } from './values.js';
+import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
+import { TLS_OPTION_SPECS } from './option-specs-tls.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -218,81 +220,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     defaultValue: '30s',
     scope: 'process',
   },
-  {
-    key: 'allowClients',
-    flag: '--allow-client',
-    valueName: 'CIDR',
-    description: 'only clients from these blocks may connect (no list: everyone); repeat for several; denyClients wins',
-    defaultValue: undefined,
-    scope: 'site',
-    repeatable: true,
-  },
-  {
-    key: 'denyClients',
-    flag: '--deny-client',
-    valueName: 'CIDR',
-    description: 'clients from these blocks get 421 before any upstream connection; repeat for several',
-    defaultValue: undefined,
-    scope: 'site',
-    repeatable: true,
-  },
-  {
-    key: 'maxSessionsPerClient',
-    flag: '--max-sessions-per-client',
-    valueName: 'N|unlimited',
-    description: 'concurrent sessions from one client address; more get 421',
-    defaultValue: 'unlimited',
-    scope: 'site',
-  },
-  {
-    key: 'tlsCert',
-    flag: '--tls-cert',
-    valueName: 'FILE',
-    description: 'PEM certificate (chain) for FTPS towards clients (AUTH TLS); re-read on SIGHUP; needs --tls-key',
-    defaultValue: undefined,
-    scope: 'site',
-  },
-  {
-    key: 'tlsListen',
-    flag: '--tls-listen',
-    valueName: 'HOST:PORT',
-    description: 'implicit FTPS listener (TLS from the first byte, usually port 990); repeat for several; needs --tls-cert',
-    defaultValue: undefined,
-    scope: 'site',
-    repeatable: true,
-  },
-  {
-    key: 'tlsKey',
-    flag: '--tls-key',
-    valueName: 'FILE',
-    description: 'PEM private key of --tls-cert',
-    defaultValue: undefined,
-    scope: 'site',
-  },
-  {
-    key: 'clientTls',
-    flag: '--client-tls',
-    valueName: CLIENT_TLS_MODES.join('|'),
-    description: 'with a certificate: required answers a plain USER/PASS with 530 and never sends it upstream',
-    defaultValue: 'optional',
-    scope: 'site',
-  },
-  {
-    key: 'dataTlsReuse',
-    flag: '--data-tls-reuse',
-    valueName: DATA_TLS_REUSE_MODES.join('|'),
-    description: "required: a PROT P data connection must resume its control connection's TLS session, or it gets 522",
-    defaultValue: 'required',
-    scope: 'site',
-  },
-  {
-    key: 'allowClearData',
-    flag: '--allow-clear-data',
-    valueName: 'true|false',
-    description: 'false: PROT C (unencrypted data connections) is refused once the control connection is TLS',
-    defaultValue: 'true',
-    scope: 'site',
-  },
+  ...ACCESS_OPTION_SPECS,
+  ...TLS_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

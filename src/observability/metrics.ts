@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { packageVersion } from '../package-info.js';
+import { SiteMetrics } from './site-metrics.js';
 import {
   REWRITE_KINDS,
   DATA_MODES,
@@ -16,13 +17,6 @@ import {
   TLS_RESULTS,
   TLS_PROTOCOLS,
   RELOAD_RESULTS,
-  type RewriteKind,
-  type DataMode,
-  type Direction,
-  type RefusalReason,
-  type UpstreamStage,
-  type TlsSide,
-  type TlsResult,
   type ReloadOutcome,
 } from './metric-labels.js';
 
@@ -89,6 +83,15 @@ export function isDefaultMetric(name: string): boolean {
 }
 
 type Site = typeof SITE_LABEL;
+
+/** Every label set of a metric's closed labels (LABEL_VALUES), each with the site's label added. */
+function labelCombinations(metricName: string, site: Readonly<Record<Site, string>>): Array<Record<string, string>> {
+  let combinations: Array<Record<string, string>> = [{ ...site }];
+  for (const [label, values] of Object.entries(LABEL_VALUES[metricName] ?? {})) {
+    combinations = combinations.flatMap((partial) => values.map((value) => ({ ...partial, [label]: value })));
+  }
+  return combinations;
+}
 
 export class Metrics {
   readonly registry: Registry;
@@ -257,22 +260,12 @@ export class Metrics {
     const site = { [SITE_LABEL]: name };
     // inc(0) creates a series without touching one that exists (a gauge of a site being re-added
     // while its old sessions drain keeps counting them).
-    for (const kind of REWRITE_KINDS) this.rewrites.inc({ ...site, kind }, 0);
-    this.sessionsActive.inc(site, 0);
-    this.sessionsTotal.inc(site, 0);
-    for (const mode of DATA_MODES) this.dataConnections.inc({ ...site, mode }, 0);
-    for (const direction of DIRECTIONS) this.dataBytes.inc({ ...site, direction }, 0);
-    for (const side of TLS_SIDES) {
-      for (const result of TLS_RESULTS) this.tlsHandshakes.inc({ ...site, side, result }, 0);
-      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.inc({ ...site, side, protocol }, 0);
+    for (const [metricName, metric] of this.siteFamilies()) {
+      for (const labels of labelCombinations(metricName, site)) {
+        if (metric instanceof Histogram) metric.zero(labels);
+        else metric.inc(labels, 0);
+      }
     }
-    this.passivePortsInUse.inc(site, 0);
-    this.passivePortsCapacity.inc(site, 0);
-    for (const reason of REFUSAL_REASONS) this.refusals.inc({ ...site, reason }, 0);
-    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.inc({ ...site, stage }, 0);
-    this.upstreamUnroutablePasv.inc(site, 0);
-    this.dataSetupSeconds.zero(site);
-    this.upstreamUp.inc(site, 0);
     const created = new SiteMetrics(this, name);
     this.sites.set(name, created);
     return created;
@@ -282,22 +275,29 @@ export class Metrics {
   removeSite(name: string): void {
     if (!this.sites.delete(name)) return;
     const site = { [SITE_LABEL]: name };
-    for (const kind of REWRITE_KINDS) this.rewrites.remove({ ...site, kind });
-    this.sessionsActive.remove(site);
-    this.sessionsTotal.remove(site);
-    for (const mode of DATA_MODES) this.dataConnections.remove({ ...site, mode });
-    for (const direction of DIRECTIONS) this.dataBytes.remove({ ...site, direction });
-    for (const side of TLS_SIDES) {
-      for (const result of TLS_RESULTS) this.tlsHandshakes.remove({ ...site, side, result });
-      for (const protocol of TLS_PROTOCOLS) this.tlsProtocols.remove({ ...site, side, protocol });
+    for (const [metricName, metric] of this.siteFamilies()) {
+      for (const labels of labelCombinations(metricName, site)) metric.remove(labels);
     }
-    this.passivePortsInUse.remove(site);
-    this.passivePortsCapacity.remove(site);
-    for (const reason of REFUSAL_REASONS) this.refusals.remove({ ...site, reason });
-    for (const stage of UPSTREAM_STAGES) this.upstreamErrors.remove({ ...site, stage });
-    this.upstreamUnroutablePasv.remove(site);
-    this.dataSetupSeconds.remove(site);
-    this.upstreamUp.remove(site);
+  }
+
+  /** Every metric family with a `site` label: created at zero with a site, removed with it. */
+  private siteFamilies(): ReadonlyArray<readonly [string, Counter<string> | Gauge<string> | Histogram<string>]> {
+    return [
+      ['ftpmasq_rewrites_total', this.rewrites],
+      ['ftpmasq_sessions_active', this.sessionsActive],
+      ['ftpmasq_sessions_total', this.sessionsTotal],
+      ['ftpmasq_data_connections_total', this.dataConnections],
+      ['ftpmasq_data_bytes_total', this.dataBytes],
+      ['ftpmasq_tls_handshakes_total', this.tlsHandshakes],
+      ['ftpmasq_tls_protocols_total', this.tlsProtocols],
+      ['ftpmasq_passive_ports_in_use', this.passivePortsInUse],
+      ['ftpmasq_passive_ports_capacity', this.passivePortsCapacity],
+      ['ftpmasq_refusals_total', this.refusals],
+      ['ftpmasq_upstream_errors_total', this.upstreamErrors],
+      ['ftpmasq_upstream_unroutable_pasv_total', this.upstreamUnroutablePasv],
+      ['ftpmasq_data_connection_setup_seconds', this.dataSetupSeconds],
+      ['ftpmasq_upstream_up', this.upstreamUp],
+    ];
   }
 
   /** The sites that have series now, in the order they were created. */
@@ -327,67 +327,4 @@ export class Metrics {
   }
 }
 
-/**
- * One site's view of the metrics: what sessions, the passive port pool and the listeners of a site
- * record. Sessions see only this, never the registry, so the `site` label is put on here.
- */
-export class SiteMetrics {
-  private readonly labels: Readonly<Record<Site, string>>;
-
-  constructor(
-    private readonly metrics: Metrics,
-    readonly site: string,
-  ) {
-    this.labels = { [SITE_LABEL]: site };
-  }
-
-  sessionStarted(): void {
-    this.metrics.sessionsTotal.inc(this.labels);
-    this.metrics.sessionsActive.inc(this.labels);
-  }
-
-  sessionEnded(): void {
-    this.metrics.sessionsActive.dec(this.labels);
-  }
-
-  rewrite(kind: RewriteKind): void {
-    this.metrics.rewrites.inc({ ...this.labels, kind });
-  }
-
-  refuse(reason: RefusalReason): void {
-    this.metrics.refusals.inc({ ...this.labels, reason });
-  }
-
-  upstreamError(stage: UpstreamStage): void {
-    this.metrics.upstreamErrors.inc({ ...this.labels, stage });
-  }
-
-  upstreamUnroutablePasv(): void {
-    this.metrics.upstreamUnroutablePasv.inc(this.labels);
-  }
-
-  dataConnection(mode: DataMode, setupSeconds: number): void {
-    this.metrics.dataSetupSeconds.observe(this.labels, setupSeconds);
-    this.metrics.dataConnections.inc({ ...this.labels, mode });
-  }
-
-  /** A TLS handshake ftpmasq served; `protocol` as Node names it (`TLSv1.3`) on success. */
-  tlsHandshake(side: TlsSide, result: TlsResult, protocol?: string): void {
-    this.metrics.tlsHandshakes.inc({ ...this.labels, side, result });
-    const version = TLS_PROTOCOLS.find((known) => known === protocol?.toLowerCase().replace('tlsv', 'tls').replace('.', '_'));
-    if (version !== undefined) this.metrics.tlsProtocols.inc({ ...this.labels, side, protocol: version });
-  }
-
-  dataBytes(direction: Direction, bytes: number): void {
-    this.metrics.dataBytes.inc({ ...this.labels, direction }, bytes);
-  }
-
-  passivePorts(inUse: number, capacity: number): void {
-    this.metrics.passivePortsInUse.set(this.labels, inUse);
-    this.metrics.passivePortsCapacity.set(this.labels, capacity);
-  }
-
-  upstreamReachable(reachable: boolean): void {
-    this.metrics.upstreamUp.set(this.labels, reachable ? 1 : 0);
-  }
-}
+export { SiteMetrics } from './site-metrics.js';
