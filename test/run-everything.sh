@@ -19,5 +19,6 @@ npm ci --no-audit --no-fund
 npm test
 npm run test:e2e
 # The package and the container as an operator installs them (deploy/README.md).
+npm run test:package
 npm run container:build
 npm run container:test
