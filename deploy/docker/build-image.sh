@@ -5,7 +5,8 @@
 #   2. the build context in .container/context: the package exactly as `npm pack` makes it, its
 #      production dependencies from package-lock.json (`npm ci --omit=dev`), and the Node binary
 #      of the pinned `node` package (node_modules/node/bin/node, from the npm registry);
-#   3. podman build of deploy/docker/Dockerfile with BASE_IMAGE set to that base.
+#   3. podman build of deploy/docker/Dockerfile with BASE_IMAGE set to that base;
+#   4. localhost/ftpmasq-legacy-proftpd:bookworm, the legacy ProFTPD of compose.yaml, on that base.
 # Needs root and the Debian packages podman, runc and debootstrap. FTPMASQ_BASE_IMAGE names another
 # base (it must exist in the project's storage; no registry is asked: --pull=never).
 set -euo pipefail
@@ -59,4 +60,11 @@ cp node_modules/node/bin/node "$context/node"
 "$podman" build --pull=never --format docker --build-arg "BASE_IMAGE=$base" \
   --label "org.opencontainers.image.version=$version" \
   -f deploy/docker/Dockerfile -t "$image" "$context"
+# The legacy server of compose.yaml, which container:test also puts behind the image. Its apt-get
+# layer is cached: after the first build this takes a second.
+"$podman" build --pull=never --build-arg "BASE_IMAGE=$base" -t localhost/ftpmasq-legacy-proftpd:bookworm \
+  deploy/docker/proftpd >/dev/null
+# The build stage's image is of no use once the final one exists; without this, each build
+# would leave some 400 MB behind in .container/.
+"$podman" image prune -f >/dev/null
 echo "built $image"

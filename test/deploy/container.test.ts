@@ -1,13 +1,13 @@
 /**
  * npm run container:test: the image `npm run container:build` made, run with podman as
- * deploy/README.md says, in front of the demo's legacy server (a ProFTPD without
- * MasqueradeAddress: its 227 names 10.0.11.251).
+ * deploy/README.md says, with two sites: one in front of the demo's legacy server (its 227 names
+ * 10.0.11.251, as a ProFTPD without MasqueradeAddress behind NAT would), one in front of the real
+ * ProFTPD 1.3.8 of compose.yaml's legacy-server image.
  *
- * Topology: the ftpmasq container has its own network namespace (podman's bridge), with port 21,
- * the metrics port and the passive range published on the host's 127.0.0.1 only. The upstream runs
- * from the same image in a second container that joins that namespace (--network container:...),
- * listening on its 127.0.0.1:2100. So every address used is loopback or inside namespaces the
- * test created. ftpmasq runs as user 10001 with no capabilities and binds 21 through
+ * Topology: the ftpmasq container has its own network namespace (podman's bridge), with its
+ * listeners, the metrics port and the passive ranges published on the host's 127.0.0.1 only. The
+ * upstreams run in containers that join that namespace (--network container:...), listening on its
+ * 127.0.0.1. So every address used is loopback or inside namespaces the test created. ftpmasq runs as user 10001 with no capabilities and binds 21 through
  * net.ipv4.ip_unprivileged_port_start; the config is one mounted file.
  *
  * Proven: a checksummed download and upload through the container, the 227 rewritten to the
@@ -16,7 +16,7 @@
  * container exits 0 long before the stop timeout, and the log says it drained.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,14 @@ const METRICS_PORT = 29722;
 const PASSIVE_FIRST = 29700;
 const PASSIVE_LAST = 29709;
 const UPSTREAM_PORT = 2100;
+/** The site in front of the real ProFTPD: its listener, published port and passive range. */
+const PROFTPD_SITE_LISTEN_PORT = 2021;
+const PROFTPD_SITE_PORT = 29723;
+const PROFTPD_PASSIVE = '29740-29749';
+const PROFTPD_PORT = 2200;
+const PROFTPD_IMAGE = 'localhost/ftpmasq-legacy-proftpd:bookworm';
+/** ProFTPD's user in that image (deploy/docker/proftpd/Dockerfile): scott/tiger, uid 2001. */
+const PROFTPD_UID = 2001;
 /** Well above what a drain takes here, so a stop that waits for it means SIGKILL, not drain. */
 const STOP_TIMEOUT_S = 60;
 /** More than every socket buffer on the path holds, so the transfer is still running at the stop. */
@@ -37,9 +45,11 @@ const DRAIN_PAYLOAD_BYTES = 64 * 1024 * 1024;
 const image = ftpmasqImage();
 const proxyName = `fmq-ct-proxy-${process.pid}`;
 const upstreamName = `fmq-ct-upstream-${process.pid}`;
+const proftpdName = `fmq-ct-proftpd-${process.pid}`;
 const small = randomBytes(3 * 1024 * 1024 + 17);
 const large = randomBytes(DRAIN_PAYLOAD_BYTES);
 let scratch = '';
+let home = '';
 
 /** The demo's legacy server, from the image's own dist/, serving the files mounted at /srv. */
 const UPSTREAM_SCRIPT = `
@@ -66,17 +76,21 @@ async function proxyLog(): Promise<Record<string, unknown>[]> {
 }
 
 async function removeContainers(): Promise<void> {
-  // The upstream joins the proxy's namespace: it goes first.
+  // The upstreams join the proxy's namespace: they go first.
   await podman(['rm', '-f', '-t', '0', upstreamName]);
+  await podman(['rm', '-f', '-t', '0', proftpdName]);
   await podman(['rm', '-f', '-t', '0', proxyName]);
 }
 
 beforeAll(async () => {
-  const exists = await podman(['image', 'exists', image]);
-  if (exists.code !== 0) throw new Error(`${image} is not in the project's podman storage: run npm run container:build first`);
+  for (const needed of [image, PROFTPD_IMAGE]) {
+    const exists = await podman(['image', 'exists', needed]);
+    if (exists.code !== 0) throw new Error(`${needed} is not in the project's podman storage: run npm run container:build first`);
+  }
   await removeContainers();
   scratch = await mkdtemp(join(tmpdir(), 'fmq-container-'));
   const srv = join(scratch, 'srv');
+  home = join(scratch, 'scott');
   await mkdir(srv);
   await writeFile(join(srv, 'small.bin'), small);
   await writeFile(join(srv, 'large.bin'), large);
@@ -93,12 +107,26 @@ beforeAll(async () => {
       `    publicAddress: ${HOST}`,
       `    passivePorts: ${PASSIVE_FIRST}-${PASSIVE_LAST}`,
       '    maxSessions: 1000',
+      '  - name: proftpd',
+      `    listen: 0.0.0.0:${PROFTPD_SITE_LISTEN_PORT}`,
+      `    upstream: 127.0.0.1:${PROFTPD_PORT}`,
+      `    publicAddress: ${HOST}`,
+      `    passivePorts: ${PROFTPD_PASSIVE}`,
+      '    maxSessions: 1000',
       '',
     ].join('\n'),
   );
   // The container's user (10001) reads the mounted files.
   for (const path of [scratch, srv]) await chmod(path, 0o755);
   for (const path of [configPath, join(srv, 'small.bin'), join(srv, 'large.bin')]) await chmod(path, 0o644);
+  // The real ProFTPD: compose's configuration on another port, scott's home a folder of the test.
+  const proftpdConf = join(scratch, 'proftpd.conf');
+  const shipped = await readFile(join(process.cwd(), 'deploy', 'docker', 'proftpd', 'proftpd.conf'), 'utf8');
+  await writeFile(proftpdConf, shipped.replace(/^Port\s+21$/m, `Port ${PROFTPD_PORT}`).replace(/^PassivePorts\s+.*$/m, 'PassivePorts 30000 30009'));
+  await chmod(proftpdConf, 0o644);
+  await mkdir(home);
+  await writeFile(join(home, 'small.bin'), small);
+  for (const path of [home, join(home, 'small.bin')]) await chown(path, PROFTPD_UID, PROFTPD_UID);
 
   await podmanOk([
     'run', '-d', '--name', proxyName,
@@ -107,6 +135,8 @@ beforeAll(async () => {
     '-p', `${HOST}:${CONTROL_PORT}:21`,
     '-p', `${HOST}:${METRICS_PORT}:9464`,
     '-p', `${HOST}:${PASSIVE_FIRST}-${PASSIVE_LAST}:${PASSIVE_FIRST}-${PASSIVE_LAST}`,
+    '-p', `${HOST}:${PROFTPD_SITE_PORT}:${PROFTPD_SITE_LISTEN_PORT}`,
+    '-p', `${HOST}:${PROFTPD_PASSIVE}:${PROFTPD_PASSIVE}`,
     '-v', `${configPath}:/etc/ftpmasq/ftpmasq.yaml:ro`,
     image,
   ]);
@@ -117,6 +147,13 @@ beforeAll(async () => {
     '--entrypoint', 'node',
     image,
     '--input-type=module', '-e', UPSTREAM_SCRIPT,
+  ]);
+  await podmanOk([
+    'run', '-d', '--name', proftpdName,
+    '--network', `container:${proxyName}`,
+    '-v', `${proftpdConf}:/etc/proftpd/proftpd.conf:ro`,
+    '-v', `${home}:/srv/ftp/scott`,
+    PROFTPD_IMAGE,
   ]);
   await waitUntil(
     async () => (await proxyLog()).some((record) => record['msg'] === 'ftpmasq ready'),
@@ -135,11 +172,35 @@ afterAll(async () => {
   if (scratch !== '') await rm(scratch, { recursive: true, force: true });
 }, 60_000);
 
-async function openSession(): Promise<RawFtpClient> {
-  const client = await RawFtpClient.open({ host: HOST, port: CONTROL_PORT });
+async function openSession(port = CONTROL_PORT): Promise<RawFtpClient> {
+  const client = await RawFtpClient.open({ host: HOST, port });
   await client.login();
   expect((await client.command('TYPE I')).code).toBe(200);
   return client;
+}
+
+/** The port of a 227 reply's address. */
+function trustedPort(text: string): number {
+  const match = /\(127,0,0,1,(\d+),(\d+)\)/.exec(text);
+  if (match === null) throw new Error(`not a 227 naming 127.0.0.1: ${text}`);
+  return Number(match[1]) * 256 + Number(match[2]);
+}
+
+/** A logged-in binary session through the ProFTPD site, once ProFTPD has started (bounded). */
+async function waitForProftpd(): Promise<RawFtpClient> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const client = await RawFtpClient.connect({ host: HOST, port: PROFTPD_SITE_PORT });
+    const greeting = await client.readReply(10_000).catch(() => undefined);
+    if (greeting?.code === 220) {
+      await client.login();
+      expect((await client.command('TYPE I')).code).toBe(200);
+      return client;
+    }
+    client.socket.destroy();
+    if (Date.now() > deadline) throw new Error(`ProFTPD did not greet through ftpmasq within 20 s: ${greeting?.text ?? 'no reply'}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 describe(`the container image (${image})`, () => {
@@ -149,7 +210,7 @@ describe(`the container image (${image})`, () => {
     expect(status).toMatch(/^CapEff:\s+0+$/m);
     const records = await proxyLog();
     const ready = records.find((record) => record['msg'] === 'ftpmasq ready');
-    expect(ready?.['listen']).toEqual(['0.0.0.0:21']);
+    expect(ready?.['listen']).toEqual(['0.0.0.0:21', `0.0.0.0:${PROFTPD_SITE_LISTEN_PORT}`]);
     expect(ready?.['source']).toBe('/etc/ftpmasq/ftpmasq.yaml');
     expect(records.filter((record) => record['level'] !== 'info')).toEqual([]);
   });
@@ -167,6 +228,25 @@ describe(`the container image (${image})`, () => {
       expect(upload.final.code).toBe(226);
       const back = await client.retrieve('uploaded.bin', { mode: 'epsv' });
       expect(sha256(back.data)).toBe(sha256(content));
+    } finally {
+      client.socket.destroy();
+    }
+  });
+
+  it('relays to the real ProFTPD of compose.yaml: checksummed download, and an upload checked on its disk', async () => {
+    const client = await waitForProftpd();
+    try {
+      const download = await client.retrieve('small.bin');
+      // ftpmasq's own passive range, not ProFTPD's 30000-30009.
+      const [low, high] = PROFTPD_PASSIVE.split('-').map(Number);
+      const port = trustedPort(download.setup.text);
+      expect(port).toBeGreaterThanOrEqual(low ?? 0);
+      expect(port).toBeLessThanOrEqual(high ?? 0);
+      expect(download.final.code).toBe(226);
+      expect(sha256(download.data)).toBe(sha256(small));
+      const content = randomBytes(1024 * 1024 + 7);
+      expect((await client.store('uploaded.bin', content, { mode: 'epsv' })).final.code).toBe(226);
+      expect(sha256(await readFile(join(home, 'uploaded.bin')))).toBe(sha256(content));
     } finally {
       client.socket.destroy();
     }
