@@ -12,7 +12,7 @@ export interface Instruction {
 }
 
 export interface Stage {
-  /** The image after FROM, as written (`${NODE_IMAGE}`). */
+  /** The image after FROM, as written (`${BASE_IMAGE}`). */
   readonly from: string;
   /** The name after AS, if any. */
   readonly name: string | undefined;
