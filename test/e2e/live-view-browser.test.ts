@@ -85,12 +85,13 @@ describe('the live page in headless chromium', () => {
     const firstRead = digits(await cell(page, id, 'bytes'));
     expect(firstRead).toBeGreaterThanOrEqual(MIB);
     await download.step(4 * MIB);
-    // The page refreshes itself: the count grows without a reload.
+    // The page refreshes itself: the count grows without a reload (the relay refills the socket
+    // buffers the client's read drained), to at least what the client has read.
+    const readByClient = download.data.bytesReceived;
     await expect
       .poll(async () => digits(await cell(page, id, 'bytes')), { timeout: 10_000, interval: 100 })
-      .toBeGreaterThanOrEqual(firstRead + 4 * MIB);
-    const secondRead = digits(await cell(page, id, 'bytes'));
-    expect(secondRead).toBeGreaterThan(firstRead);
+      .toBeGreaterThanOrEqual(Math.max(readByClient, firstRead + 1));
+    expect(digits(await cell(page, id, 'bytes'))).toBeGreaterThan(firstRead);
     expect(await page.content()).not.toContain(LIVE_PASSWORD);
 
     const received = await download.finish();
