@@ -55,9 +55,7 @@ export async function startHttpServer(
       }
       case '/sessions':
         if (live === undefined) break;
-        response
-          .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
-          .end(formatLiveJson(live.render()));
+        answerSessions(response, live);
         return;
       case '/':
         if (live === undefined) break;
@@ -84,4 +82,18 @@ export async function startHttpServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A failure while reading the sessions is the view's alone: a 500, never an exception in the server. */
+function answerSessions(response: http.ServerResponse, live: LiveSessions): void {
+  let body: string;
+  try {
+    body = formatLiveJson(live.render());
+  } catch (error) {
+    response.writeHead(500, { 'content-type': 'text/plain' }).end(`sessions failed: ${String(error)}\n`);
+    return;
+  }
+  response
+    .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+    .end(body);
 }

@@ -91,6 +91,16 @@ describe('GET /sessions during a transfer', () => {
     expect((await readSessions(http)).document).toMatchObject({ total: 0, omitted: 0, sessions: [] });
   });
 
+  it('a session whose client resets mid-transfer leaves the view (the one close path removes it)', async () => {
+    const download = await startPacedDownload(harness, 8 * MIB);
+    await download.step(MIB);
+    expect(onlySession((await readSessions(download.http)).document).state).toBe('transfer');
+    download.client.socket.resetAndDestroy();
+    download.data.destroy();
+    await waitUntil(async () => (await readSessions(download.http)).document.total === 0, 5000, () => 'the reset session is still listed');
+    expect(download.proxy.daemon.sessionCount()).toBe(0);
+  });
+
   it('serves the page next to /metrics, /healthz and /readyz, which answer as before', async () => {
     const upstream = await harness.legacyServer();
     const { daemon } = await harness.startProxy(upstream.address, { metricsListen: '127.0.0.1:0' });

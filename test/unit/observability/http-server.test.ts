@@ -121,6 +121,14 @@ describe('startHttpServer', () => {
       expect(JSON.parse(answer.body)).toEqual(document);
     });
 
+    it('/sessions: a view that fails answers 500 and the server goes on', async () => {
+      const failing = { render: (): LiveSessionsDocument => { throw new Error('boom'); } };
+      const running = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready }, failing);
+      server = running;
+      expect(await request(running, '/sessions')).toMatchObject({ status: 500, body: 'sessions failed: Error: boom\n' });
+      expect((await request(running, '/healthz')).status).toBe(200);
+    });
+
     it('/: the page with a strict policy that allows exactly its own script and style', async () => {
       const running = await startLive();
       const answer = await request(running, '/');
