@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on Debian 12 (as root) and runs every tier:
-# unit, integration, end-to-end (network namespaces, real ProFTPD, curl, ftplib, lftp, Prometheus).
+# unit, integration, end-to-end (network namespaces, real ProFTPD, curl, ftplib, lftp, Prometheus,
+# headless chromium for the live page).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +12,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks;
-# the container build and run need podman, runc and debootstrap (deploy/docker/build-image.sh).
-packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus systemd podman runc debootstrap)
+# the container build and run need podman, runc and debootstrap (deploy/docker/build-image.sh);
+# the live view's browser test needs chromium.
+packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus systemd chromium podman runc debootstrap)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund

@@ -136,7 +136,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     key: 'metricsListen',
     flag: '--metrics-listen',
     valueName: 'HOST:PORT|off',
-    description: 'address for /metrics, /healthz and /readyz, or off',
+    description: 'address for /metrics, /healthz, /readyz and the live view (/sessions, /), or off',
     defaultValue: '127.0.0.1:9464',
     scope: 'process',
   },

@@ -17,7 +17,9 @@ import { ConfigError, type Endpoint } from '../config/values.js';
 import { PortLedger } from '../data/passive-port-pool.js';
 import type { Logger } from '../observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from '../observability/http-server.js';
+import { LiveView } from '../observability/live-view.js';
 import { Metrics } from '../observability/metrics.js';
+import { SessionRegistry } from '../session/session-registry.js';
 import { hashConfig } from './config-hash.js';
 import { type ControlListener, ListenError, type ListenerHandlers, bindListener, closeServer } from './listeners.js';
 import { type ReloadPlan, type SiteChange, formatEndpoint, planReload } from './reload-plan.js';
@@ -105,6 +107,8 @@ class Daemon implements RunningDaemon {
   private listeners = new Map<string, ControlListener>();
   private http: RunningHttpServer | undefined;
   private readonly ledger = new PortLedger();
+  private readonly registry = new SessionRegistry();
+  private readonly liveView = new LiveView(this.registry);
   private readonly diagnosis = { unroutablePasvWarned: false };
   private reloading: Promise<unknown> = Promise.resolve();
   private draining: Promise<DrainResult> | undefined;
@@ -230,7 +234,7 @@ class Daemon implements RunningDaemon {
 
   private async bindHttp(endpoint: Endpoint): Promise<RunningHttpServer> {
     try {
-      return await startHttpServer(endpoint, this.metrics, { ready: () => this.readiness() });
+      return await startHttpServer(endpoint, this.metrics, { ready: () => this.readiness() }, this.liveView);
     } catch (error) {
       const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : 'EUNKNOWN';
       throw new ListenError(endpoint, code, `cannot listen on ${formatEndpoint(endpoint)} (--metrics-listen): ${String(error)}`);
@@ -297,6 +301,7 @@ class Daemon implements RunningDaemon {
       metrics: this.metrics,
       logger: this.logger,
       ledger: this.ledger,
+      registry: this.registry,
       diagnosis: this.diagnosis,
       onRetired: (site) => {
         if (this.sites.get(site.name) !== site || !site.isRetiring) return;

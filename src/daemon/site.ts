@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
 import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
+import type { SessionRegistry } from '../session/session-registry.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
 import { UpstreamCheck } from './upstream-check.js';
 
@@ -26,6 +27,8 @@ export interface SiteDependencies {
   readonly ledger: PortLedger;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** Every live session of the daemon, for the live view: a session is in it from accept to close. */
+  readonly registry: SessionRegistry;
   /** A removed site's last session has ended: the daemon forgets it. */
   readonly onRetired: (site: Site) => void;
 }
@@ -106,6 +109,7 @@ export class Site {
     this.sessions.set(session, context);
     this.sessionClients.set(session, client);
     this.sessionsByClient.set(client, (this.sessionsByClient.get(client) ?? 0) + 1);
+    this.dependencies.registry.add(session);
     void session.start();
   }
 
@@ -212,6 +216,7 @@ export class Site {
   private onSessionClosed(session: ControlSession): void {
     const context = this.sessions.get(session);
     this.sessions.delete(session);
+    this.dependencies.registry.remove(session);
     this.forgetClient(session);
     if (context !== undefined && context.pool !== this.context.pool) {
       this.dropUnusedPools();

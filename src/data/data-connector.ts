@@ -8,7 +8,7 @@ import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metr
 import { isAllowedDataPeer } from '../protocol/address-policy.js';
 import type { HostPort } from '../protocol/data-addresses.js';
 import { adoptWithReusedBuffer } from './adopt-accepted.js';
-import { DataRelay, ReusedReadBuffer, type RelayResult } from './data-relay.js';
+import { DataRelay, ReusedReadBuffer, type RelayProgress, type RelayResult } from './data-relay.js';
 import type { PassivePortPool, PortLease } from './passive-port-pool.js';
 
 /** Active mode: the client's checked PORT/EPRT address, and the server's passive port for it. */
@@ -84,6 +84,11 @@ export class DataConnector {
   /** The newest relay, while it is open. */
   get currentRelay(): DataRelay | undefined {
     return this.newestRelay?.isClosed === false ? this.newestRelay : undefined;
+  }
+
+  /** The newest open relay's bytes so far (the live view's transfer progress). */
+  get transferProgress(): RelayProgress | undefined {
+    return this.currentRelay?.progress;
   }
 
   /**

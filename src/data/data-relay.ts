@@ -86,6 +86,14 @@ export interface RelayOptions {
 /** How many times per stall period the byte counts are sampled. */
 const STALL_SAMPLES_PER_PERIOD = 4;
 
+/** A relay's bytes so far, for the live view: read from its own sockets' counters, never from its data path. */
+export interface RelayProgress {
+  /** When the relay started, on the `performance.now()` clock. */
+  readonly startedAtMs: number;
+  readonly bytesToClient: number;
+  readonly bytesToUpstream: number;
+}
+
 export interface RelayResult {
   readonly reason: RelayCloseReason;
   readonly bytesToClient: number;
@@ -100,6 +108,7 @@ export interface RelayResult {
  */
 export class DataRelay {
   private closed = false;
+  private readonly startedAtMs = performance.now();
   private reason: RelayCloseReason | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private toClientFinished = false;
@@ -147,6 +156,11 @@ export class DataRelay {
   /** Why the relay closed; undefined while open. */
   get closeReason(): RelayCloseReason | undefined {
     return this.reason;
+  }
+
+  /** Bytes handed to each side's socket so far (what the kernel has not sent yet included). */
+  get progress(): RelayProgress {
+    return { startedAtMs: this.startedAtMs, bytesToClient: this.client.bytesWritten, bytesToUpstream: this.upstream.bytesWritten };
   }
 
   /**

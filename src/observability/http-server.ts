@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { Endpoint } from '../config/values.js';
+import { LIVE_PAGE_HEADERS, LIVE_PAGE_HTML } from './live-page.js';
+import { formatLiveJson, type LiveSessionsDocument } from './live-view.js';
 import type { Metrics } from './metrics.js';
 
 export interface HealthState {
@@ -12,11 +14,22 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
+/** The live view's document of the sessions now (live-view.ts); the daemon's LiveView. */
+export interface LiveSessions {
+  render(): LiveSessionsDocument;
+}
+
 /**
- * /metrics (Prometheus text format), /healthz (the process answers) and /readyz (listeners up
- * and upstream reachable at the last check). Nothing else is served.
+ * /metrics (Prometheus text format), /healthz (the process answers), /readyz (listeners up and
+ * upstream reachable at the last check) and, given `live`, the live view: /sessions (JSON) and /
+ * (the page over it). Nothing else is served.
  */
-export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, health: HealthState): Promise<RunningHttpServer> {
+export async function startHttpServer(
+  endpoint: Endpoint,
+  metrics: Metrics,
+  health: HealthState,
+  live?: LiveSessions,
+): Promise<RunningHttpServer> {
   metrics.setReadinessProbe(() => health.ready().ready);
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
@@ -40,9 +53,16 @@ export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, heal
         response.writeHead(state.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${state.detail}\n`);
         return;
       }
-      default:
-        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      case '/sessions':
+        if (live === undefined) break;
+        answerSessions(response, live);
+        return;
+      case '/':
+        if (live === undefined) break;
+        response.writeHead(200, LIVE_PAGE_HEADERS).end(LIVE_PAGE_HTML);
+        return;
     }
+    response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -62,4 +82,18 @@ export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, heal
         server.close(() => resolve());
       }),
   };
+}
+
+/** A failure while reading the sessions is the view's alone: a 500, never an exception in the server. */
+function answerSessions(response: http.ServerResponse, live: LiveSessions): void {
+  let body: string;
+  try {
+    body = formatLiveJson(live.render());
+  } catch (error) {
+    response.writeHead(500, { 'content-type': 'text/plain' }).end(`sessions failed: ${String(error)}\n`);
+    return;
+  }
+  response
+    .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+    .end(body);
 }

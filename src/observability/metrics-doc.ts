@@ -97,7 +97,7 @@ export async function renderReadmeMetricsSection(registry: Registry): Promise<st
   return [
     await renderMetricsTable(registry),
     '',
-    'Served on `--metrics-listen` (default `127.0.0.1:9464`) at `/metrics`, beside `/healthz` and `/readyz`.',
+    'Served on `--metrics-listen` (default `127.0.0.1:9464`) at `/metrics`, beside `/healthz`, `/readyz` and the live view (`/sessions`, `/`: [docs/OPERATIONS.md](docs/OPERATIONS.md#live-view)).',
     'What each metric counts, example queries and the alerts: [docs/METRICS.md](docs/METRICS.md); a scrape',
     'config and alert rules checked by `promtool`: [deploy/prometheus/](deploy/prometheus/); the log format:',
     '[docs/LOGGING.md](docs/LOGGING.md).',

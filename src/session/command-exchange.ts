@@ -11,6 +11,9 @@ import type { SessionContext } from './control-session.js';
 import { handlerFor } from './handlers/command-table.js';
 import type { SessionScope } from './handlers/scope.js';
 import { IntentQueue, TRANSFER_VERBS, type Intent } from './intents.js';
+import { SessionActivity } from './session-activity.js';
+
+export type { SessionActivity };
 import { MAX_HELD_REPLY_BYTES, MAX_HELD_REPLY_LINES, ReplyRouter } from './reply-router.js';
 
 /**
@@ -60,7 +63,10 @@ export class CommandExchange implements SessionScope {
   readonly clientTls: ClientTlsSession | undefined;
   private readonly pending = new IntentQueue();
   private readonly router = new ReplyRouter(
-    (code) => this.options.onReply(code),
+    (code) => {
+      this.activity.replied(code, this.pending.head);
+      this.options.onReply(code);
+    },
     (held) => {
       this.metrics.upstreamError('bad_reply');
       this.log.error({ ...held, maxLines: MAX_HELD_REPLY_LINES, maxBytes: MAX_HELD_REPLY_BYTES }, 'upstream passive reply too long');
@@ -74,6 +80,8 @@ export class CommandExchange implements SessionScope {
   private unblockAfterActiveReply = false;
   /** Set when a last reply is queued (the drain's 421): the session ends when it goes out, and no command is handled. */
   private closingReason: string | undefined;
+  /** What the live view shows of this session. */
+  readonly activity: SessionActivity;
 
   constructor(private readonly options: CommandExchangeOptions) {
     this.site = options.context.site;
@@ -83,6 +91,16 @@ export class CommandExchange implements SessionScope {
     this.data = options.data;
     this.client = options.client;
     this.clientTls = options.clientTls;
+    this.activity = new SessionActivity({
+      site: this.site.name,
+      client: options.conn.peer,
+      upstreamAttached: () => this.upstream !== undefined,
+      isQuiet: () => this.isQuiet,
+      isClosing: () => this.closingReason !== undefined || options.isClosed(),
+      head: () => this.pending.head,
+      dataBusy: () => options.data.isBusy,
+      transferProgress: () => options.data.transferProgress,
+    });
   }
 
   /** Nothing awaits a reply (a reply of ftpmasq's own waiting its turn included). */

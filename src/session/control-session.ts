@@ -8,7 +8,7 @@ import { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
-import { CommandExchange } from './command-exchange.js';
+import { CommandExchange, type SessionActivity } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
@@ -113,9 +113,9 @@ export class ControlSession {
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
+  /** What the live view reads of this session (session-activity.ts). */
+  get activity(): SessionActivity { return this.exchange.activity; }
+  get isClosed(): boolean { return this.closed; }
 
   /**
    * From now on no new command is accepted: the next one is answered `421` (after the replies
@@ -198,7 +198,6 @@ export class ControlSession {
     const discarded = this.clientTls.upgradeControl(this.client);
     if (discarded > 0) this.exchange.refuse('tls_pipelined', { discardedBytes: discarded });
   }
-
 
   /**
    * A command line, or undefined for one over maxCommandBytes: dropped, never forwarded, since a

@@ -3,18 +3,19 @@
  * pipelined commands keep their meaning), plus replies ftpmasq answers itself, which wait in the
  * same queue so they reach the client in order.
  */
+import type { ClientCommand } from '../protocol/command.js';
 import type { HostPort } from '../protocol/data-addresses.js';
 import type { PassiveExchange } from '../site/site-policy.js';
 
 export type Intent =
   /** The server's greeting, the first reply of every session. */
   | { readonly kind: 'greeting' }
-  /** Forwarded unchanged. */
-  | { readonly kind: 'plain' }
+  /** Forwarded unchanged. `user`: a USER command's argument, which a 230 or 331 makes the session's user (session-activity.ts). */
+  | { readonly kind: 'plain'; readonly user?: Buffer }
   /** FEAT: the feature lines the site policy drops (TLS; EPSV where disabled) are left out. */
   | { readonly kind: 'feat' }
   /** RETR, STOR, LIST ...: the final reply waits until the data relay has flushed. */
-  | { readonly kind: 'transfer' }
+  | { readonly kind: 'transfer'; readonly command?: ClientCommand }
   /**
    * PASV or EPSV sent upstream for a client's PASV or EPSV: the reply is answered as a 227 or
    * 229 naming ftpmasq's own port (relay mode) or the public address (rewrite mode).

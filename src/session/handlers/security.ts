@@ -8,6 +8,7 @@ import {
   type SecurityDecision,
   type SecurityFacts,
 } from '../../site/site-policy.js';
+import type { Intent } from '../intents.js';
 import { applyRefusal, type CommandHandler, type SessionScope } from './scope.js';
 
 /**
@@ -33,7 +34,9 @@ export const handleCcc: CommandHandler = (command, scope) => {
 
 /** USER, PASS, ACCT: with `clientTls: required`, refused before AUTH TLS; credentials never go upstream in clear. */
 export const handleLogin: CommandHandler = (command, scope) => {
-  apply(decideLogin(scope.site, command.verb, securityFacts(scope)), command.forward, scope);
+  // A copy: the argument is a view into the read chunk, which the user name would otherwise pin.
+  const intent: Intent = command.verb === 'USER' ? { kind: 'plain', user: Buffer.from(command.argument) } : { kind: 'plain' };
+  apply(decideLogin(scope.site, command.verb, securityFacts(scope)), command.forward, scope, intent);
 };
 
 function securityFacts(scope: SessionScope): SecurityFacts {
@@ -41,13 +44,13 @@ function securityFacts(scope: SessionScope): SecurityFacts {
   return { controlTls: tls?.controlTls ?? false, pbszSeen: tls?.pbszSeen ?? false };
 }
 
-function apply(decision: SecurityDecision, line: Buffer, scope: SessionScope): void {
+function apply(decision: SecurityDecision, line: Buffer, scope: SessionScope, intent: Intent = { kind: 'plain' }): void {
   switch (decision.kind) {
     case 'refuse':
       applyRefusal(scope, decision);
       return;
     case 'forward':
-      scope.forward(line, { kind: 'plain' });
+      scope.forward(line, intent);
       return;
     case 'answer':
       scope.answerLocally(decision.reply);

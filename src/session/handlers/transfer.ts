@@ -15,12 +15,12 @@ export const STALLED_TRANSFER_REPLY = '426 Connection closed; transfer aborted: 
 export const handleTransfer: CommandHandler = (command, scope) => {
   const plan = scope.data.takeActivePlan();
   if (plan === undefined) {
-    scope.forward(command.forward, { kind: 'transfer' });
+    scope.forward(command.forward, { kind: 'transfer', command });
     return;
   }
   scope.holdCommands();
   void scope.data
-    .connectActive(plan, () => scope.forward(command.forward, { kind: 'transfer' }))
+    .connectActive(plan, () => scope.forward(command.forward, { kind: 'transfer', command }))
     .then((result) => {
       if (result.ok || scope.isClosed()) return;
       const target = `${plan.clientTarget.host}:${plan.clientTarget.port}`;

@@ -1,7 +1,10 @@
-/** /metrics, /healthz and /readyz on a loopback socket (port 0), nothing else. */
+/** /metrics, /healthz, /readyz and the live view (/sessions, /) on a loopback socket (port 0), nothing else. */
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningHttpServer, startHttpServer } from '../../../src/observability/http-server.js';
+import { LIVE_PAGE_CSP, LIVE_PAGE_HTML } from '../../../src/observability/live-page.js';
+import type { LiveSessionsDocument } from '../../../src/observability/live-view.js';
 import { Metrics } from '../../../src/observability/metrics.js';
 
 interface Answer {
@@ -73,13 +76,93 @@ describe('startHttpServer', () => {
   });
 
   it.each([
-    { title: 'an unknown path', path: '/', method: 'GET', status: 404 },
+    { title: 'the live page without a live view', path: '/', method: 'GET', status: 404 },
+    { title: '/sessions without a live view', path: '/sessions', method: 'GET', status: 404 },
+    { title: 'an unknown path', path: '/x', method: 'GET', status: 404 },
     { title: 'a near miss', path: '/metrics/', method: 'GET', status: 404 },
     { title: 'POST', path: '/metrics', method: 'POST', status: 405 },
     { title: 'HEAD', path: '/healthz', method: 'HEAD', status: 200 },
   ])('answers $title with $status', async ({ path, method, status }) => {
     const running = await start();
     expect((await request(running, path, method)).status).toBe(status);
+  });
+
+  describe('the live view', () => {
+    const document: LiveSessionsDocument = {
+      generatedAt: '2026-01-01T00:00:00.000Z',
+      total: 1,
+      limit: 200,
+      omitted: 0,
+      sessions: [
+        {
+          id: '1',
+          site: 'default',
+          client: '127.0.0.1:40000',
+          user: '<b>x</b>',
+          state: 'idle',
+          startedAt: '2026-01-01T00:00:00.000Z',
+          seconds: 0,
+          transfer: null,
+          data: null,
+        },
+      ],
+    };
+    const startLive = async (): Promise<RunningHttpServer> => {
+      server = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready }, { render: () => document });
+      return server;
+    };
+
+    it('/sessions: the document as JSON, markup characters escaped, not cached', async () => {
+      const running = await startLive();
+      const answer = await request(running, '/sessions');
+      expect(answer.status).toBe(200);
+      expect(answer.contentType).toBe('application/json; charset=utf-8');
+      expect(answer.body).not.toContain('<b>');
+      expect(JSON.parse(answer.body)).toEqual(document);
+    });
+
+    it('/sessions: a view that fails answers 500 and the server goes on', async () => {
+      const failing = { render: (): LiveSessionsDocument => { throw new Error('boom'); } };
+      const running = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready }, failing);
+      server = running;
+      expect(await request(running, '/sessions')).toMatchObject({ status: 500, body: 'sessions failed: Error: boom\n' });
+      expect((await request(running, '/healthz')).status).toBe(200);
+    });
+
+    it('/: the page with a strict policy that allows exactly its own script and style', async () => {
+      const running = await startLive();
+      const answer = await request(running, '/');
+      expect(answer.status).toBe(200);
+      expect(answer.contentType).toBe('text/html; charset=utf-8');
+      expect(answer.body).toBe(LIVE_PAGE_HTML);
+      const hash = (source: string): string => `'sha256-${createHash('sha256').update(source).digest('base64')}'`;
+      const script = /<script>([\s\S]*)<\/script>/.exec(answer.body)?.[1] ?? '';
+      const style = /<style>([\s\S]*)<\/style>/.exec(answer.body)?.[1] ?? '';
+      expect(LIVE_PAGE_CSP).toContain("default-src 'none'");
+      expect(LIVE_PAGE_CSP).toContain(`script-src ${hash(script)}`);
+      expect(LIVE_PAGE_CSP).toContain(`style-src ${hash(style)}`);
+      expect(LIVE_PAGE_CSP).toContain("connect-src 'self'");
+      expect(LIVE_PAGE_CSP).not.toMatch(/unsafe|https?:|\*/);
+      // No external asset: nothing in the page names another origin, and it never writes markup.
+      expect(answer.body).not.toMatch(/(src|href)=|https?:\/\/|innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+    });
+
+    it('/ sends the policy and the other protective headers', async () => {
+      const running = await startLive();
+      const headers = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {
+        http.get({ host: running.address.host, port: running.address.port, path: '/' }, (res) => {
+          res.resume();
+          resolve(res.headers);
+        }).on('error', reject);
+      });
+      expect(headers).toMatchObject({
+        'content-security-policy': LIVE_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        'referrer-policy': 'no-referrer',
+        'cache-control': 'no-store',
+      });
+    });
   });
 
   it('reports the bound port when asked for port 0, and closes', async () => {

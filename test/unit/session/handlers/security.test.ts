@@ -15,11 +15,17 @@ describe('AUTH without a certificate', () => {
     expect(scope.recorded.refusals).toEqual([{ reason: 'auth_tls', details: { verb: 'AUTH' } }]);
   });
 
-  it.each(['PBSZ 0', 'PROT P', 'CCC', 'USER scott'])('%s goes upstream as before', (text) => {
+  it.each(['PBSZ 0', 'PROT P', 'CCC', 'PASS tiger'])('%s goes upstream as before', (text) => {
     const scope = fakeScope();
-    const handler = { PBSZ: handlePbsz, PROT: handleProt, CCC: handleCcc, USER: handleLogin }[text.split(' ')[0] as 'PBSZ'];
+    const handler = { PBSZ: handlePbsz, PROT: handleProt, CCC: handleCcc, PASS: handleLogin }[text.split(' ')[0] as 'PBSZ'];
     handler(command(text), scope);
     expect(scope.recorded.forwarded).toEqual([{ line: `${text}\r\n`, intent: { kind: 'plain' } }]);
+  });
+
+  it('USER scott goes upstream with its name in the intent (the live view takes the user from its reply)', () => {
+    const scope = fakeScope();
+    handleLogin(command('USER scott'), scope);
+    expect(scope.recorded.forwarded).toEqual([{ line: 'USER scott\r\n', intent: { kind: 'plain', user: Buffer.from('scott') } }]);
   });
 });
 

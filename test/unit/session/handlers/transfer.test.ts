@@ -20,18 +20,21 @@ async function settle(): Promise<void> {
 describe('a transfer command', () => {
   it('passive (no active plan): forwarded at once with a transfer intent', () => {
     const scope = fakeScope();
-    handleTransfer(command('RETR a.txt'), scope);
-    expect(scope.recorded.forwarded).toEqual([{ line: 'RETR a.txt\r\n', intent: { kind: 'transfer' } }]);
+    const retr = command('RETR a.txt');
+    handleTransfer(retr, scope);
+    // The intent carries the command: the live view shows it while the transfer runs.
+    expect(scope.recorded.forwarded).toEqual([{ line: 'RETR a.txt\r\n', intent: { kind: 'transfer', command: retr } }]);
     expect(scope.recorded.holds).toBe(0);
   });
 
   it('active: later commands wait, the client is reached, then the command goes upstream', async () => {
     const scope = fakeScope();
     scope.fakeData.activePlan = PLAN;
-    handleTransfer(command('STOR b.bin'), scope);
+    const stor = command('STOR b.bin');
+    handleTransfer(stor, scope);
     expect(scope.recorded.holds).toBe(1);
     expect(scope.fakeData.calls).toEqual(['connectActive 203.0.113.2:50000']);
-    expect(scope.recorded.forwarded).toEqual([{ line: 'STOR b.bin\r\n', intent: { kind: 'transfer' } }]);
+    expect(scope.recorded.forwarded).toEqual([{ line: 'STOR b.bin\r\n', intent: { kind: 'transfer', command: stor } }]);
     await settle();
     expect(scope.recorded.releases).toBe(1);
     expect(scope.recorded.local).toEqual([]);
