@@ -27,6 +27,7 @@ import {
 export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -176,10 +177,11 @@ const siteOptionFields = {
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
+  ...ROUTES_SITE_FIELDS,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
-export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients'];
+export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients', 'routes'];
 
 /** The keys of the whole process, at the top of every file. */
 const processFields = {
@@ -233,6 +235,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     passThroughClients: values.passThroughClients,
     replyTimeoutMs: values.replyTimeout,
     maxCommandBytes: values.maxCommandBytes,
+    routes: values.routes,
   };
 }
 

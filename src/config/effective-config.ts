@@ -34,6 +34,7 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     passThroughClients: site.passThroughClients.map(formatCidr),
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
+    routes: site.routes.map((route) => ({ user: route.user, upstream: formatEndpoint(route.upstream) })),
     // The file names only: the key itself never appears in what check-config prints.
     ...(site.tls === undefined
       ? {}

@@ -4,6 +4,7 @@
  * of its site it started with, so a reload never changes a running session.
  */
 import type { Cidr } from '../protocol/cidr.js';
+import type { UserRoute } from '../site/user-routes.js';
 import type { Endpoint, PortRange } from './values.js';
 
 export const MODES = ['relay', 'rewrite'] as const;
@@ -83,6 +84,11 @@ export interface SiteConfig {
   readonly advertise: readonly AdvertiseRule[];
   /** Rewrite mode: clients that get the server's own 227 unchanged (they reach it directly). */
   readonly passThroughClients: readonly Cidr[];
+  /**
+   * User routing: with routes, ftpmasq greets the client itself and connects, at USER, to the
+   * upstream of the first route matching the name (`upstream` when none does). Empty: the server greets.
+   */
+  readonly routes: readonly UserRoute[];
 }
 
 /** Split horizon: clients from these blocks are told this address in a 227. */

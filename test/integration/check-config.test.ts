@@ -77,6 +77,7 @@ describe('ftpmasq check-config', () => {
           passThroughClients: [],
           replyTimeout: '60s',
           maxCommandBytes: 4096,
+          routes: [],
         },
         expect.objectContaining({ name: 'archive', listen: ['0.0.0.0:2121'], passivePorts: '61000-61099', idleTimeout: '600s' }),
       ],

@@ -45,6 +45,7 @@ describe('renderEffectiveConfig', () => {
         '    passThroughClients: []',
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
+        '    routes: []',
         '',
       ].join('\n'),
     );

@@ -43,6 +43,7 @@ const DEFAULTS: Config = {
   maxSessionsPerClient: undefined,
   advertise: [],
   passThroughClients: [],
+  routes: [],
 };
 
 const BLOCK_10_0_11 = { family: 4, bytes: [10, 0, 11, 0], prefix: 24 };
@@ -130,6 +131,7 @@ describe('buildConfig with valid options', () => {
         maxSessionsPerClient: 1_000_000,
         advertise: [],
         passThroughClients: [],
+        routes: [],
       },
     },
   ];

@@ -37,6 +37,7 @@ export const SITE: SiteConfig = {
   passThroughClients: [],
   replyTimeoutMs: 60_000,
   maxCommandBytes: 4096,
+  routes: [],
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
