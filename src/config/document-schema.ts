@@ -28,6 +28,7 @@ export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
+import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -45,7 +46,6 @@ import {
   parseClientLimit,
   parseDuration,
   parseIpv4Address,
-  parseIpAddress,
   parsePortRange,
   parsePositiveInteger,
 } from './values.js';
@@ -152,7 +152,7 @@ const passThroughOption = cidrList()
 const siteOptionFields = {
   listen: listenOption,
   upstream: requiredOption('upstream', parseUpstream),
-  publicAddress: optionalOption('publicAddress', parseIpAddress),
+  ...PUBLIC_ADDRESS_SITE_FIELDS,
   passivePorts: optionWithDefault('passivePorts', parsePortRange),
   mode: choiceOption('mode', MODES),
   epsv: choiceOption('epsv', EPSV_MODES),
@@ -217,6 +217,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     listen: values.listen,
     upstream: values.upstream,
     publicAddress: values.publicAddress,
+    publicAddressRefreshMs: values.publicAddressRefresh,
     passivePorts: values.passivePorts,
     mode: values.mode,
     epsv: values.epsv,

@@ -16,6 +16,7 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     upstream: formatEndpoint(site.upstream),
     // No value means the local address of each client's control connection: the key stays out.
     ...(site.publicAddress === undefined ? {} : { publicAddress: site.publicAddress }),
+    publicAddressRefresh: formatDuration(site.publicAddressRefreshMs),
     passivePorts: formatPortRange(site.passivePorts),
     mode: site.mode,
     epsv: site.epsv,

@@ -48,8 +48,12 @@ export interface SiteConfig {
   readonly name: string;
   readonly listen: readonly Endpoint[];
   readonly upstream: Endpoint;
-  /** Advertised to clients; undefined means the local address of each client's control connection. */
+  /**
+   * Advertised to clients: an IP address, or a DNS name resolved (IPv4) every
+   * `publicAddressRefreshMs`; undefined means the local address of each client's control connection.
+   */
   readonly publicAddress: string | undefined;
+  readonly publicAddressRefreshMs: number;
   readonly passivePorts: PortRange;
   readonly mode: Mode;
   readonly epsv: EpsvMode;

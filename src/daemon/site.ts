@@ -7,6 +7,7 @@ import type { Metrics, SiteMetrics } from '../observability/metrics.js';
 import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
+import { isPublicAddressName, lookupIpv4, PublicAddress, type ResolveName } from './public-address.js';
 import { UpstreamCheck } from './upstream-check.js';
 
 /** The log line of each refusal at accept time. */
@@ -28,6 +29,8 @@ export interface SiteDependencies {
   readonly diagnosis: { unroutablePasvWarned: boolean };
   /** A removed site's last session has ended: the daemon forgets it. */
   readonly onRetired: (site: Site) => void;
+  /** How a `publicAddress` given as a DNS name is looked up; `dns.lookup` (IPv4) by default. */
+  readonly resolveName?: ResolveName | undefined;
 }
 
 /**
@@ -48,6 +51,8 @@ export class Site {
   /** The current pool and every older one a running session still uses. */
   private readonly pools = new Set<PassivePortPool>();
   private readonly upstreamCheck: UpstreamCheck;
+  /** The lookups of a `publicAddress` given as a DNS name; undefined for an IP address or none. */
+  private publicAddress: PublicAddress | undefined;
   private retiring = false;
 
   constructor(
@@ -57,6 +62,7 @@ export class Site {
     this.name = config.name;
     this.metrics = dependencies.metrics.forSite(config.name);
     this.logger = dependencies.logger.child({ site: config.name });
+    this.publicAddress = this.makePublicAddress(config);
     this.context = this.snapshot(config, this.makePool(config));
     this.reportPorts();
     this.upstreamCheck = new UpstreamCheck(config, this.metrics);
@@ -116,6 +122,11 @@ export class Site {
   apply(next: SiteConfig): void {
     const previous = this.context.site;
     const pool = isDeepStrictEqual(next.passivePorts, previous.passivePorts) ? this.context.pool : this.makePool(next);
+    const lookups = this.publicAddress;
+    if (lookups === undefined || next.publicAddress !== lookups.name || next.publicAddressRefreshMs !== lookups.refreshMs) {
+      this.publicAddress?.stop();
+      this.publicAddress = this.makePublicAddress(next);
+    }
     this.context = this.snapshot(next, pool);
     this.dropUnusedPools();
     this.reportPorts();
@@ -127,6 +138,8 @@ export class Site {
   /** A site a reload removed and a later reload adds again before its last session ended. */
   revive(next: SiteConfig): void {
     this.retiring = false;
+    // Stopped by retire(): made again by apply().
+    this.publicAddress = undefined;
     this.apply(next);
     this.upstreamCheck.start();
   }
@@ -142,6 +155,7 @@ export class Site {
   retire(drainTimeoutMs: number): void {
     this.retiring = true;
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
     const sessions = this.sessions.size;
     this.logger.info({ sessions, drainTimeoutMs }, 'site removed, draining its sessions');
     if (sessions === 0) {
@@ -179,16 +193,26 @@ export class Site {
   /** Stops checking the upstream (drain, stop). */
   stopChecking(): void {
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
   }
 
   /** Closes every session at once with 421 (stop). */
   closeAll(reason: string): void {
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
     for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
   }
 
   private snapshot(config: SiteConfig, pool: PassivePortPool): SessionContext {
-    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis };
+    const resolved = this.publicAddress;
+    const publicAddress = resolved === undefined ? undefined : () => resolved.current;
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress };
+  }
+
+  private makePublicAddress(config: SiteConfig): PublicAddress | undefined {
+    if (!isPublicAddressName(config.publicAddress)) return undefined;
+    const resolve = this.dependencies.resolveName ?? lookupIpv4;
+    return new PublicAddress(config.publicAddress, config.publicAddressRefreshMs, resolve, this.metrics, this.logger);
   }
 
   private makePool(config: SiteConfig): PassivePortPool {

@@ -109,6 +109,7 @@ export class Metrics {
   readonly tlsProtocols: Counter<Site | 'side' | 'protocol'>;
   readonly dataSetupSeconds: Histogram<Site>;
   readonly upstreamUp: Gauge<Site>;
+  readonly publicAddressLookupFailures: Counter<Site>;
   readonly ready: Gauge;
   readonly draining: Gauge;
   readonly configReloads: Counter<'result'>;
@@ -192,6 +193,12 @@ export class Metrics {
     this.upstreamUp = new Gauge({
       name: 'ftpmasq_upstream_up',
       help: "1 when the site's upstream accepted a TCP connection at the last check (every 10 s), else 0.",
+      labelNames: [SITE_LABEL],
+      registers,
+    });
+    this.publicAddressLookupFailures = new Counter({
+      name: 'ftpmasq_public_address_lookup_failures_total',
+      help: 'Failed lookups of a publicAddress given as a DNS name; the last good address stays advertised.',
       labelNames: [SITE_LABEL],
       registers,
     });
@@ -297,6 +304,7 @@ export class Metrics {
       ['ftpmasq_upstream_unroutable_pasv_total', this.upstreamUnroutablePasv],
       ['ftpmasq_data_connection_setup_seconds', this.dataSetupSeconds],
       ['ftpmasq_upstream_up', this.upstreamUp],
+      ['ftpmasq_public_address_lookup_failures_total', this.publicAddressLookupFailures],
     ];
   }
 

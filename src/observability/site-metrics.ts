@@ -73,6 +73,11 @@ export class SiteMetrics {
     this.metrics.passivePortsCapacity.set(this.labels, capacity);
   }
 
+  /** A lookup of a publicAddress given as a DNS name failed (the last good address stays). */
+  publicAddressLookupFailed(): void {
+    this.metrics.publicAddressLookupFailures.inc(this.labels);
+  }
+
   upstreamReachable(reachable: boolean): void {
     this.metrics.upstreamUp.set(this.labels, reachable ? 1 : 0);
   }

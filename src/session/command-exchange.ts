@@ -160,7 +160,8 @@ export class CommandExchange implements SessionScope {
   // ---- SessionScope ------------------------------------------------------------------------
 
   facts(): SessionFacts {
-    return { clientAddress: this.options.conn.peer.host, ownAddress: this.options.conn.local.host, epsvAllSeen: this.epsvAllSeen };
+    const { conn, context } = this.options;
+    return { clientAddress: conn.peer.host, ownAddress: conn.local.host, epsvAllSeen: this.epsvAllSeen, publicAddress: context.publicAddress?.() };
   }
 
   isClosed(): boolean {

@@ -22,6 +22,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** A `publicAddress` given as a DNS name: its address now, read at each 227 (daemon/public-address.ts). */
+  readonly publicAddress?: (() => string | undefined) | undefined;
 }
 
 /** How long a closing session waits for the peer to take its last reply before destroying. */

@@ -59,6 +59,7 @@ describe('ftpmasq check-config', () => {
           listen: ['0.0.0.0:21', '[::]:21'],
           upstream: '10.0.11.251:21',
           publicAddress: '203.0.113.10',
+          publicAddressRefresh: '60s',
           passivePorts: '60000-60999',
           mode: 'relay',
           epsv: 'passthrough',

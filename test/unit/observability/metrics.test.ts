@@ -73,6 +73,7 @@ const OWN_METRICS = [
   { name: 'ftpmasq_upstream_unroutable_pasv_total', type: 'counter', labels: {}, site: true },
   { name: 'ftpmasq_data_connection_setup_seconds', type: 'histogram', labels: {}, site: true },
   { name: 'ftpmasq_upstream_up', type: 'gauge', labels: {}, site: true },
+  { name: 'ftpmasq_public_address_lookup_failures_total', type: 'counter', labels: {}, site: true },
   { name: 'ftpmasq_tls_handshakes_total', type: 'counter', labels: { side: TLS_SIDES, result: TLS_RESULTS }, site: true },
   { name: 'ftpmasq_tls_protocols_total', type: 'counter', labels: { side: TLS_SIDES, protocol: TLS_PROTOCOLS }, site: true },
   { name: 'ftpmasq_ready', type: 'gauge', labels: {}, site: false },

@@ -19,6 +19,7 @@ export const SITE: SiteConfig = {
   listen: [{ host: '0.0.0.0', port: 21 }],
   upstream: { host: '10.0.11.251', port: 21 },
   publicAddress: undefined,
+  publicAddressRefreshMs: 60_000,
   passivePorts: { low: 60000, high: 60009 },
   mode: 'relay',
   epsv: 'passthrough',
