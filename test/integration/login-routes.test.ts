@@ -4,7 +4,7 @@
  * its own file, show which one a login reached.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configFromDocument } from '../../src/config/load-config.js';
 import { start, type RunningDaemon } from '../../src/daemon.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -13,6 +13,7 @@ import { ROUTED_GREETING } from '../../src/session/login-router.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { RawFtpClient, sha256, type Endpoint } from '../helpers/raw-ftp-client.js';
 import type { ScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { FtpsTestClient, makeCertificate, type TestCertificate } from './support/ftps-fixtures.js';
 
 const PASSIVE_PORTS = '29100-29149';
 const harness = createProxyHarness({ passivePorts: PASSIVE_PORTS });
@@ -184,5 +185,39 @@ describe('routes', () => {
     const { endpoint } = await startFromDocument({ upstream: address });
     const client = await connect(endpoint);
     expect((await client.expectReply(220)).text).toBe('220 the server itself\r\n');
+  });
+});
+
+describe('routes on a site with a certificate', () => {
+  let certificate: TestCertificate;
+  beforeAll(() => {
+    certificate = makeCertificate();
+  });
+  afterAll(() => certificate.remove());
+
+  it('AUTH TLS, PBSZ and PROT before USER are answered by ftpmasq; the login then goes to the routed upstream over TLS', async () => {
+    const users = new Map([['tls-user', 'secret']]);
+    const routed = await harness.legacyServer({ files: new Map([['file.bin', CONTENT_A]]), users });
+    const fallback = await harness.legacyServer({ users });
+    const { endpoint } = await startFromDocument({
+      upstream: fallback.address,
+      tlsCert: certificate.certFile,
+      tlsKey: certificate.keyFile,
+      clientTls: 'required',
+      routes: [{ user: 'tls-.*', upstream: routed.address }],
+    });
+    const client = await FtpsTestClient.connect(endpoint);
+    expect((await client.reply()).text).toBe(ROUTED_GREETING);
+    // clientTls required: a plain USER is refused before any upstream connection.
+    expect((await client.command('USER tls-user')).code).toBe(530);
+    const feat = await client.command('FEAT');
+    expect(feat.text).toContain(' AUTH TLS\r\n');
+    await client.startTls();
+    expect((await client.command('PBSZ 0')).code).toBe(200);
+    expect((await client.command('PROT P')).code).toBe(200);
+    expect((await client.command('USER tls-user')).code).toBe(331);
+    expect((await client.command('PASS secret')).code).toBe(230);
+    expect((await client.command('SIZE file.bin')).text).toContain(String(CONTENT_A.length));
+    client.close();
   });
 });
