@@ -4,6 +4,7 @@
  * its own file, show which one a login reached.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configFromDocument } from '../../src/config/load-config.js';
 import { start, type RunningDaemon } from '../../src/daemon.js';
@@ -11,7 +12,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { ROUTED_GREETING } from '../../src/session/login-router.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
-import { RawFtpClient, sha256, type Endpoint } from '../helpers/raw-ftp-client.js';
+import { RawFtpClient, sha256, withTimeout, type Endpoint } from '../helpers/raw-ftp-client.js';
 import type { ScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { FtpsTestClient, makeCertificate, type TestCertificate } from './support/ftps-fixtures.js';
 
@@ -180,6 +181,23 @@ describe('routes', () => {
     expect(await upstreamErrors(daemon, 'greeting_timeout')).toBe(1);
   });
 
+  it('closes the upstream connection it is still greeting when the client leaves', async () => {
+    const silent = await harness.scripted(async (connection) => {
+      await connection.waitForHangUp(10_000);
+    });
+    const { daemon, endpoint } = await startFromDocument({ upstream: silent.address, routes: [{ user: 'z', upstream: silent.address }] });
+    const client = await connect(endpoint);
+    await client.expectReply(220);
+    client.send('USER gina');
+    const upstream = await silent.nextSession();
+    // A reset, not a half-close: after a FIN the session would go on (its USER is owed a reply).
+    client.socket.resetAndDestroy();
+    // Without the router's close() the greeting wait would hold it for greetingTimeout (10 s).
+    await upstream.waitForClose(2000);
+    expect(await upstreamErrors(daemon, 'greeting_timeout')).toBe(0);
+    expect(await upstreamErrors(daemon, 'connect')).toBe(0);
+  });
+
   it('keeps the transparent greeting on a site without routes', async () => {
     const { address } = await harness.legacyServer({ greeting: '220 the server itself' });
     const { endpoint } = await startFromDocument({ upstream: address });
@@ -219,5 +237,30 @@ describe('routes on a site with a certificate', () => {
     expect((await client.command('PASS secret')).code).toBe(230);
     expect((await client.command('SIZE file.bin')).text).toContain(String(CONTENT_A.length));
     client.close();
+  });
+
+  it('greets over TLS at once on an implicit FTPS listener', async () => {
+    const upstream = await harness.legacyServer();
+    const { daemon } = await startFromDocument({
+      upstream: upstream.address,
+      tlsCert: certificate.certFile,
+      tlsKey: certificate.keyFile,
+      tlsListen: '127.0.0.1:0',
+      routes: [{ user: 'x', upstream: upstream.address }],
+    });
+    const implicit = daemon.addresses[1];
+    if (implicit === undefined) throw new Error('no implicit listener');
+    const secure = tls.connect({ host: implicit.host, port: implicit.port, rejectUnauthorized: false });
+    secure.on('error', () => undefined);
+    const replies: string[] = [];
+    const next = (): Promise<string> =>
+      withTimeout(new Promise<string>((resolve) => secure.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1')))), 5000, () => 'a TLS reply');
+    replies.push(await next());
+    secure.write('USER scott\r\n');
+    replies.push(await next());
+    secure.write('PASS tiger\r\n');
+    replies.push(await next());
+    expect(replies).toEqual([ROUTED_GREETING, expect.stringMatching(/^331 /), expect.stringMatching(/^230 /)]);
+    secure.destroy();
   });
 });
