@@ -113,7 +113,7 @@ export class ControlSession {
       upgradeClient: () => this.upgradeClient(),
       handlerBeforeUpstream: (verb) => this.opener.handlerBeforeUpstream(verb),
     });
-    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log });
+    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }

@@ -37,6 +37,7 @@ export interface OpenerContext {
   readonly site: SiteConfig;
   readonly exchange: CommandExchange;
   readonly log: Logger;
+  readonly metrics: SiteMetrics;
 }
 
 /** Why opening failed: what is counted, logged, and the client's last reply. */
@@ -115,6 +116,7 @@ export class LoginRouter implements UpstreamOpener {
   private readonly site: SiteConfig;
   private readonly exchange: CommandExchange;
   private readonly log: Logger;
+  private readonly metrics: SiteMetrics;
   private userLine: Buffer | undefined;
   private userNameSeen: ((name: string) => void) | undefined;
   private cancel: ((failure: OpenFailure) => void) | undefined;
@@ -122,10 +124,11 @@ export class LoginRouter implements UpstreamOpener {
   private pending: Conn | undefined;
   private closed = false;
 
-  constructor({ site, exchange, log }: OpenerContext) {
+  constructor({ site, exchange, log, metrics }: OpenerContext) {
     this.site = site;
     this.exchange = exchange;
     this.log = log;
+    this.metrics = metrics;
   }
 
   async open(): Promise<Conn> {
@@ -138,6 +141,7 @@ export class LoginRouter implements UpstreamOpener {
     const choice = chooseUpstream(this.site, name);
     const target = `${choice.upstream.host}:${choice.upstream.port}`;
     this.log.info({ route: choice.route ?? 'upstream', upstream: target }, 'login routed');
+    this.metrics.routedLogin(choice.route === undefined ? 'upstream' : 'route');
     const conn = await dialConn({
       host: choice.upstream.host,
       port: choice.upstream.port,

@@ -70,7 +70,7 @@ describe('routes', () => {
     const users = new Map(['alice', 'ops-17', 'ops-x', 'malice', 'bob'].map((user) => [user, 'secret']));
     const a = await harness.legacyServer({ files: new Map([['file.bin', CONTENT_A]]), greeting: '220 server A', users });
     const b = await harness.legacyServer({ files: new Map([['file.bin', CONTENT_B]]), greeting: '220 server B', users });
-    const { endpoint } = await startFromDocument({
+    const { daemon, endpoint } = await startFromDocument({
       upstream: b.address,
       routes: [
         { user: 'alice|ops-[0-9]+', upstream: a.address },
@@ -95,6 +95,9 @@ describe('routes', () => {
       expect(sha256(result.data), user).toBe(sha256(expected));
       await client.quit();
     }
+    const routed = (await daemon.metrics.routedLogins.get()).values;
+    expect(routed.find((value) => value.labels.via === 'route')?.value).toBe(3);
+    expect(routed.find((value) => value.labels.via === 'upstream')?.value).toBe(2);
   });
 
   it("never shows the upstream's greeting, and pipelined USER and PASS reach the upstream in order", async () => {
