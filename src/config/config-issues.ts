@@ -8,6 +8,7 @@ import { CIDR_FORM } from '../protocol/cidr.js';
 import { ADVERTISE_FORM, ADVERTISE_RULE_KEYS, PROCESS_KEYS, SITE_KEYS, SITE_NAME_FORM, SITE_OPTION_KEYS } from './document-schema.js';
 import { DEFAULT_SITE_NAME, findSpec, valueFormOf } from './option-specs.js';
 import { ConfigError } from './values.js';
+import { ROUTE_KEYS, ROUTES_FORM, USER_PATTERN_FORM } from './site-fields-routes.js';
 
 export type KeyPath = readonly PropertyKey[];
 type Issue = z.core.$ZodIssue;
@@ -43,6 +44,8 @@ function formOfKey(key: PropertyKey | undefined): string {
   if (key === 'name') return SITE_NAME_FORM;
   if (key === 'listen') return 'IP:PORT or a list of them';
   if (key === 'advertise') return ADVERTISE_FORM;
+  if (key === 'routes') return ROUTES_FORM;
+  if (key === 'user') return USER_PATTERN_FORM;
   if (key === 'allowClients' || key === 'denyClients' || key === 'passThroughClients' || key === 'clients') return `${CIDR_FORM}, or a list of them`;
   if (key === 'address') return 'an IPv4 address';
   const spec = findSpec(key ?? '');
@@ -58,6 +61,7 @@ export function formOf(path: KeyPath): string {
   if (parent === 'sites') return 'a site: a mapping with name:, upstream: and the other site keys';
   if (parent === 'listen') return 'IP:PORT or [IPv6]:PORT';
   if (parent === 'advertise') return ADVERTISE_FORM;
+  if (parent === 'routes') return ROUTES_FORM;
   if (parent === 'allowClients' || parent === 'denyClients' || parent === 'passThroughClients' || parent === 'clients') return CIDR_FORM;
   return formOfKey(parent);
 }
@@ -66,6 +70,7 @@ export function formOf(path: KeyPath): string {
 export function keysAt(shape: DocumentShape, path: KeyPath): readonly string[] {
   if (path.length === 0) return shape === 'sites' ? [...PROCESS_KEYS, 'sites'] : [...SITE_OPTION_KEYS, ...PROCESS_KEYS, 'sites'];
   if (path.includes('advertise')) return ADVERTISE_RULE_KEYS;
+  if (path.includes('routes')) return ROUTE_KEYS;
   return SITE_KEYS;
 }
 

@@ -27,6 +27,8 @@ import {
 export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
+import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -44,7 +46,6 @@ import {
   parseClientLimit,
   parseDuration,
   parseIpv4Address,
-  parseIpAddress,
   parsePortRange,
   parsePositiveInteger,
 } from './values.js';
@@ -151,7 +152,7 @@ const passThroughOption = cidrList()
 const siteOptionFields = {
   listen: listenOption,
   upstream: requiredOption('upstream', parseUpstream),
-  publicAddress: optionalOption('publicAddress', parseIpAddress),
+  ...PUBLIC_ADDRESS_SITE_FIELDS,
   passivePorts: optionWithDefault('passivePorts', parsePortRange),
   mode: choiceOption('mode', MODES),
   epsv: choiceOption('epsv', EPSV_MODES),
@@ -176,10 +177,11 @@ const siteOptionFields = {
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
+  ...ROUTES_SITE_FIELDS,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
-export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients'];
+export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients', 'routes'];
 
 /** The keys of the whole process, at the top of every file. */
 const processFields = {
@@ -215,6 +217,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     listen: values.listen,
     upstream: values.upstream,
     publicAddress: values.publicAddress,
+    publicAddressRefreshMs: values.publicAddressRefresh,
     passivePorts: values.passivePorts,
     mode: values.mode,
     epsv: values.epsv,
@@ -233,6 +236,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     passThroughClients: values.passThroughClients,
     replyTimeoutMs: values.replyTimeout,
     maxCommandBytes: values.maxCommandBytes,
+    routes: values.routes,
   };
 }
 

@@ -16,6 +16,7 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     upstream: formatEndpoint(site.upstream),
     // No value means the local address of each client's control connection: the key stays out.
     ...(site.publicAddress === undefined ? {} : { publicAddress: site.publicAddress }),
+    publicAddressRefresh: formatDuration(site.publicAddressRefreshMs),
     passivePorts: formatPortRange(site.passivePorts),
     mode: site.mode,
     epsv: site.epsv,
@@ -34,6 +35,7 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     passThroughClients: site.passThroughClients.map(formatCidr),
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
+    routes: site.routes.map((route) => ({ user: route.user, upstream: formatEndpoint(route.upstream) })),
     // The file names only: the key itself never appears in what check-config prints.
     ...(site.tls === undefined
       ? {}

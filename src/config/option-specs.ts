@@ -8,6 +8,7 @@ import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import { DURATION_FORM } from './values.js';
 import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
 import { TLS_OPTION_SPECS } from './option-specs-tls.js';
+import { PUBLIC_ADDRESS_OPTION_SPECS } from './option-specs-public-address.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -27,6 +28,7 @@ export interface RawOptions {
   listen?: string | readonly string[];
   upstream?: string;
   publicAddress?: string;
+  publicAddressRefresh?: string;
   passivePorts?: string;
   mode?: string;
   epsv?: string;
@@ -94,8 +96,9 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   {
     key: 'publicAddress',
     flag: '--public-address',
-    valueName: 'IP',
-    description: "address advertised to clients in 227 replies (default: the local address of the client's control connection)",
+    valueName: 'IP|HOST',
+    description:
+      "address advertised to clients in 227 replies, or a DNS name re-resolved every publicAddressRefresh (default: the local address of the client's control connection)",
     defaultValue: undefined,
     scope: 'site',
   },
@@ -222,6 +225,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   ...ACCESS_OPTION_SPECS,
   ...TLS_OPTION_SPECS,
+  ...PUBLIC_ADDRESS_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */
@@ -248,6 +252,7 @@ const FORM_OF_VALUE_NAME: Readonly<Record<string, string>> = {
   DURATION: DURATION_FORM,
   N: 'a whole number',
   IP: 'an IPv4 or IPv6 address',
+  'IP|HOST': 'an IPv4 or IPv6 address, or a DNS name',
   'LOW-HIGH': 'LOW-HIGH (e.g. 60000-60999)',
   CIDR: CIDR_FORM,
   'N|unlimited': 'a whole number or unlimited',

@@ -4,6 +4,7 @@
  * of its site it started with, so a reload never changes a running session.
  */
 import type { Cidr } from '../protocol/cidr.js';
+import type { UserRoute } from '../site/user-routes.js';
 import type { Endpoint, PortRange } from './values.js';
 
 export const MODES = ['relay', 'rewrite'] as const;
@@ -47,8 +48,12 @@ export interface SiteConfig {
   readonly name: string;
   readonly listen: readonly Endpoint[];
   readonly upstream: Endpoint;
-  /** Advertised to clients; undefined means the local address of each client's control connection. */
+  /**
+   * Advertised to clients: an IP address, or a DNS name resolved (IPv4) every
+   * `publicAddressRefreshMs`; undefined means the local address of each client's control connection.
+   */
   readonly publicAddress: string | undefined;
+  readonly publicAddressRefreshMs: number;
   readonly passivePorts: PortRange;
   readonly mode: Mode;
   readonly epsv: EpsvMode;
@@ -83,6 +88,11 @@ export interface SiteConfig {
   readonly advertise: readonly AdvertiseRule[];
   /** Rewrite mode: clients that get the server's own 227 unchanged (they reach it directly). */
   readonly passThroughClients: readonly Cidr[];
+  /**
+   * User routing: with routes, ftpmasq greets the client itself and connects, at USER, to the
+   * upstream of the first route matching the name (`upstream` when none does). Empty: the server greets.
+   */
+  readonly routes: readonly UserRoute[];
 }
 
 /** Split horizon: clients from these blocks are told this address in a 227. */

@@ -35,7 +35,7 @@ export interface PortRange {
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** RFC 1123 section 2.1: a name whose last label is all digits would be read as an address. */
-function isHostName(text: string): boolean {
+export function isHostName(text: string): boolean {
   return HOSTNAME.test(text) && !/^\d+$/.test(text.split('.').at(-1) ?? '');
 }
 

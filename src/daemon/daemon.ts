@@ -23,6 +23,7 @@ import { SessionRegistry } from '../session/session-registry.js';
 import { hashConfig } from './config-hash.js';
 import { type ControlListener, ListenError, type ListenerHandlers, bindListener, closeServer } from './listeners.js';
 import { type ReloadPlan, type SiteChange, formatEndpoint, planReload } from './reload-plan.js';
+import type { ResolveName } from './public-address.js';
 import { Site, type SiteDependencies } from './site.js';
 
 export type DaemonState = 'running' | 'draining' | 'stopped';
@@ -32,6 +33,8 @@ export interface StartOptions {
   readonly metrics?: Metrics;
   /** The configuration's hash as its loader computed it; computed here when not given. */
   readonly configHash?: string;
+  /** How a `publicAddress` given as a DNS name is looked up (tests); `dns.lookup` by default. */
+  readonly resolveName?: ResolveName;
 }
 
 export type ReloadResult =
@@ -83,7 +86,7 @@ export interface RunningDaemon {
 
 /** Binds every site of `config`; if any bind fails, releases what was bound and throws ListenError. */
 export async function start(config: DaemonConfig, options: StartOptions): Promise<RunningDaemon> {
-  const daemon = new Daemon(options.logger, options.metrics ?? new Metrics());
+  const daemon = new Daemon(options.logger, options.metrics ?? new Metrics(), options.resolveName);
   await daemon.open(config, options.configHash ?? hashConfig(config));
   return daemon;
 }
@@ -119,6 +122,7 @@ class Daemon implements RunningDaemon {
   constructor(
     private readonly logger: Logger,
     readonly metrics: Metrics,
+    private readonly resolveName?: ResolveName,
   ) {}
 
   get addresses(): readonly Endpoint[] {
@@ -303,6 +307,7 @@ class Daemon implements RunningDaemon {
       ledger: this.ledger,
       registry: this.registry,
       diagnosis: this.diagnosis,
+      resolveName: this.resolveName,
       onRetired: (site) => {
         if (this.sites.get(site.name) !== site || !site.isRetiring) return;
         this.sites.delete(site.name);

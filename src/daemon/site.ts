@@ -8,6 +8,7 @@ import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import type { SessionRegistry } from '../session/session-registry.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
+import { isPublicAddressName, lookupIpv4, PublicAddress, type ResolveName } from './public-address.js';
 import { UpstreamCheck } from './upstream-check.js';
 
 /** The log line of each refusal at accept time. */
@@ -31,6 +32,8 @@ export interface SiteDependencies {
   readonly registry: SessionRegistry;
   /** A removed site's last session has ended: the daemon forgets it. */
   readonly onRetired: (site: Site) => void;
+  /** How a `publicAddress` given as a DNS name is looked up; `dns.lookup` (IPv4) by default. */
+  readonly resolveName?: ResolveName | undefined;
 }
 
 /**
@@ -51,6 +54,8 @@ export class Site {
   /** The current pool and every older one a running session still uses. */
   private readonly pools = new Set<PassivePortPool>();
   private readonly upstreamCheck: UpstreamCheck;
+  /** The lookups of a `publicAddress` given as a DNS name; undefined for an IP address or none. */
+  private publicAddress: PublicAddress | undefined;
   private retiring = false;
 
   constructor(
@@ -60,6 +65,7 @@ export class Site {
     this.name = config.name;
     this.metrics = dependencies.metrics.forSite(config.name);
     this.logger = dependencies.logger.child({ site: config.name });
+    this.publicAddress = this.makePublicAddress(config);
     this.context = this.snapshot(config, this.makePool(config));
     this.reportPorts();
     this.upstreamCheck = new UpstreamCheck(config, this.metrics);
@@ -120,6 +126,11 @@ export class Site {
   apply(next: SiteConfig): void {
     const previous = this.context.site;
     const pool = isDeepStrictEqual(next.passivePorts, previous.passivePorts) ? this.context.pool : this.makePool(next);
+    const lookups = this.publicAddress;
+    if (lookups === undefined || next.publicAddress !== lookups.name || next.publicAddressRefreshMs !== lookups.refreshMs) {
+      this.publicAddress?.stop();
+      this.publicAddress = this.makePublicAddress(next);
+    }
     this.context = this.snapshot(next, pool);
     this.dropUnusedPools();
     this.reportPorts();
@@ -131,6 +142,8 @@ export class Site {
   /** A site a reload removed and a later reload adds again before its last session ended. */
   revive(next: SiteConfig): void {
     this.retiring = false;
+    // Stopped by retire(): made again by apply().
+    this.publicAddress = undefined;
     this.apply(next);
     this.upstreamCheck.start();
   }
@@ -146,6 +159,7 @@ export class Site {
   retire(drainTimeoutMs: number): void {
     this.retiring = true;
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
     const sessions = this.sessions.size;
     this.logger.info({ sessions, drainTimeoutMs }, 'site removed, draining its sessions');
     if (sessions === 0) {
@@ -183,16 +197,26 @@ export class Site {
   /** Stops checking the upstream (drain, stop). */
   stopChecking(): void {
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
   }
 
   /** Closes every session at once with 421 (stop). */
   closeAll(reason: string): void {
     this.upstreamCheck.stop();
+    this.publicAddress?.stop();
     for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
   }
 
   private snapshot(config: SiteConfig, pool: PassivePortPool): SessionContext {
-    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis };
+    const resolved = this.publicAddress;
+    const publicAddress = resolved === undefined ? undefined : () => resolved.current;
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress };
+  }
+
+  private makePublicAddress(config: SiteConfig): PublicAddress | undefined {
+    if (!isPublicAddressName(config.publicAddress)) return undefined;
+    const resolve = this.dependencies.resolveName ?? lookupIpv4;
+    return new PublicAddress(config.publicAddress, config.publicAddressRefreshMs, resolve, this.metrics, this.logger);
   }
 
   private makePool(config: SiteConfig): PassivePortPool {

@@ -49,5 +49,9 @@ export const TLS_PROTOCOLS = ['tls1_2', 'tls1_3'] as const;
 export type TlsSide = (typeof TLS_SIDES)[number];
 export type TlsResult = (typeof TLS_RESULTS)[number];
 
+/** User routing: a login went to the upstream of a route that matched, or to the site's own upstream. */
+export const ROUTED_VIA = ['route', 'upstream'] as const;
+export type RoutedVia = (typeof ROUTED_VIA)[number];
+
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];

@@ -17,6 +17,7 @@ import {
   TLS_RESULTS,
   TLS_PROTOCOLS,
   RELOAD_RESULTS,
+  ROUTED_VIA,
   type ReloadOutcome,
 } from './metric-labels.js';
 
@@ -56,6 +57,7 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
   ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
   ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
   ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
+  ftpmasq_routed_logins_total: { via: ROUTED_VIA },
 };
 
 /** Labels whose values are not a fixed list, and what the documentation says they hold. */
@@ -109,6 +111,8 @@ export class Metrics {
   readonly tlsProtocols: Counter<Site | 'side' | 'protocol'>;
   readonly dataSetupSeconds: Histogram<Site>;
   readonly upstreamUp: Gauge<Site>;
+  readonly publicAddressLookupFailures: Counter<Site>;
+  readonly routedLogins: Counter<Site | 'via'>;
   readonly ready: Gauge;
   readonly draining: Gauge;
   readonly configReloads: Counter<'result'>;
@@ -193,6 +197,18 @@ export class Metrics {
       name: 'ftpmasq_upstream_up',
       help: "1 when the site's upstream accepted a TCP connection at the last check (every 10 s), else 0.",
       labelNames: [SITE_LABEL],
+      registers,
+    });
+    this.publicAddressLookupFailures = new Counter({
+      name: 'ftpmasq_public_address_lookup_failures_total',
+      help: 'Failed lookups of a publicAddress given as a DNS name; the last good address stays advertised.',
+      labelNames: [SITE_LABEL],
+      registers,
+    });
+    this.routedLogins = new Counter({
+      name: 'ftpmasq_routed_logins_total',
+      help: "Logins on a site with routes, by whether a route matched the user name or the site's own upstream took it.",
+      labelNames: [SITE_LABEL, 'via'],
       registers,
     });
     this.tlsHandshakes = new Counter({
@@ -297,6 +313,8 @@ export class Metrics {
       ['ftpmasq_upstream_unroutable_pasv_total', this.upstreamUnroutablePasv],
       ['ftpmasq_data_connection_setup_seconds', this.dataSetupSeconds],
       ['ftpmasq_upstream_up', this.upstreamUp],
+      ['ftpmasq_public_address_lookup_failures_total', this.publicAddressLookupFailures],
+      ['ftpmasq_routed_logins_total', this.routedLogins],
     ];
   }
 

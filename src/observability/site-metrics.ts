@@ -9,6 +9,7 @@ import {
   type Direction,
   type RefusalReason,
   type RewriteKind,
+  type RoutedVia,
   type TlsResult,
   type TlsSide,
   type UpstreamStage,
@@ -71,6 +72,16 @@ export class SiteMetrics {
   passivePorts(inUse: number, capacity: number): void {
     this.metrics.passivePortsInUse.set(this.labels, inUse);
     this.metrics.passivePortsCapacity.set(this.labels, capacity);
+  }
+
+  /** A login on a site with routes was sent to an upstream. */
+  routedLogin(via: RoutedVia): void {
+    this.metrics.routedLogins.inc({ ...this.labels, via });
+  }
+
+  /** A lookup of a publicAddress given as a DNS name failed (the last good address stays). */
+  publicAddressLookupFailed(): void {
+    this.metrics.publicAddressLookupFailures.inc(this.labels);
   }
 
   upstreamReachable(reachable: boolean): void {

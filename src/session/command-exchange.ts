@@ -9,7 +9,7 @@ import type { SessionFacts } from '../site/site-policy.js';
 import type { ControlChannel } from './control-channel.js';
 import type { SessionContext } from './control-session.js';
 import { handlerFor } from './handlers/command-table.js';
-import type { SessionScope } from './handlers/scope.js';
+import type { CommandHandler, SessionScope } from './handlers/scope.js';
 import { IntentQueue, TRANSFER_VERBS, type Intent } from './intents.js';
 import { SessionActivity } from './session-activity.js';
 
@@ -46,6 +46,8 @@ export interface CommandExchangeOptions {
   readonly clientTls?: ClientTlsSession | undefined;
   /** Runs as the 234 to AUTH TLS is written: the session swaps the client stream to TLS. */
   readonly upgradeClient?: () => void;
+  /** Before the upstream exists (user routing): the handler for a verb, or undefined for the usual one. */
+  readonly handlerBeforeUpstream?: (verb: string) => CommandHandler | undefined;
 }
 
 /**
@@ -124,7 +126,7 @@ export class CommandExchange implements SessionScope {
     const parsed = parseCommand(line);
     const urgentAbort = parsed.ok ? undefined : readUrgentAbort(line);
     if (urgentAbort !== undefined) {
-      handlerFor('ABOR')(urgentAbort, this);
+      this.handlerOf('ABOR')(urgentAbort, this);
       return;
     }
     if (!parsed.ok) {
@@ -144,7 +146,7 @@ export class CommandExchange implements SessionScope {
       return;
     }
     if (this.log.isLevelEnabled('debug')) this.log.debug({ verb: command.verb }, 'command');
-    handlerFor(command.verb)(command, this);
+    this.handlerOf(command.verb)(command, this);
     if (this.pending.length > MAX_PENDING_COMMANDS) this.client.pause('pipeline');
   }
 
@@ -176,7 +178,8 @@ export class CommandExchange implements SessionScope {
   // ---- SessionScope ------------------------------------------------------------------------
 
   facts(): SessionFacts {
-    return { clientAddress: this.options.conn.peer.host, ownAddress: this.options.conn.local.host, epsvAllSeen: this.epsvAllSeen };
+    const { conn, context } = this.options;
+    return { clientAddress: conn.peer.host, ownAddress: conn.local.host, epsvAllSeen: this.epsvAllSeen, publicAddress: context.publicAddress?.() };
   }
 
   isClosed(): boolean {
@@ -246,6 +249,11 @@ export class CommandExchange implements SessionScope {
   passOn(lines: readonly Buffer[]): void {
     for (const line of lines) this.send(line);
     this.completeHead();
+  }
+
+  private handlerOf(verb: string): CommandHandler {
+    const early = this.upstream === undefined ? this.options.handlerBeforeUpstream?.(verb) : undefined;
+    return early ?? handlerFor(verb);
   }
 
   private completeHead(): void {

@@ -3,7 +3,6 @@ import type { SiteConfig } from '../config/types.js';
 import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
-import { dialConn } from '../net/dial.js';
 import { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
@@ -11,6 +10,7 @@ import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange, type SessionActivity } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
+import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener } from './login-router.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
 /** Shared by all sessions of one daemon. */
@@ -22,6 +22,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** A `publicAddress` given as a DNS name: its address now, read at each 227 (daemon/public-address.ts). */
+  readonly publicAddress?: (() => string | undefined) | undefined;
 }
 
 /** How long a closing session waits for the peer to take its last reply before destroying. */
@@ -48,6 +50,7 @@ export class ControlSession {
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
   private readonly clientTls: ClientTlsSession | undefined;
+  private readonly opener: UpstreamOpener;
   private closed = false;
   /** The client's EOF has been read (and passed upstream after every command before it). */
   private clientEnded = false;
@@ -108,7 +111,9 @@ export class ControlSession {
       onCompleted: () => this.checkIdle(),
       clientTls: this.clientTls,
       upgradeClient: () => this.upgradeClient(),
+      handlerBeforeUpstream: (verb) => this.opener.handlerBeforeUpstream(verb),
     });
+    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }
@@ -135,18 +140,13 @@ export class ControlSession {
   }
 
   async start(): Promise<void> {
-    const { site, metrics } = this.context;
+    const { metrics } = this.context;
     metrics.sessionStarted();
     this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
-    this.client.pause('connecting');
+    if (!this.opener.greetsClient) this.client.pause('connecting');
     if (this.implicitTls) this.upgradeClient();
     try {
-      const upstream = await dialConn({
-        host: site.upstream.host,
-        port: site.upstream.port,
-        timeoutMs: site.upstreamConnectTimeoutMs,
-        allowHalfOpen: true,
-      });
+      const upstream = await this.opener.open();
       if (this.closed) {
         upstream.stream.destroy();
         return;
@@ -154,9 +154,7 @@ export class ControlSession {
       this.attachUpstream(upstream);
       this.client.resume('connecting');
     } catch (error) {
-      metrics.upstreamError('connect');
-      this.log.error({ err: errorMessage(error) }, 'upstream unreachable');
-      this.close('upstream unreachable', '421 Service not available, closing control connection.\r\n');
+      if (!this.closed) this.close(...reportOpenFailure(error, metrics, this.log));
     }
   }
 
@@ -188,6 +186,7 @@ export class ControlSession {
     this.upstream = upstream;
     this.exchange.attachUpstream(upstream, conn);
     this.timers.upstreamConnected();
+    this.opener.attached();
     // The client may have left while the upstream was being dialled: pass its EOF on now.
     if (this.client.readableEnded) upstream.endWriting();
   }
@@ -282,6 +281,7 @@ export class ControlSession {
     this.closed = true;
     clearTimeout(this.halfCloseTimer);
     this.timers.clear();
+    this.opener.close();
     this.data.close();
     this.upstream?.destroy();
     if (lastReply === undefined) this.client.destroy();

@@ -30,6 +30,8 @@ export interface SessionFacts {
   readonly ownAddress: string;
   /** RFC 2428 section 4: the client sent `EPSV ALL`. */
   readonly epsvAllSeen: boolean;
+  /** The address a `publicAddress` given as a DNS name resolves to now; undefined before it first does. */
+  readonly publicAddress?: string | undefined;
 }
 
 /** What a passive command asks of the upstream, and how ftpmasq answers the client. */
@@ -82,10 +84,12 @@ function refusalAfterEpsvAll(verb: string): Refusal {
  * The address clients are told to connect to in a 227: IPv4 only, by the protocol. Split horizon
  * first: in relay mode a client of the first `advertise` rule that matches is told its address
  * (a client inside the gateway cannot use the public one where the router does no hairpin NAT).
+ * A `publicAddress` that is a DNS name counts as given only once it has resolved
+ * (`facts.publicAddress`); until then the local address of the control connection is named.
  */
 export function advertisedIpv4(site: Pick<SitePolicy, 'publicAddress' | 'advertise'> & Partial<Pick<SitePolicy, 'mode'>>, facts: SessionFacts): string | undefined {
   const rule = site.mode !== 'rewrite' ? firstMatch(site.advertise ?? [], facts.clientAddress) : undefined;
-  const configured = rule?.address ?? site.publicAddress;
+  const configured = rule?.address ?? facts.publicAddress ?? site.publicAddress;
   if (configured !== undefined && ipFamily(configured) === 4) return normalizeAddress(configured);
   return ipFamily(facts.ownAddress) === 4 && ipFamily(facts.clientAddress) === 4 ? facts.ownAddress : undefined;
 }

@@ -39,7 +39,8 @@ export const handleLogin: CommandHandler = (command, scope) => {
   apply(decideLogin(scope.site, command.verb, securityFacts(scope)), command.forward, scope, intent);
 };
 
-function securityFacts(scope: SessionScope): SecurityFacts {
+/** What the TLS policy decides on: whether the control connection is TLS, and PBSZ seen. */
+export function securityFacts(scope: SessionScope): SecurityFacts {
   const tls = scope.clientTls;
   return { controlTls: tls?.controlTls ?? false, pbszSeen: tls?.pbszSeen ?? false };
 }

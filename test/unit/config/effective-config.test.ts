@@ -27,6 +27,7 @@ describe('renderEffectiveConfig', () => {
         '    listen:',
         '      - 0.0.0.0:21',
         '    upstream: 10.0.0.1:21',
+        '    publicAddressRefresh: 60s',
         '    passivePorts: 60000-60999',
         '    mode: relay',
         '    epsv: passthrough',
@@ -45,6 +46,7 @@ describe('renderEffectiveConfig', () => {
         '    passThroughClients: []',
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
+        '    routes: []',
         '',
       ].join('\n'),
     );

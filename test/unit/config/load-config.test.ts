@@ -34,9 +34,9 @@ function sitesFile(...sites: string[][]): string {
 const A = ['name: a', 'upstream: 10.0.0.1:21', 'listen: 127.0.0.1:2121', 'passivePorts: 60000-60099'];
 const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passivePorts: 60100-60199'];
 const SITE_KEY_LIST =
-  'name, listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData';
+  'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, logLevel, metricsListen, drainTimeout, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -50,6 +50,7 @@ describe('configFromDocument: valid files', () => {
       listen: [{ host: '127.0.0.1', port: 2121 }],
       upstream: { host: '10.0.0.1', port: 21 },
       publicAddress: undefined,
+      publicAddressRefreshMs: 60_000,
       passivePorts: { low: 60000, high: 60099 },
       mode: 'relay',
       epsv: 'passthrough',
@@ -68,6 +69,7 @@ describe('configFromDocument: valid files', () => {
       passThroughClients: [],
       replyTimeoutMs: 60_000,
       maxCommandBytes: 4096,
+      routes: [],
     });
     expect(config.sites[1]).toMatchObject({ mode: 'rewrite', maxSessions: 5, idleTimeoutMs: 600_000 });
   });
@@ -186,7 +188,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'a list for a range', text: sitesFile(['name: a', 'upstream: a:21', 'passivePorts: [60000, 60099]']), message: `${SOURCE}: sites[0].passivePorts: expected LOW-HIGH (e.g. 60000-60999), got a list` },
     { title: 'a boolean for a duration', text: 'upstream: a:21\nidleTimeout: true\n', message: `${SOURCE}: idleTimeout: expected a duration such as 30s, 1.5s, 500ms or 5m, got true` },
     { title: 'an empty value', text: 'upstream:\n', message: `${SOURCE}: upstream: expected HOST:PORT, got an empty value` },
-    { title: 'an empty public address', text: 'upstream: a:21\npublicAddress:\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, got an empty value` },
+    { title: 'an empty public address', text: 'upstream: a:21\npublicAddress:\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, or a DNS name, got an empty value` },
     { title: 'a mapping in a listen list', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", {host: x}]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got a mapping` },
     { title: 'a mapping for listen', text: 'upstream: a:21\nlisten: {host: x}\n', message: `${SOURCE}: listen: expected IP:PORT or a list of them, got a mapping` },
     { title: 'a number for a choice', text: 'upstream: a:21\nmode: 5\n', message: `${SOURCE}: mode: expected one of relay|rewrite, got 5` },
@@ -264,7 +266,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'the second listen address', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", "localhost:21"]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got "localhost:21"` },
     { title: 'one listen address', text: 'upstream: a:21\nlisten: 0.0.0.0:70000\n', message: `${SOURCE}: listen: expected IP:PORT or [IPv6]:PORT with a port from 0 to 65535, got "0.0.0.0:70000"` },
     { title: 'an upstream on port 0', text: sitesFile(['name: a', 'upstream: ftp.internal:0']), message: `${SOURCE}: sites[0].upstream: expected HOST:PORT or [IPv6]:PORT with a port from 1 to 65535, got "ftp.internal:0"` },
-    { title: 'a host name for the public address', text: 'upstream: a:21\npublicAddress: ftp.example.com\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, got "ftp.example.com"` },
+    { title: 'a URL for the public address', text: 'upstream: a:21\npublicAddress: ftp://ftp.example.com\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, or a DNS name, got "ftp://ftp.example.com"` },
     { title: 'an unknown choice', text: sitesFile([...A, 'epsv: on']), message: `${SOURCE}: sites[0].epsv: expected one of passthrough|translate|disable, got "on"` },
     { title: 'metrics OFF in capitals', text: `metricsListen: OFF\n${sitesFile(A)}`, message: `${SOURCE}: metricsListen: expected IP:PORT or [IPv6]:PORT, got "OFF"` },
     // Required keys

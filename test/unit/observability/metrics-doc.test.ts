@@ -120,6 +120,8 @@ describe('renderMetricsTable', () => {
       '| `ftpmasq_upstream_unroutable_pasv_total`',
       '| `ftpmasq_data_connection_setup_seconds`',
       '| `ftpmasq_upstream_up`',
+      '| `ftpmasq_public_address_lookup_failures_total`',
+      '| `ftpmasq_routed_logins_total`',
       '| `ftpmasq_tls_handshakes_total`',
       '| `ftpmasq_tls_protocols_total`',
     ]);

@@ -19,6 +19,7 @@ export const SITE: SiteConfig = {
   listen: [{ host: '0.0.0.0', port: 21 }],
   upstream: { host: '10.0.11.251', port: 21 },
   publicAddress: undefined,
+  publicAddressRefreshMs: 60_000,
   passivePorts: { low: 60000, high: 60009 },
   mode: 'relay',
   epsv: 'passthrough',
@@ -37,6 +38,7 @@ export const SITE: SiteConfig = {
   passThroughClients: [],
   replyTimeoutMs: 60_000,
   maxCommandBytes: 4096,
+  routes: [],
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
