@@ -92,7 +92,8 @@ describe('GET /sessions during a transfer', () => {
   });
 
   it('a session whose client resets mid-transfer leaves the view (the one close path removes it)', async () => {
-    const download = await startPacedDownload(harness, 8 * MIB);
+    // Large enough that the relay cannot hand it all to the kernel's socket buffers before the reset.
+    const download = await startPacedDownload(harness, 64 * MIB);
     await download.step(MIB);
     expect(onlySession((await readSessions(download.http)).document).state).toBe('transfer');
     download.client.socket.resetAndDestroy();
