@@ -27,6 +27,7 @@ import {
 export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -176,6 +177,7 @@ const siteOptionFields = {
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
+  ...upstreamTlsFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -209,8 +211,10 @@ function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'pa
 
 function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {
   const tls = toSiteTls(values, context);
+  const upstreamTls = toUpstreamTls(values, values.tlsCert !== undefined, context);
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
+    ...(upstreamTls === undefined || upstreamTls === 'invalid' ? {} : { upstreamTls }),
     name,
     listen: values.listen,
     upstream: values.upstream,

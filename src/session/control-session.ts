@@ -3,8 +3,8 @@ import type { SiteConfig } from '../config/types.js';
 import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
-import { dialConn } from '../net/dial.js';
 import { ClientTlsSession } from '../net/tls-session.js';
+import { connectUpstream, upstreamTlsOf, type UpstreamTlsSession } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
@@ -48,6 +48,7 @@ export class ControlSession {
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
   private readonly clientTls: ClientTlsSession | undefined;
+  private readonly upstreamTls: UpstreamTlsSession | undefined;
   private closed = false;
   /** The client's EOF has been read (and passed upstream after every command before it). */
   private clientEnded = false;
@@ -78,6 +79,7 @@ export class ControlSession {
     }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
     const { site, pool, metrics } = context;
     this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
+    this.upstreamTls = upstreamTlsOf(site, metrics, this.log);
     this.data = new DataConnector({
       pool,
       metrics,
@@ -94,6 +96,7 @@ export class ControlSession {
         this.checkIdle();
       },
       clientDataTls: () => this.clientTls?.dataTls(site.tls?.dataTlsReuse ?? 'required', site.passiveTimeoutMs),
+      upstreamDataTls: this.upstreamTls?.dataTls,
     });
     this.exchange = new CommandExchange({
       context,
@@ -141,12 +144,7 @@ export class ControlSession {
     this.client.pause('connecting');
     if (this.implicitTls) this.upgradeClient();
     try {
-      const upstream = await dialConn({
-        host: site.upstream.host,
-        port: site.upstream.port,
-        timeoutMs: site.upstreamConnectTimeoutMs,
-        allowHalfOpen: true,
-      });
+      const upstream = await connectUpstream(site, this.upstreamTls);
       if (this.closed) {
         upstream.stream.destroy();
         return;
