@@ -8,12 +8,14 @@
  *   ProFTPD logs every data connection as a resumed session.
  * - The server's certificate checked against another CA, or a wrong pin: 421, no login reaches it.
  * - The right pin (SHA-256 of the server's certificate) works without a CA.
+ * - `ftpmasq probe` from the gateway finds AUTH TLS offered and session reuse required.
  */
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient, describeRun, type FtpClient } from '../helpers/clients.js';
 import { FTP_PASSWORD, FTP_USER, JAPANESE_FILE, SAMPLE_FILE, figuresOf } from '../helpers/proftpd.js';
@@ -23,6 +25,7 @@ import { type E2eEnvironment, setUpEnvironment } from './support/environment.js'
 import { itTransfersIntact, ProxyUnderTest } from './support/proxy-checks.js';
 
 const CLIENT_TIMEOUT_S = 60;
+const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const base = `ftp://${PUBLIC_ADDRESS}:21/`;
 
 let env: E2eEnvironment | undefined;
@@ -199,5 +202,18 @@ describe('the server\'s certificate is checked', () => {
     const run = await ftplib().download(SAMPLE_FILE, localPath);
     expect(run.code, `${describeRun(run)}\n${proxy.logTail()}`).toBe(0);
     expect(await figuresOf(localPath, SAMPLE_FILE)).toEqual(requireEnv().proftpd.fixtures.get(SAMPLE_FILE));
+  });
+});
+
+describe('ftpmasq probe against ProFTPD mod_tls', () => {
+  it('reports AUTH TLS offered, the certificate untrusted by the system CAs, and session reuse required', async () => {
+    const { topology } = requireEnv();
+    const url = `ftp://${FTP_USER}:${FTP_PASSWORD}@${SERVER_ADDRESS}:21`;
+    const run = await topology.exec(topology.gateway, process.execPath, [CLI_PATH, 'probe', '--json', url], { timeoutMs: 60_000 });
+    const report: unknown = JSON.parse(run.stdout.toString('utf8'));
+    const pin = new X509Certificate(readFileSync(file('server.pem'))).fingerprint256;
+    expect(report, describeRun(run)).toMatchObject({
+      tls: { outcome: 'offered', certificate: { fingerprint256: pin, trusted: false }, sessionReuse: { verdict: 'required' } },
+    });
   });
 });

@@ -106,6 +106,7 @@ export class FtpsUpstream {
         case 'PASV':
           data = this.openPassive(reply);
           return;
+        case 'LIST':
         case 'RETR':
         case 'STOR':
           await this.transfer(verb.toUpperCase(), argument, data, reply);
@@ -159,8 +160,8 @@ export class FtpsUpstream {
       reply('425 Unable to build data connection: TLS session reuse required');
       return;
     }
-    if (verb === 'RETR') {
-      const file = this.options.files.get(name);
+    if (verb === 'RETR' || verb === 'LIST') {
+      const file = verb === 'LIST' ? Buffer.from([...this.options.files.keys()].join('\r\n')) : this.options.files.get(name);
       await new Promise<void>((resolve) => socket.end(file ?? Buffer.alloc(0), () => resolve()));
       reply(file === undefined ? '550 No such file' : '226 Transfer complete');
       return;
