@@ -78,7 +78,7 @@ describe('--upstream-tls explicit, plain clients allowed', () => {
     expect(await handshakes(daemon, 'upstream_data', 'success')).toBe(3);
   });
 
-  it('answers the client\'s PBSZ, PROT and CCC itself: the server\'s protection stays ftpmasq\'s', async () => {
+  it("answers the client's PBSZ, PROT and CCC itself: the server's protection stays ftpmasq's", async () => {
     const upstream = await ftpsUpstream();
     const { endpoint } = await startProxy(upstream.address, { upstreamTls: 'explicit', upstreamTlsCa: serverCert.certFile, allowPlainClients: 'true' });
     const client = await openLoggedIn(endpoint);
@@ -105,7 +105,7 @@ describe('a server that cannot be verified: 421, and no login reaches it', () =>
     { title: 'a certificate from another CA', options: (): Record<string, string> => ({ upstreamTlsCa: otherCa.certFile }) },
     { title: 'a self-signed certificate against the system CAs', options: (): Record<string, string> => ({}) },
     { title: 'a wrong pin', options: (): Record<string, string> => ({ upstreamTlsFingerprint: 'AB'.repeat(32) }) },
-  ])('$title', async ({ options }) => {
+  ])('$title: the client gets 421 and the server sees no login', async ({ options }) => {
     const upstream = await ftpsUpstream();
     const { daemon, endpoint } = await startProxy(upstream.address, { upstreamTls: 'explicit', allowPlainClients: 'true', ...options() });
     const client = await connect(endpoint);

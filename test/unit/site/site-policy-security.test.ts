@@ -126,7 +126,7 @@ describe('with TLS towards the server (upstreamTls)', () => {
     { title: 'plain client, allowPlainClients true', site: { tls: TLS, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'forward' },
     { title: 'plain client, no certificate, allowPlainClients true', site: { tls: undefined, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'forward' },
     { title: 'plain client, clientTls required wins over allowPlainClients', site: { tls: { ...TLS, clientTls: 'required' as const }, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'refuse' },
-  ])('login: $title', ({ site, facts, expected }) => {
+  ])('decides the login of a $title', ({ site, facts, expected }) => {
     for (const verb of ['USER', 'PASS', 'ACCT']) expect(decideLogin(site, verb, facts).kind).toBe(expected);
   });
 });
