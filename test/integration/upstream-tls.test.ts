@@ -78,6 +78,21 @@ describe('--upstream-tls explicit, plain clients allowed', () => {
     expect(await handshakes(daemon, 'upstream_data', 'success')).toBe(3);
   });
 
+  it.each(['epsv', 'port', 'eprt'] as const)('relays %s transfers over TLS data connections to the server (PASV upstream)', async (mode) => {
+    const upstream = await ftpsUpstream();
+    const { endpoint } = await startProxy(upstream.address, { upstreamTls: 'explicit', upstreamTlsCa: serverCert.certFile, allowPlainClients: 'true', epsv: 'translate' });
+    const client = await openLoggedIn(endpoint);
+    await client.command('TYPE I');
+    const result = await client.retrieve('large.bin', { mode });
+    expect(result.final.code, client.transcript()).toBe(226);
+    expect(sha256(result.data)).toBe(sha256(LARGE));
+    const upload = randomBytes(300_001);
+    expect((await client.store('up.bin', upload, { mode })).final.code).toBe(226);
+    expect(sha256(upstream.uploads.get('up.bin') ?? Buffer.alloc(0))).toBe(sha256(upload));
+    expect(upstream.commands.filter((line) => /^(PORT|EPRT|EPSV)/.test(line))).toEqual([]);
+    expect(upstream.dataResumed).toEqual([true, true]);
+  });
+
   it("answers the client's PBSZ, PROT and CCC itself: the server's protection stays ftpmasq's", async () => {
     const upstream = await ftpsUpstream();
     const { endpoint } = await startProxy(upstream.address, { upstreamTls: 'explicit', upstreamTlsCa: serverCert.certFile, allowPlainClients: 'true' });
