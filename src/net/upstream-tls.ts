@@ -143,6 +143,8 @@ export class UpstreamTlsSession {
           return;
         }
         cleanup();
+        // Until the relay owns it, an error must not be unhandled; the relay adds its own listener.
+        if (side === 'upstream_data') secure.on('error', () => undefined);
         const protocol = secure.getProtocol() ?? 'unknown';
         this.metrics.tlsHandshake(side, 'success', protocol);
         this.log.debug({ side, protocol, resumed: secure.isSessionReused() }, 'TLS towards the server');

@@ -15,7 +15,7 @@ import { FtpsTestClient, makeCertificate, type TestCertificate } from './support
 
 const SMALL = Buffer.from('hello, ftp!\n');
 const LARGE = randomBytes(2 * 1024 * 1024 + 5);
-const { startProxy, connect, open, openLoggedIn } = createProxyHarness({ passivePorts: '29200-29249' });
+const { startProxy, connect, open, openLoggedIn, scripted } = createProxyHarness({ passivePorts: '29200-29249' });
 
 let serverCert: TestCertificate;
 let otherCa: TestCertificate;
@@ -152,5 +152,28 @@ describe('plain clients in front of a TLS server', () => {
     expect((await secure.command('PASS tiger')).code).toBe(230);
     expect(upstream.commands.filter((line) => line.startsWith('USER'))).toEqual(['USER scott']);
     secure.close();
+  });
+});
+
+describe('a server that does not negotiate TLS as RFC 4217 says: 421, no session', () => {
+  it.each([
+    { title: 'AUTH TLS refused', afterAuth: '502 AUTH not understood\r\n' },
+    { title: 'clear-text bytes after the 234', afterAuth: '234 go ahead\r\n230 injected\r\n' },
+    { title: 'a greeting that is not 220', greeting: '421 Too many users\r\n' },
+  ])('$title', async ({ afterAuth, greeting }) => {
+    const seen: string[] = [];
+    const upstream = await scripted(async (connection) => {
+      connection.write(greeting ?? '220 server\r\n');
+      if (afterAuth === undefined) return;
+      seen.push((await connection.readCommand()).toString('latin1'));
+      connection.write(afterAuth);
+      await connection.serve();
+    });
+    const { daemon, endpoint } = await startProxy(upstream.address, { upstreamTls: 'explicit', allowPlainClients: 'true' });
+    const client = await connect(endpoint);
+    expect((await client.readReply()).code).toBe(421);
+    await client.waitForClose();
+    expect(seen.filter((line) => !line.startsWith('AUTH TLS'))).toEqual([]);
+    expect(await handshakes(daemon, 'upstream', 'success')).toBe(0);
   });
 });
