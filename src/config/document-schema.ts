@@ -29,6 +29,7 @@ import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
 import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
+import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -178,6 +179,7 @@ const siteOptionFields = {
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
   ...ROUTES_SITE_FIELDS,
+  ...upstreamTlsFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -211,8 +213,16 @@ function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'pa
 
 function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {
   const tls = toSiteTls(values, context);
+  const upstreamTls = toUpstreamTls(values, values.tlsCert !== undefined, context);
+  if (upstreamTls !== undefined && upstreamTls !== 'invalid' && values.routes.length > 0) {
+    // One TLS session towards one server per site (its certificate check names that server); routes dial others.
+    const detail = 'routes and upstreamTls cannot be combined yet: TLS towards the server is checked against the site\'s own upstream';
+    const params: ValueIssueParams = { expected: 'routes or upstreamTls, not both', received: 'both', detail };
+    context.addIssue({ code: 'custom', message: detail, path: ['routes'], params, input: values.routes });
+  }
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
+    ...(upstreamTls === undefined || upstreamTls === 'invalid' ? {} : { upstreamTls }),
     name,
     listen: values.listen,
     upstream: values.upstream,

@@ -6,7 +6,7 @@
 import { Document } from 'yaml';
 import { formatCidr } from '../protocol/cidr.js';
 import type { LoadedConfig } from './load-config.js';
-import type { DaemonConfig, SiteConfig } from './types.js';
+import type { DaemonConfig, SiteConfig, UpstreamTls } from './types.js';
 import { formatDuration, formatEndpoint, formatPortRange } from './values.js';
 
 function siteDocument(site: SiteConfig): Record<string, unknown> {
@@ -47,6 +47,18 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
           dataTlsReuse: site.tls.dataTlsReuse,
           allowClearData: site.tls.allowClearData,
         }),
+    ...(site.upstreamTls === undefined ? {} : upstreamTlsDocument(site.upstreamTls)),
+  };
+}
+
+/** The CA file's name, never its text; a pin as ftpmasq keeps it (hex without colons). */
+function upstreamTlsDocument(upstreamTls: UpstreamTls): Record<string, unknown> {
+  const { verify } = upstreamTls;
+  return {
+    upstreamTls: upstreamTls.mode,
+    ...(verify.kind === 'ca' ? { upstreamTlsCa: verify.caFile } : {}),
+    ...(verify.kind === 'fingerprint' ? { upstreamTlsFingerprint: verify.sha256 } : {}),
+    allowPlainClients: upstreamTls.allowPlainClients,
   };
 }
 

@@ -9,6 +9,7 @@ import { DURATION_FORM } from './values.js';
 import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
 import { TLS_OPTION_SPECS } from './option-specs-tls.js';
 import { PUBLIC_ADDRESS_OPTION_SPECS } from './option-specs-public-address.js';
+import { UPSTREAM_TLS_OPTION_SPECS } from './option-specs-upstream-tls.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -54,6 +55,10 @@ export interface RawOptions {
   clientTls?: string;
   dataTlsReuse?: string;
   allowClearData?: string;
+  upstreamTls?: string;
+  upstreamTlsCa?: string;
+  upstreamTlsFingerprint?: string;
+  allowPlainClients?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -226,6 +231,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...ACCESS_OPTION_SPECS,
   ...TLS_OPTION_SPECS,
   ...PUBLIC_ADDRESS_OPTION_SPECS,
+  ...UPSTREAM_TLS_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

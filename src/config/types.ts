@@ -12,6 +12,7 @@ export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
 export const ACTIVE_MODES = ['relay', 'disable'] as const;
 export const CLIENT_TLS_MODES = ['optional', 'required'] as const;
 export const DATA_TLS_REUSE_MODES = ['required', 'optional'] as const;
+export const UPSTREAM_TLS_MODES = ['off', 'explicit', 'implicit'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export type Mode = (typeof MODES)[number];
@@ -20,6 +21,26 @@ export type ActiveMode = (typeof ACTIVE_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
 export type DataTlsReuseMode = (typeof DATA_TLS_REUSE_MODES)[number];
+export type UpstreamTlsMode = (typeof UPSTREAM_TLS_MODES)[number];
+
+/**
+ * How the upstream's certificate is checked; never not at all. `system`: Node's bundled CAs and
+ * the name (or IP) of `upstream`; `ca`: the same against the given CAs only; `fingerprint`: the
+ * leaf certificate's SHA-256 must be this one (upper-case hex, no colons), whoever issued it.
+ */
+export type UpstreamTlsVerify =
+  | { readonly kind: 'system' }
+  | { readonly kind: 'ca'; readonly caFile: string; readonly ca: string }
+  | { readonly kind: 'fingerprint'; readonly sha256: string };
+
+/** TLS towards the upstream server, present when `upstreamTls` is not `off`. */
+export interface UpstreamTls {
+  /** `explicit`: AUTH TLS, PBSZ 0, PROT P sent by ftpmasq after the greeting; `implicit`: TLS from the first byte. */
+  readonly mode: Exclude<UpstreamTlsMode, 'off'>;
+  readonly verify: UpstreamTlsVerify;
+  /** `false`: a client whose control connection is plain gets 530 to USER/PASS/ACCT. */
+  readonly allowPlainClients: boolean;
+}
 
 /**
  * FTPS towards clients (RFC 4217), present when the site has a certificate. The PEM text is read
@@ -71,6 +92,8 @@ export interface SiteConfig {
   readonly dataStallTimeoutMs: number;
   /** FTPS for clients; absent without a certificate. */
   readonly tls?: SiteTls | undefined;
+  /** TLS towards the server; absent with `upstreamTls: off`. */
+  readonly upstreamTls?: UpstreamTls | undefined;
   /**
    * A command forwarded upstream must be answered within this long (not counting time while a
    * data connection of the session is open): 421 and close.

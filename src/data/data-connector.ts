@@ -52,7 +52,12 @@ export interface DataConnectorOptions {
   readonly onSettled: () => void;
   /** Asked as each client data connection is made: set while PROT P is in effect. */
   readonly clientDataTls?: (() => ClientDataTls | undefined) | undefined;
+  /** With TLS towards the server: makes each upstream data connection TLS (net/upstream-tls.ts). */
+  readonly upstreamDataTls?: UpstreamDataTls | undefined;
 }
+
+/** Makes a dialled upstream data socket TLS, resuming the upstream control connection's session. */
+export type UpstreamDataTls = (socket: net.Socket, timeoutMs: number) => Promise<net.Socket>;
 
 /**
  * One path for passive and active data set-up, in the shape of OpenBSD ftp-proxy's
@@ -255,7 +260,8 @@ export class DataConnector {
     dataTls?: ClientDataTls,
   ): void {
     this.connecting.add(clientData);
-    const upstreamReader = new ReusedReadBuffer();
+    // A TLS socket is read by the TLS layer from its handle: no reused read buffer under it.
+    const upstreamReader = this.options.upstreamDataTls === undefined ? new ReusedReadBuffer() : undefined;
     // The TLS handshake runs while the upstream is dialled: clients (curl, ftplib) wait for the
     // server's 150 before their handshake, and the server sends it only once its data connection is up.
     const secured = dataTls?.(clientData);
@@ -309,7 +315,19 @@ export class DataConnector {
     return undefined;
   }
 
-  private dialUpstream(port: number, reader: ReusedReadBuffer): Promise<net.Socket> {
+  private async dialUpstream(port: number, reader: ReusedReadBuffer | undefined): Promise<net.Socket> {
+    const socket = await this.dialUpstreamTcp(port, reader);
+    const secure = this.options.upstreamDataTls;
+    if (secure === undefined) return socket;
+    this.connecting.add(socket);
+    try {
+      return await secure(socket, this.options.connectTimeoutMs);
+    } finally {
+      this.connecting.delete(socket);
+    }
+  }
+
+  private dialUpstreamTcp(port: number, reader: ReusedReadBuffer | undefined): Promise<net.Socket> {
     const upstream = this.options.upstream();
     if (upstream === undefined || upstream.peer.host === '') return Promise.reject(new Error('no upstream control connection'));
     return dial({
@@ -319,7 +337,7 @@ export class DataConnector {
       // The same source address as the control connection: servers check that they match.
       localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
       allowHalfOpen: true,
-      onread: reader.onread,
+      ...(reader === undefined ? {} : { onread: reader.onread }),
     });
   }
 
@@ -330,7 +348,7 @@ export class DataConnector {
     startedAt: number,
     releasePort: () => void,
     clientReader: ReusedReadBuffer | undefined,
-    upstreamReader: ReusedReadBuffer,
+    upstreamReader: ReusedReadBuffer | undefined,
   ): void {
     const { metrics, log } = this.options;
     metrics.dataConnection(mode, (performance.now() - startedAt) / 1000);

@@ -40,10 +40,17 @@ export type Direction = (typeof DIRECTIONS)[number];
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 export type UpstreamStage = (typeof UPSTREAM_STAGES)[number];
 
-/** Where ftpmasq is the TLS server: the client's control connection, a client data connection. */
-export const TLS_SIDES = ['client_control', 'client_data'] as const;
-/** `not_resumed`: a data connection that did not resume its control connection's session. */
-export const TLS_RESULTS = ['success', 'failure', 'not_resumed'] as const;
+/**
+ * `client_*`: ftpmasq is the TLS server, on the client's control connection or a client data
+ * connection. `upstream`, `upstream_data`: ftpmasq is the TLS client of the server's control
+ * connection or of one of its data connections (--upstream-tls).
+ */
+export const TLS_SIDES = ['client_control', 'client_data', 'upstream', 'upstream_data'] as const;
+/**
+ * `not_resumed`: a data connection that did not resume its control connection's session.
+ * `untrusted`: the server's certificate failed verification (CA, name or pinned fingerprint).
+ */
+export const TLS_RESULTS = ['success', 'failure', 'not_resumed', 'untrusted'] as const;
 /** Negotiated versions as label values (`TLSv1.3` from Node becomes `tls1_3`). */
 export const TLS_PROTOCOLS = ['tls1_2', 'tls1_3'] as const;
 export type TlsSide = (typeof TLS_SIDES)[number];

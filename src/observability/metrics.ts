@@ -213,7 +213,7 @@ export class Metrics {
     });
     this.tlsHandshakes = new Counter({
       name: 'ftpmasq_tls_handshakes_total',
-      help: 'TLS handshakes where ftpmasq is the TLS server (FTPS), by side and result.',
+      help: 'TLS handshakes of ftpmasq (FTPS) towards clients and towards the upstream, by side and result.',
       labelNames: [SITE_LABEL, 'side', 'result'],
       registers,
     });

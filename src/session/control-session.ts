@@ -4,6 +4,7 @@ import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { ClientTlsSession } from '../net/tls-session.js';
+import { upstreamTlsOf } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
 import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
@@ -81,10 +82,9 @@ export class ControlSession {
     }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
     const { site, pool, metrics } = context;
     this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
+    const upstreamTls = upstreamTlsOf(site, metrics, this.log);
     this.data = new DataConnector({
-      pool,
-      metrics,
-      log: this.log,
+      pool, metrics, log: this.log,
       connectTimeoutMs: site.upstreamConnectTimeoutMs,
       passiveTimeoutMs: site.passiveTimeoutMs,
       stallTimeoutMs: site.dataStallTimeoutMs,
@@ -97,6 +97,7 @@ export class ControlSession {
         this.checkIdle();
       },
       clientDataTls: () => this.clientTls?.dataTls(site.tls?.dataTlsReuse ?? 'required', site.passiveTimeoutMs),
+      upstreamDataTls: upstreamTls?.dataTls,
     });
     this.exchange = new CommandExchange({
       context,
@@ -113,7 +114,7 @@ export class ControlSession {
       upgradeClient: () => this.upgradeClient(),
       handlerBeforeUpstream: (verb) => this.opener.handlerBeforeUpstream(verb),
     });
-    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics });
+    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics, upstreamTls });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }

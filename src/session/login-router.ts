@@ -8,6 +8,7 @@
 import type { SiteConfig } from '../config/types.js';
 import type { Conn } from '../net/conn.js';
 import { DialError, dialConn } from '../net/dial.js';
+import { connectUpstream, type UpstreamTlsSession } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics, UpstreamStage } from '../observability/metrics.js';
 import { argumentText, type ClientCommand } from '../protocol/command.js';
@@ -38,6 +39,8 @@ export interface OpenerContext {
   readonly exchange: CommandExchange;
   readonly log: Logger;
   readonly metrics: SiteMetrics;
+  /** The session's TLS towards its server, when the site has `upstreamTls` (not with `routes`: a config error). */
+  readonly upstreamTls?: UpstreamTlsSession | undefined;
 }
 
 /** Why opening failed: what is counted, logged, and the client's last reply. */
@@ -71,18 +74,20 @@ export function reportOpenFailure(error: unknown, metrics: SiteMetrics, log: Log
 }
 
 export function createUpstreamOpener(context: OpenerContext): UpstreamOpener {
-  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site);
+  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site, context.upstreamTls);
 }
 
 /** Without routes: the site's upstream, dialled as the session starts; its greeting reaches the client. */
 class DirectOpener implements UpstreamOpener {
   readonly greetsClient = false;
 
-  constructor(private readonly site: SiteConfig) {}
+  constructor(
+    private readonly site: SiteConfig,
+    private readonly upstreamTls: UpstreamTlsSession | undefined,
+  ) {}
 
   open(): Promise<Conn> {
-    const { upstream, upstreamConnectTimeoutMs } = this.site;
-    return dialConn({ host: upstream.host, port: upstream.port, timeoutMs: upstreamConnectTimeoutMs, allowHalfOpen: true });
+    return connectUpstream(this.site, this.upstreamTls);
   }
 
   handlerBeforeUpstream(): undefined {

@@ -209,8 +209,16 @@ export function dropsFeatureLine(site: Pick<SitePolicy, 'epsv'>, line: Buffer): 
 
 // ---- FTPS towards clients (RFC 4217) ------------------------------------------------------------
 
-/** The settings of a site that decide its FTPS; absent without a certificate. */
-export type SecurityPolicy = Pick<SiteConfig, 'tls'>;
+/** The settings of a site that decide its FTPS: `tls` absent without a certificate, `upstreamTls` absent when the server leg is plain. */
+export type SecurityPolicy = Pick<SiteConfig, 'tls' | 'upstreamTls'>;
+
+/**
+ * With TLS towards the server, the server's protection is ftpmasq's (it sent PBSZ 0 and PROT P
+ * itself): a client's PBSZ, PROT or CCC never goes upstream, even on a site without a certificate.
+ */
+function leftToServer(site: SecurityPolicy, reply: string): SecurityDecision {
+  return site.upstreamTls === undefined ? { kind: 'forward' } : answer(reply);
+}
 
 /** What the session knows of its client's TLS when it decides. */
 export interface SecurityFacts {
@@ -251,7 +259,7 @@ export function decideAuth(site: SecurityPolicy, argument: string, facts: Securi
 }
 
 export function decidePbsz(site: SecurityPolicy, argument: string, facts: SecurityFacts): SecurityDecision {
-  if (site.tls === undefined) return { kind: 'forward' };
+  if (site.tls === undefined) return leftToServer(site, '503 PBSZ needs AUTH TLS first.\r\n');
   if (!facts.controlTls) return answer('503 PBSZ needs AUTH TLS first.\r\n');
   if (!/^\d+$/.test(argument)) return answer('501 PBSZ takes a number; TLS needs PBSZ 0.\r\n');
   // RFC 4217 section 9: with TLS the buffer size is 0, whatever the client asked.
@@ -260,7 +268,7 @@ export function decidePbsz(site: SecurityPolicy, argument: string, facts: Securi
 
 export function decideProt(site: SecurityPolicy, argument: string, facts: SecurityFacts): SecurityDecision {
   const tls = site.tls;
-  if (tls === undefined) return { kind: 'forward' };
+  if (tls === undefined) return leftToServer(site, '503 PROT needs AUTH TLS first.\r\n');
   if (!facts.controlTls) return answer('503 PROT needs AUTH TLS first.\r\n');
   if (!facts.pbszSeen) return answer('503 PROT needs PBSZ first.\r\n');
   switch (argument.toUpperCase()) {
@@ -282,13 +290,18 @@ export function decideProt(site: SecurityPolicy, argument: string, facts: Securi
 
 /** CCC (RFC 4217 section 6) would put the control channel back in clear text: refused. */
 export function decideCcc(site: SecurityPolicy): SecurityDecision {
-  if (site.tls === undefined) return { kind: 'forward' };
+  if (site.tls === undefined) return leftToServer(site, '533 CCC refused: the connection to the server stays encrypted.\r\n');
   return refusal('ccc_refused', '533 CCC refused: the control connection stays encrypted.\r\n', { verb: 'CCC' });
 }
 
-/** USER, PASS, ACCT: with `clientTls: required` they are refused before AUTH TLS and never sent upstream. */
+/**
+ * USER, PASS, ACCT: refused before AUTH TLS and never sent upstream with `clientTls: required`,
+ * and in front of a TLS server unless `allowPlainClients` (credentials the server is to get
+ * encrypted do not cross the client's network in clear).
+ */
 export function decideLogin(site: SecurityPolicy, verb: string, facts: SecurityFacts): SecurityDecision {
-  if (site.tls?.clientTls !== 'required' || facts.controlTls) return { kind: 'forward' };
+  const plainRefused = site.tls?.clientTls === 'required' || site.upstreamTls?.allowPlainClients === false;
+  if (!plainRefused || facts.controlTls) return { kind: 'forward' };
   return refusal('tls_required', `530 TLS required: send AUTH TLS before ${verb}.\r\n`, { verb });
 }
 

@@ -95,6 +95,8 @@ export interface ProftpdOptions {
    * passive range. Without it: `proftpd`, `ftp-root`, port 21, {@link SERVER_PASSIVE_PORTS}.
    */
   readonly instance?: ProftpdInstance;
+  /** Directives appended to the configuration (mod_tls for the upstream-TLS tests). */
+  readonly extraConfig?: string;
 }
 
 export interface ProftpdInstance {
@@ -182,7 +184,7 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
     MASQUERADE: options.masqueradeAddress === undefined ? '' : `MasqueradeAddress     ${options.masqueradeAddress}`,
   });
   const configPath = join(runDir, 'proftpd.conf');
-  await writeFile(configPath, config, { mode: 0o644 });
+  await writeFile(configPath, `${config}${options.extraConfig ?? ''}`, { mode: 0o644 });
   await runChecked(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-t', '-c', configPath]);
 
   const child = spawn(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-n', '-c', configPath], {

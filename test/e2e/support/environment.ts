@@ -27,6 +27,8 @@ export interface E2eEnvironment {
 
 export interface EnvironmentOptions {
   readonly masqueradeAddress?: string;
+  /** Appended to ProFTPD's configuration (see ProftpdOptions.extraConfig). */
+  readonly proftpdExtraConfig?: string;
 }
 
 const WORK_DIR_PREFIX = 'fmq-e2e-';
@@ -65,6 +67,7 @@ export async function setUpEnvironment(options: EnvironmentOptions = {}): Promis
       topology,
       workDir,
       ...(options.masqueradeAddress === undefined ? {} : { masqueradeAddress: options.masqueradeAddress }),
+      ...(options.proftpdExtraConfig === undefined ? {} : { extraConfig: options.proftpdExtraConfig }),
     });
     undo.push(() => proftpd.stop());
     const clientDir = join(workDir, 'client');

@@ -59,6 +59,19 @@ describe('renderEffectiveConfig', () => {
     expect(hashConfig(again)).toBe(loaded.hash);
   });
 
+  it.each([
+    { title: 'pinned', flags: { upstreamTlsFingerprint: 'ab'.repeat(32) }, printed: `    upstreamTlsFingerprint: ${'AB'.repeat(32)}` },
+    { title: 'the system CAs', flags: {}, printed: '    upstreamTls: implicit' },
+  ])('prints TLS towards the server ($title) so that it loads back to the same configuration', ({ flags, printed }) => {
+    const loaded = loadConfig({ flags: { upstream: 'ftp.example.net:990', upstreamTls: 'implicit', allowPlainClients: 'true', ...flags } });
+    const text = renderEffectiveConfig(loaded);
+    expect(text).toContain(printed);
+    expect(text).toContain('    allowPlainClients: true');
+    const again = reload(text);
+    expect(again).toEqual(loaded.config);
+    expect(hashConfig(again)).toBe(loaded.hash);
+  });
+
   it('writes metrics off and IPv6 in brackets, and leaves an unset public address out', () => {
     const { config } = loadConfig({ flags: { upstream: '[2001:db8::21]:21', listen: '[::]:21', metricsListen: 'off' } });
     expect(effectiveDocument(config)).toMatchObject({

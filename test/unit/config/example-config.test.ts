@@ -11,8 +11,8 @@ const examplePath = fileURLToPath(new URL('../../../config/ftpmasq.example.yaml'
 const example = readFileSync(examplePath, 'utf8');
 const exampleLines = example.split('\n');
 
-/** Keys the example cannot set without shipping a certificate and its key: shown commented out. */
-const COMMENTED_KEYS: ReadonlySet<string> = new Set([...OPTION_SPECS.filter((spec) => spec.valueName === 'FILE').map((spec) => spec.key), 'tlsListen']);
+/** Keys the example cannot set without shipping a certificate and its key (or pinning one): shown commented out. */
+const COMMENTED_KEYS: ReadonlySet<string> = new Set([...OPTION_SPECS.filter((spec) => spec.valueName === 'FILE').map((spec) => spec.key), 'tlsListen', 'upstreamTlsFingerprint']);
 
 /** The comment lines right above the first line that sets `key` (at any depth), or shows it commented out. */
 function commentAbove(key: string): string {

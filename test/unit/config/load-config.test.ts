@@ -34,9 +34,9 @@ function sitesFile(...sites: string[][]): string {
 const A = ['name: a', 'upstream: 10.0.0.1:21', 'listen: 127.0.0.1:2121', 'passivePorts: 60000-60099'];
 const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passivePorts: 60100-60199'];
 const SITE_KEY_LIST =
-  'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes';
+  'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, logLevel, metricsListen, drainTimeout, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -424,5 +424,19 @@ describe('canonicalJson and hashConfig', () => {
     const config = buildConfig({ upstream: '10.0.0.1:21' });
     const reordered: DaemonConfig = { sites: config.sites, drainTimeoutMs: config.drainTimeoutMs, metricsListen: config.metricsListen, logLevel: config.logLevel };
     expect(hashConfig(reordered)).toBe(hashConfig(config));
+  });
+});
+
+describe('configFromDocument: routes beside upstreamTls', () => {
+  it('is refused with the key path: the TLS check names the site upstream, routes dial others', () => {
+    const text = [
+      'upstream: 10.0.0.1:21',
+      'upstreamTls: explicit',
+      'allowPlainClients: true',
+      'routes:',
+      '  - user: alice',
+      '    upstream: 10.0.0.2:21',
+    ].join('\n');
+    expect(messageOf(`${text}\n`)).toMatch(/routes: .*routes and upstreamTls cannot be combined yet/);
   });
 });

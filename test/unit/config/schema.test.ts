@@ -276,6 +276,23 @@ describe('buildConfig with a missing or bad value', () => {
     },
     { title: '--data-tls-reuse unknown', input: { upstream: UPSTREAM, dataTlsReuse: 'always' }, expected: { field: '--data-tls-reuse', expected: 'one of required|optional', received: 'always' } },
     { title: '--allow-clear-data yes', input: { upstream: UPSTREAM, allowClearData: 'yes' }, expected: { field: '--allow-clear-data', expected: 'one of true|false', received: 'yes' } },
+    { title: '--upstream-tls unknown', input: { upstream: UPSTREAM, upstreamTls: 'starttls' }, expected: { field: '--upstream-tls', expected: 'one of off|explicit|implicit', received: 'starttls' } },
+    {
+      title: '--upstream-tls-ca unreadable',
+      input: { upstream: UPSTREAM, upstreamTls: 'explicit', allowPlainClients: 'true', upstreamTlsCa: '/nonexistent/ca.pem' },
+      expected: { field: '--upstream-tls-ca', expected: 'a readable PEM file of CA certificates', received: "/nonexistent/ca.pem (ENOENT: no such file or directory, open '/nonexistent/ca.pem')" },
+    },
+    {
+      title: '--upstream-tls-fingerprint too short',
+      input: { upstream: UPSTREAM, upstreamTls: 'implicit', allowPlainClients: 'true', upstreamTlsFingerprint: 'AB:CD' },
+      expected: { field: '--upstream-tls-fingerprint', expected: 'a SHA-256 fingerprint: 64 hex digits, colons between byte pairs optional', received: 'AB:CD' },
+    },
+    {
+      title: '--upstream-tls explicit without a certificate: every client would log in in clear',
+      input: { upstream: UPSTREAM, upstreamTls: 'explicit' },
+      expected: { field: '--allow-plain-clients', expected: 'tlsCert and tlsKey (clients log in over TLS), or allowPlainClients: true', received: 'false' },
+    },
+    { title: '--allow-plain-clients yes', input: { upstream: UPSTREAM, allowPlainClients: 'yes' }, expected: { field: '--allow-plain-clients', expected: 'one of true|false', received: 'yes' } },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -317,6 +334,8 @@ describe('OPTION_SPECS', () => {
       '--tls-key',
       '--tls-listen',
       '--upstream',
+      '--upstream-tls-ca',
+      '--upstream-tls-fingerprint',
     ]);
     expect(OPTION_SPECS.filter((spec) => spec.repeatable === true).map((spec) => spec.flag)).toEqual(['--listen', '--allow-client', '--deny-client', '--tls-listen']);
   });

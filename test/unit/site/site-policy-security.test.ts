@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SiteTls } from '../../../src/config/types.js';
+import type { SiteTls, UpstreamTls } from '../../../src/config/types.js';
 import {
   advertisedFeatures,
   decideAuth,
@@ -20,6 +20,7 @@ const TLS: SiteTls = {
   allowClearData: true,
   implicitListen: [],
 };
+const UPSTREAM_TLS: UpstreamTls = { mode: 'explicit', verify: { kind: 'system' }, allowPlainClients: false };
 const PLAIN: SecurityFacts = { controlTls: false, pbszSeen: false };
 const SECURE: SecurityFacts = { controlTls: true, pbszSeen: false };
 const SECURE_PBSZ: SecurityFacts = { controlTls: true, pbszSeen: true };
@@ -105,5 +106,27 @@ describe('advertisedFeatures', () => {
   it('adds AUTH TLS, PBSZ and PROT only with a certificate', () => {
     expect(advertisedFeatures({ tls: undefined })).toEqual([]);
     expect(advertisedFeatures({ tls: TLS })).toEqual(['AUTH TLS', 'PBSZ', 'PROT']);
+  });
+});
+
+describe('with TLS towards the server (upstreamTls)', () => {
+  const plainAllowed = { ...UPSTREAM_TLS, allowPlainClients: true };
+  it.each([
+    { title: 'PBSZ, no certificate', decide: () => decidePbsz({ tls: undefined, upstreamTls: plainAllowed }, '0', PLAIN), expected: { kind: 'answer', reply: '503 PBSZ needs AUTH TLS first.\r\n' } },
+    { title: 'PROT C, no certificate', decide: () => decideProt({ tls: undefined, upstreamTls: plainAllowed }, 'C', PLAIN), expected: { kind: 'answer', reply: '503 PROT needs AUTH TLS first.\r\n' } },
+    { title: 'CCC, no certificate', decide: () => decideCcc({ tls: undefined, upstreamTls: plainAllowed }), expected: { kind: 'answer', reply: '533 CCC refused: the connection to the server stays encrypted.\r\n' } },
+    { title: 'PROT P with a certificate: ftpmasq\'s own, as before', decide: () => decideProt({ tls: TLS, upstreamTls: UPSTREAM_TLS }, 'P', SECURE_PBSZ), expected: { kind: 'prot', level: 'private' } },
+  ])('$title is never sent upstream', ({ decide, expected }) => {
+    expect(decide()).toMatchObject(expected);
+  });
+
+  it.each([
+    { title: 'plain client, allowPlainClients false: 530', site: { tls: TLS, upstreamTls: UPSTREAM_TLS }, facts: PLAIN, expected: 'refuse' },
+    { title: 'TLS client, allowPlainClients false', site: { tls: TLS, upstreamTls: UPSTREAM_TLS }, facts: SECURE, expected: 'forward' },
+    { title: 'plain client, allowPlainClients true', site: { tls: TLS, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'forward' },
+    { title: 'plain client, no certificate, allowPlainClients true', site: { tls: undefined, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'forward' },
+    { title: 'plain client, clientTls required wins over allowPlainClients', site: { tls: { ...TLS, clientTls: 'required' as const }, upstreamTls: plainAllowed }, facts: PLAIN, expected: 'refuse' },
+  ])('decides the login of a $title', ({ site, facts, expected }) => {
+    for (const verb of ['USER', 'PASS', 'ACCT']) expect(decideLogin(site, verb, facts).kind).toBe(expected);
   });
 });
