@@ -27,6 +27,7 @@ import {
 export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import { PROXYPROTO_FILE_ONLY_KEYS, proxyProtocolSiteFields, toSiteProxyProtocol } from './site-fields-proxyproto.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -176,10 +177,11 @@ const siteOptionFields = {
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
+  ...proxyProtocolSiteFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
-export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients'];
+export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients', ...PROXYPROTO_FILE_ONLY_KEYS];
 
 /** The keys of the whole process, at the top of every file. */
 const processFields = {
@@ -233,6 +235,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     passThroughClients: values.passThroughClients,
     replyTimeoutMs: values.replyTimeout,
     maxCommandBytes: values.maxCommandBytes,
+    ...toSiteProxyProtocol(values, context),
   };
 }
 

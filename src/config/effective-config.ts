@@ -34,6 +34,12 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     passThroughClients: site.passThroughClients.map(formatCidr),
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
+    ...(site.proxyProtocol === undefined
+      ? {}
+      : { proxyProtocol: { trusted: site.proxyProtocol.trusted.map(formatCidr), timeout: formatDuration(site.proxyProtocol.timeoutMs) } }),
+    proxyProtocolData: site.proxyProtocolData,
+    upstreamProxyProtocol: site.upstreamProxyProtocol,
+    upstreamProxyProtocolData: site.upstreamProxyProtocolData,
     // The file names only: the key itself never appears in what check-config prints.
     ...(site.tls === undefined
       ? {}

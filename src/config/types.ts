@@ -10,6 +10,8 @@ export const MODES = ['relay', 'rewrite'] as const;
 export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
 export const ACTIVE_MODES = ['relay', 'disable'] as const;
 export const CLIENT_TLS_MODES = ['optional', 'required'] as const;
+/** `off`: ftpmasq sends no PROXY header to the upstream. */
+export const UPSTREAM_PROXY_PROTOCOLS = ['off', 'v1', 'v2'] as const;
 export const DATA_TLS_REUSE_MODES = ['required', 'optional'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -18,6 +20,7 @@ export type EpsvMode = (typeof EPSV_MODES)[number];
 export type ActiveMode = (typeof ACTIVE_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
+export type UpstreamProxyProtocol = (typeof UPSTREAM_PROXY_PROTOCOLS)[number];
 export type DataTlsReuseMode = (typeof DATA_TLS_REUSE_MODES)[number];
 
 /**
@@ -83,6 +86,20 @@ export interface SiteConfig {
   readonly advertise: readonly AdvertiseRule[];
   /** Rewrite mode: clients that get the server's own 227 unchanged (they reach it directly). */
   readonly passThroughClients: readonly Cidr[];
+  /** PROXY protocol from a load balancer in front; undefined: no header is read, and one sent is refused. */
+  readonly proxyProtocol: ProxyProtocolConfig | undefined;
+  /** Passive data connections from `proxyProtocol.trusted` carry a header too. */
+  readonly proxyProtocolData: boolean;
+  /** The PROXY header ftpmasq sends first on its control connection to the upstream. */
+  readonly upstreamProxyProtocol: UpstreamProxyProtocol;
+  /** And on its data connections to the upstream. */
+  readonly upstreamProxyProtocolData: boolean;
+}
+
+/** Connections from these sources must start with a PROXY header, within the timeout. */
+export interface ProxyProtocolConfig {
+  readonly trusted: readonly Cidr[];
+  readonly timeoutMs: number;
 }
 
 /** Split horizon: clients from these blocks are told this address in a 227. */

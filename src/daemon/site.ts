@@ -4,7 +4,8 @@ import type { LogLevel, SiteConfig } from '../config/types.js';
 import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
-import { connFromSocket } from '../net/conn.js';
+import { type Conn, connFromSocket } from '../net/conn.js';
+import { acceptProxyHeader, withProxySettings } from './proxy-accept.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
 import { UpstreamCheck } from './upstream-check.js';
@@ -87,7 +88,14 @@ export class Site {
    */
   accept(socket: net.Socket, implicitTls = false): void {
     const context = this.context;
-    const conn = connFromSocket(socket);
+    const conn = withProxySettings(connFromSocket(socket), context.site);
+    const proxyProtocol = context.site.proxyProtocol;
+    if (proxyProtocol === undefined) this.admit(socket, conn, context, implicitTls);
+    else void acceptProxyHeader(socket, conn, proxyProtocol, this.metrics, this.logger).then((named) => named && this.admit(socket, named, context, implicitTls));
+  }
+
+  /** Admission (after the PROXY header, when the site reads one), then the session. */
+  private admit(socket: net.Socket, conn: Conn, context: SessionContext, implicitTls: boolean): void {
     const client = conn.peer.host;
     const decision = decideAdmission(context.site, {
       clientAddress: client,
@@ -96,7 +104,8 @@ export class Site {
     });
     if (decision.kind === 'refuse') {
       this.metrics.refuse(decision.reason);
-      this.logger.warn({ client, ...(decision.limit === undefined ? {} : { limit: decision.limit }) }, ADMISSION_LOG_LINES[decision.reason]);
+      const via = conn.proxied === undefined ? {} : { via: conn.proxied.via.host };
+      this.logger.warn({ client, ...via, ...(decision.limit === undefined ? {} : { limit: decision.limit }) }, ADMISSION_LOG_LINES[decision.reason]);
       socket.on('error', () => socket.destroy());
       socket.end(decision.reply);
       setTimeout(() => socket.destroy(), 2000).unref();

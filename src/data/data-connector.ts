@@ -2,10 +2,12 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Conn } from '../net/conn.js';
 import { dial } from '../net/dial.js';
+import { readProxyHeader, upstreamProxyHeader } from '../net/proxy-header-io.js';
 import type { DataTlsResult } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
 import { isAllowedDataPeer } from '../protocol/address-policy.js';
+import { matchesAny } from '../protocol/cidr.js';
 import type { HostPort } from '../protocol/data-addresses.js';
 import { adoptWithReusedBuffer } from './adopt-accepted.js';
 import { DataRelay, ReusedReadBuffer, type RelayResult } from './data-relay.js';
@@ -224,14 +226,35 @@ export class DataConnector {
       accepted.destroy();
       return;
     }
-    if (!isAllowedDataPeer(accepted.remoteAddress, this.options.client.peer.host)) {
-      this.options.refuse('foreign_data_peer', { peer: accepted.remoteAddress, port: plan.lease.port });
+    const headers = this.options.client.dataProxyHeaders;
+    if (headers !== undefined && matchesAny(headers.trusted, accepted.remoteAddress ?? '')) {
+      // proxyProtocolData: the balancer names the real client first; the check below compares that.
+      this.connecting.add(accepted);
+      void readProxyHeader(accepted, headers.timeoutMs).then((read) => {
+        this.connecting.delete(accepted);
+        if (read.ok) return this.onPassivePeer(plan, accepted, read.header.addresses?.source.host ?? accepted.remoteAddress, true);
+        this.options.refuse(read.reason, { peer: accepted.remoteAddress, port: plan.lease.port, detail: read.detail });
+        accepted.destroy();
+      });
+      return;
+    }
+    this.onPassivePeer(plan, accepted, accepted.remoteAddress, false);
+  }
+
+  /** `peer`: the socket's, or the one its PROXY header named (`afterHeader`: bytes were read, so no adoption). */
+  private onPassivePeer(plan: PassivePlan, accepted: net.Socket, peer: string | undefined, afterHeader: boolean): void {
+    if (this.closed || this.plan !== plan || accepted.destroyed) {
+      accepted.destroy();
+      return;
+    }
+    if (!isAllowedDataPeer(peer, this.options.client.peer.host)) {
+      this.options.refuse('foreign_data_peer', { peer, port: plan.lease.port });
       accepted.destroy();
       return;
     }
     const dataTls = this.options.clientDataTls?.();
     const { socket, reader } =
-      dataTls === undefined ? adoptWithReusedBuffer(accepted, new ReusedReadBuffer()) : { socket: accepted, reader: undefined };
+      dataTls === undefined && !afterHeader ? adoptWithReusedBuffer(accepted, new ReusedReadBuffer()) : { socket: accepted, reader: undefined };
     if (socket !== accepted) socket.on('error', () => socket.destroy());
     clearTimeout(plan.timer);
     plan.lease.stopListening();
@@ -315,6 +338,7 @@ export class DataConnector {
       localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
       allowHalfOpen: true,
       onread: reader.onread,
+      proxyHeader: upstreamProxyHeader(this.options.client, 'data'),
     });
   }
 

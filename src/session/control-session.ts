@@ -4,6 +4,7 @@ import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { dialConn } from '../net/dial.js';
+import { upstreamProxyHeader } from '../net/proxy-header-io.js';
 import { ClientTlsSession } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
@@ -146,11 +147,9 @@ export class ControlSession {
         port: site.upstream.port,
         timeoutMs: site.upstreamConnectTimeoutMs,
         allowHalfOpen: true,
+        proxyHeader: upstreamProxyHeader(this.conn, 'control'),
       });
-      if (this.closed) {
-        upstream.stream.destroy();
-        return;
-      }
+      if (this.closed) return void upstream.stream.destroy();
       this.attachUpstream(upstream);
       this.client.resume('connecting');
     } catch (error) {

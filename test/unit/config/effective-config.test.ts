@@ -45,6 +45,9 @@ describe('renderEffectiveConfig', () => {
         '    passThroughClients: []',
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
+        '    proxyProtocolData: false',
+        '    upstreamProxyProtocol: off',
+        '    upstreamProxyProtocolData: false',
         '',
       ].join('\n'),
     );

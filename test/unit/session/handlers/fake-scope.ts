@@ -37,6 +37,10 @@ export const SITE: SiteConfig = {
   passThroughClients: [],
   replyTimeoutMs: 60_000,
   maxCommandBytes: 4096,
+  proxyProtocol: undefined,
+  proxyProtocolData: false,
+  upstreamProxyProtocol: 'off',
+  upstreamProxyProtocolData: false,
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
