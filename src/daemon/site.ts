@@ -50,6 +50,8 @@ export class Site {
   private readonly pools = new Set<PassivePortPool>();
   private readonly upstreamCheck: UpstreamCheck;
   private retiring = false;
+  /** Accepted on a proxyProtocol site, their PROXY header not read yet: stop() must not wait for their timeout. */
+  private readonly awaitingHeader = new Set<net.Socket>();
 
   constructor(
     config: SiteConfig,
@@ -90,8 +92,12 @@ export class Site {
     const context = this.context;
     const conn = withProxySettings(connFromSocket(socket), context.site);
     const proxyProtocol = context.site.proxyProtocol;
-    if (proxyProtocol === undefined) this.admit(socket, conn, context, implicitTls);
-    else void acceptProxyHeader(socket, conn, proxyProtocol, this.metrics, this.logger).then((named) => named && this.admit(socket, named, context, implicitTls));
+    if (proxyProtocol === undefined) return this.admit(socket, conn, context, implicitTls);
+    this.awaitingHeader.add(socket);
+    void acceptProxyHeader(socket, conn, proxyProtocol, this.metrics, this.logger).then((named) => {
+      this.awaitingHeader.delete(socket);
+      if (named !== undefined && !socket.destroyed) this.admit(socket, named, context, implicitTls);
+    });
   }
 
   /** Admission (after the PROXY header, when the site reads one), then the session. */
@@ -193,6 +199,7 @@ export class Site {
   /** Closes every session at once with 421 (stop). */
   closeAll(reason: string): void {
     this.upstreamCheck.stop();
+    for (const socket of this.awaitingHeader) socket.destroy();
     for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
   }
 

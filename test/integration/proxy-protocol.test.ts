@@ -4,6 +4,8 @@
  * 127.0.0.0/8 addresses, so anything ftpmasq might dial stays on loopback.
  */
 import net from 'node:net';
+import { duplexPair } from 'node:stream';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configFromDocument } from '../../src/config/load-config.js';
 import { start, type RunningDaemon } from '../../src/daemon.js';
@@ -13,6 +15,7 @@ import { formatProxyHeaderV1, formatProxyHeaderV2, parseProxyHeader, V2_SIGNATUR
 import { countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { commandLine, delay, RawFtpClient, sha256, waitUntil, type Endpoint } from '../helpers/raw-ftp-client.js';
 import type { UpstreamConnection } from '../helpers/scripted-upstream.js';
+import { makeCertificate } from './support/ftps-fixtures.js';
 
 const PASSIVE_PORTS = '29000-29049';
 const harness = createProxyHarness({ passivePorts: PASSIVE_PORTS });
@@ -317,5 +320,72 @@ describe('upstreamProxyProtocol', () => {
     data.socket.end('payload');
     await waitUntil(() => dataHead !== undefined, 3000, () => 'the upstream data connection ended');
     expect(dataHead?.toString('latin1')).toMatch(/^PROXY TCP4 127\.0\.0\.7 127\.0\.0\.1 \d+ \d+\r\npayload$/);
+  });
+});
+
+describe('proxyProtocol with the rest of the site', () => {
+  it("advertise (split horizon) answers the header's client, not the balancer", async () => {
+    const { address } = await harness.legacyServer();
+    const { endpoint } = await startFromDocument({
+      upstream: address,
+      proxyProtocol: TRUSTED,
+      publicAddress: '127.0.0.9',
+      advertise: [{ clients: [`${CLIENT.host}/32`], address: '127.0.0.1' }],
+    });
+    const inside = await throughBalancer(endpoint, headerFor(CLIENT, endpoint));
+    await inside.expectReply(220);
+    await inside.login();
+    expect((await inside.pasv()).host).toBe('127.0.0.1');
+    const outside = await throughBalancer(endpoint, headerFor({ host: '127.0.0.70', port: 1 }, endpoint));
+    await outside.expectReply(220);
+    await outside.login();
+    const reply = await outside.command('PASV');
+    expect(reply.text).toMatch(/\(127,0,0,9,/);
+  });
+
+  it('stop() does not wait for a trusted connection whose header has not come (regression: it waited for the timeout)', async () => {
+    const upstream = await harness.scripted(serveLoggedIn);
+    const { daemon, endpoint } = await startFromDocument({ upstream: upstream.address, proxyProtocol: { ...TRUSTED, timeout: '20s' } });
+    const silent = await connectFrom(endpoint, BALANCER);
+    await delay(50);
+    const startedAt = Date.now();
+    await daemon.stop();
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+    await silent.waitForClose();
+  });
+
+  it('implicit FTPS behind a balancer: the TLS handshake that arrives in the same segment as the header is not lost', async () => {
+    const certificate = makeCertificate();
+    stops.push(async () => certificate.remove());
+    const { address } = await harness.legacyServer();
+    const { daemon } = await startFromDocument({
+      upstream: address,
+      proxyProtocol: TRUSTED,
+      tlsCert: certificate.certFile,
+      tlsKey: certificate.keyFile,
+      tlsListen: '127.0.0.1:0',
+    });
+    const implicit = daemon.addresses[1];
+    if (implicit === undefined) throw new Error('no implicit TLS listener');
+    const tcp = net.connect({ host: implicit.host, port: implicit.port, localAddress: BALANCER });
+    tcp.on('error', () => undefined);
+    await new Promise<void>((resolve) => tcp.once('connect', () => resolve()));
+    // The TLS client writes into one end of a pair; its first flight goes out behind the header in one write.
+    const [tlsSide, wireSide] = duplexPair();
+    const secure = tls.connect({ socket: tlsSide, rejectUnauthorized: false, ALPNProtocols: ['ftp'] });
+    secure.on('error', () => undefined);
+    wireSide.once('data', (hello: Buffer) => {
+      tcp.write(Buffer.concat([headerFor(CLIENT, implicit), hello]));
+      wireSide.on('data', (chunk: Buffer) => tcp.write(chunk));
+      tcp.on('data', (chunk: Buffer) => wireSide.write(chunk));
+    });
+    const greeting = await new Promise<string>((resolve, reject) => {
+      secure.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1')));
+      secure.once('error', reject);
+      setTimeout(() => reject(new Error('no TLS greeting within 5 s')), 5000).unref();
+    });
+    expect(greeting).toMatch(/^220 /);
+    secure.destroy();
+    tcp.destroy();
   });
 });
