@@ -10,9 +10,11 @@
  *   while the real client's transfer goes through;
  * - a client sending its own header straight to ftpmasq is closed (proxy_header_untrusted).
  *
- * upstreamProxyProtocol towards a server: Debian 12 has no proftpd-mod-proxy-protocol, so that
- * side is proved against a scripted upstream that records the header
- * (test/integration/proxy-protocol.test.ts, "upstreamProxyProtocol").
+ * - upstreamProxyProtocol v2: a second site behind the same HAProxy sends a header to its server,
+ *   which greets with the client it names: the real client's address crosses HAProxy, ftpmasq and
+ *   reaches the server. Debian 12 has no proftpd-mod-proxy-protocol, so that server is a small
+ *   Python listener in the server's namespace (v1 and the data-connection header are proved in
+ *   test/integration/proxy-protocol.test.ts, "upstreamProxyProtocol").
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -30,12 +32,16 @@ const PASSIVE_FIRST = 30000;
 const PASSIVE_LAST = 30009;
 const FTPMASQ_CONTROL = '127.0.0.1:2121';
 const DIRECT_PORT = 2121;
+const RECORDER_PORT = 2100;
+const SECOND_SITE_PORT = 2122;
 
 let env: E2eEnvironment | undefined;
 let other: ClientHost | undefined;
 let haproxy: ChildProcess | undefined;
 let haproxyOutput = '';
 let ftpmasq: FtpmasqChild | undefined;
+let recorder: ChildProcess | undefined;
+let recorderOutput = '';
 
 const requireEnv = (): E2eEnvironment => {
   if (env === undefined) throw new Error('the e2e environment was not set up (see the beforeAll error)');
@@ -62,20 +68,76 @@ backend ftpmasq_control
 frontend passive
   bind ${PUBLIC_ADDRESS}:${PASSIVE_FIRST}-${PASSIVE_LAST}
   default_backend ftpmasq_passive
+frontend recorder
+  bind ${PUBLIC_ADDRESS}:${SECOND_SITE_PORT}
+  default_backend ftpmasq_recorder
+backend ftpmasq_recorder
+  server ftpmasq 127.0.0.1:${SECOND_SITE_PORT} send-proxy-v2
 backend ftpmasq_passive
   # No port: the port the client connected to, so each passive port goes to the same one on ftpmasq.
   server ftpmasq 127.0.0.1 send-proxy-v2
 `;
 
+
 const FTPMASQ_CONFIG = `
-listen: ["${FTPMASQ_CONTROL}", "${PUBLIC_ADDRESS}:${DIRECT_PORT}"]
-upstream: ${SERVER_ADDRESS}:21
-publicAddress: ${PUBLIC_ADDRESS}
-passivePorts: ${PASSIVE_FIRST}-${PASSIVE_LAST}
 logLevel: debug
-proxyProtocol:
-  trusted: [127.0.0.1/32]
-proxyProtocolData: true
+sites:
+  - name: default
+    listen: ["${FTPMASQ_CONTROL}", "${PUBLIC_ADDRESS}:${DIRECT_PORT}"]
+    upstream: ${SERVER_ADDRESS}:21
+    publicAddress: ${PUBLIC_ADDRESS}
+    passivePorts: ${PASSIVE_FIRST}-${PASSIVE_LAST}
+    proxyProtocol:
+      trusted: [127.0.0.1/32]
+    proxyProtocolData: true
+  # Behind the same HAProxy, in front of a server that reads PROXY v2 headers itself.
+  - name: recorder
+    listen: 127.0.0.1:${SECOND_SITE_PORT}
+    upstream: ${SERVER_ADDRESS}:${RECORDER_PORT}
+    publicAddress: ${PUBLIC_ADDRESS}
+    passivePorts: 30010-30019
+    proxyProtocol:
+      trusted: [127.0.0.1/32]
+    upstreamProxyProtocol: v2
+`;
+
+/**
+ * Stands in for ProFTPD with mod_proxy_protocol (not in Debian 12): reads a v2 header first and
+ * greets with the client it names, then answers QUIT.
+ */
+const HEADER_RECORDER = `
+import socket, struct, ipaddress
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(('${SERVER_ADDRESS}', ${RECORDER_PORT}))
+server.listen(8)
+print('listening', flush=True)
+def read_exactly(conn, n):
+    data = b''
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+while True:
+    conn, _ = server.accept()
+    try:
+        fixed = read_exactly(conn, 16)
+        if fixed[:12] != b'\\r\\n\\r\\n\\x00\\r\\nQUIT\\n' or fixed[13] != 0x11:
+            conn.sendall(b'421 no PROXY v2 TCP4 header\\r\\n')
+            conn.close()
+            continue
+        block = read_exactly(conn, struct.unpack('!H', fixed[14:16])[0])
+        source = ipaddress.IPv4Address(block[0:4])
+        port = struct.unpack('!H', block[8:10])[0]
+        conn.sendall(f'220 header names {source} port {port}\\r\\n'.encode())
+        line = conn.recv(100)
+        if line.startswith(b'QUIT'):
+            conn.sendall(b'221 bye\\r\\n')
+    except EOFError:
+        pass
+    conn.close()
 `;
 
 /** ftpmasq_refusals_total{reason} from /metrics inside the gateway. */
@@ -86,7 +148,7 @@ async function refusals(reason: string): Promise<number> {
   const line = run.stdout
     .toString('utf8')
     .split('\n')
-    .find((candidate) => candidate.startsWith('ftpmasq_refusals_total{') && candidate.includes(`reason="${reason}"`));
+    .find((candidate) => candidate.startsWith('ftpmasq_refusals_total{') && candidate.includes('site="default"') && candidate.includes(`reason="${reason}"`));
   if (line === undefined) throw new Error(`no ftpmasq_refusals_total series for ${reason}`);
   return Number(line.slice(line.lastIndexOf(' ') + 1));
 }
@@ -96,6 +158,11 @@ beforeAll(async () => {
   env = await setUpEnvironment();
   other = await env.topology.addClientHost(OTHER_HOST);
   const { tools, topology, clientDir } = env;
+  recorder = spawn(tools.ip, [...topology.execArgs(topology.server), tools.python3, '-c', HEADER_RECORDER], { stdio: ['ignore', 'pipe', 'pipe'] });
+  recorder.stdout?.on('data', (chunk: Buffer) => (recorderOutput += chunk.toString('utf8')));
+  recorder.stderr?.on('data', (chunk: Buffer) => (recorderOutput += chunk.toString('utf8')));
+  for (let attempt = 0; attempt < 50 && !recorderOutput.includes('listening'); attempt++) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!recorderOutput.includes('listening')) throw new Error(`the header-recording upstream did not start: ${recorderOutput}`);
   const ftpmasqConfig = join(clientDir, 'proxy-protocol.yaml');
   writeFileSync(ftpmasqConfig, FTPMASQ_CONFIG);
   ftpmasq = await startFtpmasqWithConfig({ tools, topology, configPath: ftpmasqConfig });
@@ -122,6 +189,10 @@ afterAll(async () => {
       if (!(await waitForExit(haproxy, 5000))) haproxy.kill('SIGKILL');
     }
     await ftpmasq?.stop();
+    if (recorder !== undefined && recorder.exitCode === null) {
+      recorder.kill('SIGTERM');
+      if (!(await waitForExit(recorder, 5000))) recorder.kill('SIGKILL');
+    }
   } finally {
     await env?.teardown();
   }
@@ -226,6 +297,25 @@ print(greeting[:3].decode(), repr(rest), flush=True)
     expect((await refusals('proxy_header_untrusted')) - before).toBe(1);
     const logged = ftpmasq?.logRecords.filter((record) => String(record['msg']).startsWith('PROXY header from a source not in')).map((record) => record['client']) ?? [];
     expect(logged).toContain(topology.client.address);
+  });
+});
+
+describe('upstreamProxyProtocol v2 behind HAProxy', () => {
+  it('the server behind ftpmasq is told the real client, which HAProxy told ftpmasq', async () => {
+    const { tools, topology } = requireEnv();
+    const script = `
+import socket
+s = socket.create_connection(('${PUBLIC_ADDRESS}', ${SECOND_SITE_PORT}), timeout=5)
+print(s.recv(200).decode().strip(), flush=True)
+s.sendall(b'QUIT\\r\\n')
+print(s.recv(200).decode().strip(), flush=True)
+`;
+    const run = await topology.exec(topology.client.namespace, tools.python3, ['-c', script], { timeoutMs: 20_000 });
+    expect(run.code, `${describeRun(run)}\n${logTail()}\n${recorderOutput}`).toBe(0);
+    const [greeting, goodbye] = run.stdout.toString('utf8').trim().split('\n');
+    expect(greeting).toMatch(/^220 header names \S+ port \d+$/);
+    expect(greeting?.split(' ')[3]).toBe(topology.client.address);
+    expect(goodbye).toBe('221 bye');
   });
 });
 
