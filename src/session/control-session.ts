@@ -138,7 +138,7 @@ export class ControlSession {
   async start(): Promise<void> {
     const { site, metrics } = this.context;
     metrics.sessionStarted();
-    this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
+    this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}`, via: this.conn.proxied?.via.host }, 'session start');
     this.client.pause('connecting');
     if (this.implicitTls) this.upgradeClient();
     try {

@@ -211,6 +211,8 @@ describe('HAProxy send-proxy-v2 in front of ftpmasq', () => {
     // ftpmasq saw the real client, not HAProxy's 127.0.0.1.
     const named = ftpmasq?.logRecords.filter((record) => record['msg'] === 'PROXY header').map((record) => String(record['client'])) ?? [];
     expect(named.some((client) => client.startsWith(`${topology.client.address}:`))).toBe(true);
+    const starts = ftpmasq?.logRecords.filter((record) => record['msg'] === 'session start') ?? [];
+    expect(starts.some((record) => String(record['client']).startsWith(`${topology.client.address}:`) && record['via'] === '127.0.0.1')).toBe(true);
   });
 
   it('a client through HAProxy uploads intact', async () => {
