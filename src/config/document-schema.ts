@@ -30,6 +30,7 @@ import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
 import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
+import { PROXYPROTO_FILE_ONLY_KEYS, proxyProtocolSiteFields, toSiteProxyProtocol } from './site-fields-proxyproto.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -180,10 +181,11 @@ const siteOptionFields = {
   allowClearData: booleanOption('allowClearData'),
   ...ROUTES_SITE_FIELDS,
   ...upstreamTlsFields,
+  ...proxyProtocolSiteFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
-export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients', 'routes'];
+export const FILE_ONLY_SITE_KEYS: readonly string[] = ['advertise', 'passThroughClients', 'routes', ...PROXYPROTO_FILE_ONLY_KEYS];
 
 /** The keys of the whole process, at the top of every file. */
 const processFields = {
@@ -247,6 +249,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     replyTimeoutMs: values.replyTimeout,
     maxCommandBytes: values.maxCommandBytes,
     routes: values.routes,
+    ...toSiteProxyProtocol(values, context),
   };
 }
 

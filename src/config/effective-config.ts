@@ -36,6 +36,12 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
     routes: site.routes.map((route) => ({ user: route.user, upstream: formatEndpoint(route.upstream) })),
+    ...(site.proxyProtocol === undefined
+      ? {}
+      : { proxyProtocol: { trusted: site.proxyProtocol.trusted.map(formatCidr), timeout: formatDuration(site.proxyProtocol.timeoutMs) } }),
+    proxyProtocolData: site.proxyProtocolData,
+    upstreamProxyProtocol: site.upstreamProxyProtocol,
+    upstreamProxyProtocolData: site.upstreamProxyProtocolData,
     // The file names only: the key itself never appears in what check-config prints.
     ...(site.tls === undefined
       ? {}

@@ -10,6 +10,7 @@ import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
 import { TLS_OPTION_SPECS } from './option-specs-tls.js';
 import { PUBLIC_ADDRESS_OPTION_SPECS } from './option-specs-public-address.js';
 import { UPSTREAM_TLS_OPTION_SPECS } from './option-specs-upstream-tls.js';
+import { PROXYPROTO_OPTION_SPECS } from './option-specs-proxyproto.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -59,6 +60,9 @@ export interface RawOptions {
   upstreamTlsCa?: string;
   upstreamTlsFingerprint?: string;
   allowPlainClients?: string;
+  proxyProtocolData?: string;
+  upstreamProxyProtocol?: string;
+  upstreamProxyProtocolData?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -232,6 +236,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...TLS_OPTION_SPECS,
   ...PUBLIC_ADDRESS_OPTION_SPECS,
   ...UPSTREAM_TLS_OPTION_SPECS,
+  ...PROXYPROTO_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

@@ -11,6 +11,8 @@ export const MODES = ['relay', 'rewrite'] as const;
 export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
 export const ACTIVE_MODES = ['relay', 'disable'] as const;
 export const CLIENT_TLS_MODES = ['optional', 'required'] as const;
+/** `off`: ftpmasq sends no PROXY header to the upstream. */
+export const UPSTREAM_PROXY_PROTOCOLS = ['off', 'v1', 'v2'] as const;
 export const DATA_TLS_REUSE_MODES = ['required', 'optional'] as const;
 export const UPSTREAM_TLS_MODES = ['off', 'explicit', 'implicit'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -20,6 +22,7 @@ export type EpsvMode = (typeof EPSV_MODES)[number];
 export type ActiveMode = (typeof ACTIVE_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type ClientTlsMode = (typeof CLIENT_TLS_MODES)[number];
+export type UpstreamProxyProtocol = (typeof UPSTREAM_PROXY_PROTOCOLS)[number];
 export type DataTlsReuseMode = (typeof DATA_TLS_REUSE_MODES)[number];
 export type UpstreamTlsMode = (typeof UPSTREAM_TLS_MODES)[number];
 
@@ -116,6 +119,20 @@ export interface SiteConfig {
    * upstream of the first route matching the name (`upstream` when none does). Empty: the server greets.
    */
   readonly routes: readonly UserRoute[];
+  /** PROXY protocol from a load balancer in front; undefined: no header is read, and one sent is refused. */
+  readonly proxyProtocol: ProxyProtocolConfig | undefined;
+  /** Passive data connections from `proxyProtocol.trusted` carry a header too. */
+  readonly proxyProtocolData: boolean;
+  /** The PROXY header ftpmasq sends first on its control connection to the upstream. */
+  readonly upstreamProxyProtocol: UpstreamProxyProtocol;
+  /** And on its data connections to the upstream. */
+  readonly upstreamProxyProtocolData: boolean;
+}
+
+/** Connections from these sources must start with a PROXY header, within the timeout. */
+export interface ProxyProtocolConfig {
+  readonly trusted: readonly Cidr[];
+  readonly timeoutMs: number;
 }
 
 /** Split horizon: clients from these blocks are told this address in a 227. */

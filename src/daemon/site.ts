@@ -4,7 +4,8 @@ import type { LogLevel, SiteConfig } from '../config/types.js';
 import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
-import { connFromSocket } from '../net/conn.js';
+import { type Conn, connFromSocket } from '../net/conn.js';
+import { acceptProxyHeader, withProxySettings } from './proxy-accept.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import type { SessionRegistry } from '../session/session-registry.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
@@ -57,6 +58,8 @@ export class Site {
   /** The lookups of a `publicAddress` given as a DNS name; undefined for an IP address or none. */
   private publicAddress: PublicAddress | undefined;
   private retiring = false;
+  /** Accepted on a proxyProtocol site, their PROXY header not read yet: stop() must not wait for their timeout. */
+  private readonly awaitingHeader = new Set<net.Socket>();
 
   constructor(
     config: SiteConfig,
@@ -96,7 +99,18 @@ export class Site {
    */
   accept(socket: net.Socket, implicitTls = false): void {
     const context = this.context;
-    const conn = connFromSocket(socket);
+    const conn = withProxySettings(connFromSocket(socket), context.site);
+    const proxyProtocol = context.site.proxyProtocol;
+    if (proxyProtocol === undefined) return this.admit(socket, conn, context, implicitTls);
+    this.awaitingHeader.add(socket);
+    void acceptProxyHeader(socket, conn, proxyProtocol, this.metrics, this.logger).then((named) => {
+      this.awaitingHeader.delete(socket);
+      if (named !== undefined && !socket.destroyed) this.admit(socket, named, context, implicitTls);
+    });
+  }
+
+  /** Admission (after the PROXY header, when the site reads one), then the session. */
+  private admit(socket: net.Socket, conn: Conn, context: SessionContext, implicitTls: boolean): void {
     const client = conn.peer.host;
     const decision = decideAdmission(context.site, {
       clientAddress: client,
@@ -105,7 +119,8 @@ export class Site {
     });
     if (decision.kind === 'refuse') {
       this.metrics.refuse(decision.reason);
-      this.logger.warn({ client, ...(decision.limit === undefined ? {} : { limit: decision.limit }) }, ADMISSION_LOG_LINES[decision.reason]);
+      const via = conn.proxied === undefined ? {} : { via: conn.proxied.via.host };
+      this.logger.warn({ client, ...via, ...(decision.limit === undefined ? {} : { limit: decision.limit }) }, ADMISSION_LOG_LINES[decision.reason]);
       socket.on('error', () => socket.destroy());
       socket.end(decision.reply);
       setTimeout(() => socket.destroy(), 2000).unref();
@@ -204,6 +219,7 @@ export class Site {
   closeAll(reason: string): void {
     this.upstreamCheck.stop();
     this.publicAddress?.stop();
+    for (const socket of this.awaitingHeader) socket.destroy();
     for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
   }
 

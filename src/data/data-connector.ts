@@ -1,63 +1,17 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Conn } from '../net/conn.js';
 import { dial } from '../net/dial.js';
+import type { ActiveDialResult, ActivePlan, ClientDataTls, DataConnectorOptions, PassivePlan, Plan } from './data-plan.js';
+import { readProxyHeader, upstreamProxyHeader } from '../net/proxy-header-io.js';
 import type { DataTlsResult } from '../net/tls-session.js';
-import type { Logger } from '../observability/logger.js';
-import type { DataMode, RefusalReason, SiteMetrics } from '../observability/metrics.js';
+import type { DataMode } from '../observability/metrics.js';
 import { isAllowedDataPeer } from '../protocol/address-policy.js';
-import type { HostPort } from '../protocol/data-addresses.js';
+import { matchesAny } from '../protocol/cidr.js';
 import { adoptWithReusedBuffer } from './adopt-accepted.js';
 import { DataRelay, ReusedReadBuffer, type RelayProgress, type RelayResult } from './data-relay.js';
-import type { PassivePortPool, PortLease } from './passive-port-pool.js';
+import type { PortLease } from './passive-port-pool.js';
 
-/** Active mode: the client's checked PORT/EPRT address, and the server's passive port for it. */
-export interface ActivePlan {
-  readonly clientTarget: HostPort;
-  readonly upstreamPort: number;
-}
-
-type PassivePlan = {
-  readonly kind: 'passive';
-  readonly lease: PortLease;
-  readonly upstreamPort: number;
-  readonly timer: NodeJS.Timeout;
-};
-type Plan = PassivePlan | ({ readonly kind: 'active' } & ActivePlan);
-
-/** PROT P: makes the client's data socket a TLS server socket, checking session reuse. */
-export type ClientDataTls = (socket: net.Socket) => Promise<DataTlsResult>;
-
-export type ActiveDialResult = { readonly ok: true } | { readonly ok: false; readonly error: string };
-
-export interface DataConnectorOptions {
-  readonly pool: PassivePortPool;
-  readonly metrics: SiteMetrics;
-  readonly log: Logger;
-  /** For every dial: the upstream's data port, and in active mode the client's. */
-  readonly connectTimeoutMs: number;
-  /** How long a passive port waits for the client's connection. */
-  readonly passiveTimeoutMs: number;
-  /** A relay that moves no byte either way for this long is closed. */
-  readonly stallTimeoutMs: number;
-  /**
-   * The client's control connection: a passive data connection must come from its peer address;
-   * ftpmasq's end of it is where passive ports listen and where active dials start from.
-   */
-  readonly client: Conn;
-  /** The upstream control connection, once made: data is dialled to its address, from its source address. */
-  readonly upstream: () => Conn | undefined;
-  readonly refuse: (reason: RefusalReason, details: Readonly<Record<string, unknown>>) => void;
-  /** A relay closed or a set-up settled: the session may have no data connection left. */
-  readonly onSettled: () => void;
-  /** Asked as each client data connection is made: set while PROT P is in effect. */
-  readonly clientDataTls?: (() => ClientDataTls | undefined) | undefined;
-  /** With TLS towards the server: makes each upstream data connection TLS (net/upstream-tls.ts). */
-  readonly upstreamDataTls?: UpstreamDataTls | undefined;
-}
-
-/** Makes a dialled upstream data socket TLS, resuming the upstream control connection's session. */
-export type UpstreamDataTls = (socket: net.Socket, timeoutMs: number) => Promise<net.Socket>;
+export type { ActivePlan, ActiveDialResult, ClientDataTls, DataConnectorOptions, UpstreamDataTls } from './data-plan.js';
 
 /**
  * One path for passive and active data set-up, in the shape of OpenBSD ftp-proxy's
@@ -234,14 +188,35 @@ export class DataConnector {
       accepted.destroy();
       return;
     }
-    if (!isAllowedDataPeer(accepted.remoteAddress, this.options.client.peer.host)) {
-      this.options.refuse('foreign_data_peer', { peer: accepted.remoteAddress, port: plan.lease.port });
+    const headers = this.options.client.dataProxyHeaders;
+    if (headers !== undefined && matchesAny(headers.trusted, accepted.remoteAddress ?? '')) {
+      // proxyProtocolData: the balancer names the real client first; the check below compares that.
+      this.connecting.add(accepted);
+      void readProxyHeader(accepted, headers.timeoutMs).then((read) => {
+        this.connecting.delete(accepted);
+        if (read.ok) return this.onPassivePeer(plan, accepted, read.header.addresses?.source.host ?? accepted.remoteAddress, true);
+        this.options.refuse(read.reason, { peer: accepted.remoteAddress, port: plan.lease.port, detail: read.detail });
+        accepted.destroy();
+      });
+      return;
+    }
+    this.onPassivePeer(plan, accepted, accepted.remoteAddress, false);
+  }
+
+  /** `peer`: the socket's, or the one its PROXY header named (`afterHeader`: bytes were read, so no adoption). */
+  private onPassivePeer(plan: PassivePlan, accepted: net.Socket, peer: string | undefined, afterHeader: boolean): void {
+    if (this.closed || this.plan !== plan || accepted.destroyed) {
+      accepted.destroy();
+      return;
+    }
+    if (!isAllowedDataPeer(peer, this.options.client.peer.host)) {
+      this.options.refuse('foreign_data_peer', { peer, port: plan.lease.port });
       accepted.destroy();
       return;
     }
     const dataTls = this.options.clientDataTls?.();
     const { socket, reader } =
-      dataTls === undefined ? adoptWithReusedBuffer(accepted, new ReusedReadBuffer()) : { socket: accepted, reader: undefined };
+      dataTls === undefined && !afterHeader ? adoptWithReusedBuffer(accepted, new ReusedReadBuffer()) : { socket: accepted, reader: undefined };
     if (socket !== accepted) socket.on('error', () => socket.destroy());
     clearTimeout(plan.timer);
     plan.lease.stopListening();
@@ -338,6 +313,7 @@ export class DataConnector {
       localAddress: upstream.local.host === '' ? undefined : upstream.local.host,
       allowHalfOpen: true,
       ...(reader === undefined ? {} : { onread: reader.onread }),
+      proxyHeader: upstreamProxyHeader(this.options.client, 'data'),
     });
   }
 

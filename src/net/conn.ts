@@ -1,6 +1,8 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { normalizeAddress } from '../protocol/address-policy.js';
+import type { Cidr } from '../protocol/cidr.js';
+import type { ProxyHeaderVersion } from '../protocol/proxy-header.js';
 
 /** A host (normalized: an IPv4-mapped IPv6 address is written as IPv4) and a port. */
 export interface ConnAddress {
@@ -31,6 +33,15 @@ export interface Conn {
   readonly peer: ConnAddress;
   readonly local: ConnAddress;
   readonly tls: ConnTls | undefined;
+  /**
+   * Set when a PROXY header named the client: `peer` is then the header's client, `via` the
+   * socket's own peer (the load balancer) and `target` the address the client connected to.
+   */
+  readonly proxied?: { readonly via: ConnAddress; readonly target: ConnAddress } | undefined;
+  /** proxyProtocolData: the session's passive data connections from these sources start with a header. */
+  readonly dataProxyHeaders?: { readonly trusted: readonly Cidr[]; readonly timeoutMs: number } | undefined;
+  /** upstreamProxyProtocol: the header ftpmasq sends first to the upstream; on data connections too when `data`. */
+  readonly upstreamProxyHeader?: { readonly version: ProxyHeaderVersion; readonly data: boolean } | undefined;
 }
 
 /**

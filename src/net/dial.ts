@@ -11,6 +11,8 @@ export interface DialOptions {
   readonly allowHalfOpen: boolean;
   /** Reads into a caller-owned buffer instead of 'data' events (data connections). */
   readonly onread?: net.OnReadOpts | undefined;
+  /** Written first, before anyone else can write: a PROXY header for the upstream (upstreamProxyProtocol). */
+  readonly proxyHeader?: Buffer | undefined;
 }
 
 export class DialError extends Error {
@@ -49,6 +51,7 @@ export function dial(options: DialOptions): Promise<net.Socket> {
     };
     const onConnect = (): void => {
       cleanup();
+      if (options.proxyHeader !== undefined) socket.write(options.proxyHeader);
       resolve(socket);
     };
     function cleanup(): void {

@@ -162,7 +162,13 @@ export function upstreamTlsOf(site: SiteConfig, metrics: Pick<SiteMetrics, 'tlsH
 }
 
 /** The session's upstream control connection: plain, or made TLS by `tls` (421 to the client when that fails). */
-export function connectUpstream(site: SiteConfig, tls: UpstreamTlsSession | undefined): Promise<Conn> {
-  const options: DialOptions = { host: site.upstream.host, port: site.upstream.port, timeoutMs: site.upstreamConnectTimeoutMs, allowHalfOpen: true };
+export function connectUpstream(site: SiteConfig, tls: UpstreamTlsSession | undefined, proxyHeader?: Buffer): Promise<Conn> {
+  const options: DialOptions = {
+    host: site.upstream.host,
+    port: site.upstream.port,
+    timeoutMs: site.upstreamConnectTimeoutMs,
+    allowHalfOpen: true,
+    ...(proxyHeader === undefined ? {} : { proxyHeader }),
+  };
   return tls === undefined ? dialConn(options) : tls.connectControl(options);
 }

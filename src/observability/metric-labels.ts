@@ -31,6 +31,9 @@ export const REFUSAL_REASONS = [
   'tls_pipelined',
   'tls_handshake',
   'tls_session_not_reused',
+  'proxy_header_missing',
+  'proxy_header_invalid',
+  'proxy_header_untrusted',
 ] as const;
 export const UPSTREAM_STAGES = ['connect', 'control', 'data_connect', 'bad_reply', 'greeting_timeout', 'reply_timeout'] as const;
 

@@ -3,6 +3,7 @@ import type { SiteConfig } from '../config/types.js';
 import { DataConnector } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
+import { upstreamProxyHeader } from '../net/proxy-header-io.js';
 import { ClientTlsSession } from '../net/tls-session.js';
 import { upstreamTlsOf } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
@@ -114,7 +115,7 @@ export class ControlSession {
       upgradeClient: () => this.upgradeClient(),
       handlerBeforeUpstream: (verb) => this.opener.handlerBeforeUpstream(verb),
     });
-    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics, upstreamTls });
+    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics, upstreamTls, proxyHeader: upstreamProxyHeader(conn, 'control') });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }
@@ -143,15 +144,12 @@ export class ControlSession {
   async start(): Promise<void> {
     const { metrics } = this.context;
     metrics.sessionStarted();
-    this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}` }, 'session start');
+    this.log.info({ client: `${this.conn.peer.host}:${this.conn.peer.port}`, via: this.conn.proxied?.via.host }, 'session start');
     if (!this.opener.greetsClient) this.client.pause('connecting');
     if (this.implicitTls) this.upgradeClient();
     try {
       const upstream = await this.opener.open();
-      if (this.closed) {
-        upstream.stream.destroy();
-        return;
-      }
+      if (this.closed) return void upstream.stream.destroy();
       this.attachUpstream(upstream);
       this.client.resume('connecting');
     } catch (error) {

@@ -41,6 +41,8 @@ export interface OpenerContext {
   readonly metrics: SiteMetrics;
   /** The session's TLS towards its server, when the site has `upstreamTls` (not with `routes`: a config error). */
   readonly upstreamTls?: UpstreamTlsSession | undefined;
+  /** `upstreamProxyProtocol`: the header to send first on the control connection to the server. */
+  readonly proxyHeader?: Buffer | undefined;
 }
 
 /** Why opening failed: what is counted, logged, and the client's last reply. */
@@ -74,7 +76,7 @@ export function reportOpenFailure(error: unknown, metrics: SiteMetrics, log: Log
 }
 
 export function createUpstreamOpener(context: OpenerContext): UpstreamOpener {
-  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site, context.upstreamTls);
+  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site, context.upstreamTls, context.proxyHeader);
 }
 
 /** Without routes: the site's upstream, dialled as the session starts; its greeting reaches the client. */
@@ -84,10 +86,11 @@ class DirectOpener implements UpstreamOpener {
   constructor(
     private readonly site: SiteConfig,
     private readonly upstreamTls: UpstreamTlsSession | undefined,
+    private readonly proxyHeader: Buffer | undefined,
   ) {}
 
   open(): Promise<Conn> {
-    return connectUpstream(this.site, this.upstreamTls);
+    return connectUpstream(this.site, this.upstreamTls, this.proxyHeader);
   }
 
   handlerBeforeUpstream(): undefined {
@@ -129,7 +132,10 @@ export class LoginRouter implements UpstreamOpener {
   private pending: Conn | undefined;
   private closed = false;
 
-  constructor({ site, exchange, log, metrics }: OpenerContext) {
+  private readonly proxyHeader: Buffer | undefined;
+
+  constructor({ site, exchange, log, metrics, proxyHeader }: OpenerContext) {
+    this.proxyHeader = proxyHeader;
     this.site = site;
     this.exchange = exchange;
     this.log = log;
@@ -152,6 +158,7 @@ export class LoginRouter implements UpstreamOpener {
       port: choice.upstream.port,
       timeoutMs: this.site.upstreamConnectTimeoutMs,
       allowHalfOpen: true,
+      ...(this.proxyHeader === undefined ? {} : { proxyHeader: this.proxyHeader }),
     });
     if (this.closed) {
       conn.stream.destroy();

@@ -47,6 +47,9 @@ describe('renderEffectiveConfig', () => {
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
         '    routes: []',
+        '    proxyProtocolData: false',
+        '    upstreamProxyProtocol: off',
+        '    upstreamProxyProtocolData: false',
         '',
       ].join('\n'),
     );

@@ -18,7 +18,7 @@ import { configErrorOf } from './config-error-of.js';
 function flat(config: DaemonConfig): Record<string, unknown> {
   const [site] = config.sites;
   if (site === undefined || config.sites.length !== 1) throw new Error('expected exactly one site');
-  const { name: _name, greetingTimeoutMs: _g, loginTimeoutMs: _l, idleTimeoutMs: _i, dataStallTimeoutMs: _d, replyTimeoutMs: _r, maxCommandBytes: _c, ...rest } = site;
+  const { name: _name, greetingTimeoutMs: _g, loginTimeoutMs: _l, idleTimeoutMs: _i, dataStallTimeoutMs: _d, replyTimeoutMs: _r, maxCommandBytes: _c, proxyProtocol: _pp, proxyProtocolData: _ppd, upstreamProxyProtocol: _upp, upstreamProxyProtocolData: _uppd, ...rest } = site;
   return { ...rest, logLevel: config.logLevel, metricsListen: config.metricsListen };
 }
 type Config = ReturnType<typeof flat>;
@@ -293,6 +293,9 @@ describe('buildConfig with a missing or bad value', () => {
       expected: { field: '--allow-plain-clients', expected: 'tlsCert and tlsKey (clients log in over TLS), or allowPlainClients: true', received: 'false' },
     },
     { title: '--allow-plain-clients yes', input: { upstream: UPSTREAM, allowPlainClients: 'yes' }, expected: { field: '--allow-plain-clients', expected: 'one of true|false', received: 'yes' } },
+    { title: '--proxy-protocol-data yes', input: { upstream: UPSTREAM, proxyProtocolData: 'yes' }, expected: { field: '--proxy-protocol-data', expected: 'one of true|false', received: 'yes' } },
+    { title: '--upstream-proxy-protocol v3', input: { upstream: UPSTREAM, upstreamProxyProtocol: 'v3' }, expected: { field: '--upstream-proxy-protocol', expected: 'one of off|v1|v2', received: 'v3' } },
+    { title: '--upstream-proxy-protocol-data 1', input: { upstream: UPSTREAM, upstreamProxyProtocolData: '1' }, expected: { field: '--upstream-proxy-protocol-data', expected: 'one of true|false', received: '1' } },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 

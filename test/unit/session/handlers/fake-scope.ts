@@ -39,6 +39,10 @@ export const SITE: SiteConfig = {
   replyTimeoutMs: 60_000,
   maxCommandBytes: 4096,
   routes: [],
+  proxyProtocol: undefined,
+  proxyProtocolData: false,
+  upstreamProxyProtocol: 'off',
+  upstreamProxyProtocolData: false,
 };
 
 export const IPV4_CLIENT: SessionFacts = { clientAddress: '203.0.113.2', ownAddress: '203.0.113.10', epsvAllSeen: false };
