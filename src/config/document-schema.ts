@@ -27,6 +27,7 @@ import {
 export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
+import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -176,6 +177,7 @@ const siteOptionFields = {
   clientTls: choiceOption('clientTls', CLIENT_TLS_MODES),
   dataTlsReuse: choiceOption('dataTlsReuse', DATA_TLS_REUSE_MODES),
   allowClearData: booleanOption('allowClearData'),
+  ...scaleSiteFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -209,13 +211,14 @@ function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'pa
 
 function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink): SiteConfig {
   const tls = toSiteTls(values, context);
+  const { passivePorts, ...scale } = toScaleFields(values, context);
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     name,
     listen: values.listen,
     upstream: values.upstream,
     publicAddress: values.publicAddress,
-    passivePorts: values.passivePorts,
+    passivePorts,
     mode: values.mode,
     epsv: values.epsv,
     active: values.active,
@@ -233,6 +236,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     passThroughClients: values.passThroughClients,
     replyTimeoutMs: values.replyTimeout,
     maxCommandBytes: values.maxCommandBytes,
+    ...scale,
   };
 }
 

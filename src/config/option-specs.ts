@@ -8,6 +8,7 @@ import { ACTIVE_MODES, EPSV_MODES, LOG_LEVELS, MODES } from './types.js';
 import { DURATION_FORM } from './values.js';
 import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
 import { TLS_OPTION_SPECS } from './option-specs-tls.js';
+import { SCALE_OPTION_SPECS } from './option-specs-scale.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -52,6 +53,9 @@ export interface RawOptions {
   clientTls?: string;
   dataTlsReuse?: string;
   allowClearData?: string;
+  passivePortSlice?: string;
+  passivePortSharing?: string;
+  advertisedPassivePortOffset?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -222,6 +226,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   },
   ...ACCESS_OPTION_SPECS,
   ...TLS_OPTION_SPECS,
+  ...SCALE_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

@@ -77,6 +77,8 @@ describe('ftpmasq check-config', () => {
           passThroughClients: [],
           replyTimeout: '60s',
           maxCommandBytes: 4096,
+          passivePortSharing: false,
+          advertisedPassivePortOffset: 0,
         },
         expect.objectContaining({ name: 'archive', listen: ['0.0.0.0:2121'], passivePorts: '61000-61099', idleTimeout: '600s' }),
       ],

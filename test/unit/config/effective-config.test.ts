@@ -45,6 +45,8 @@ describe('renderEffectiveConfig', () => {
         '    passThroughClients: []',
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
+        '    passivePortSharing: false',
+        '    advertisedPassivePortOffset: 0',
         '',
       ].join('\n'),
     );

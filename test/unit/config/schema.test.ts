@@ -13,6 +13,8 @@ import {
 import type { DaemonConfig } from '../../../src/config/types.js';
 import { CIDR_FORM } from '../../../src/protocol/cidr.js';
 import { configErrorOf } from './config-error-of.js';
+import { OFFSET_FORM } from '../../../src/config/site-fields-scale.js';
+import { SLICE_FORM } from '../../../src/site/port-slices.js';
 
 /** The flat view of a one-site configuration these cases were written against. */
 function flat(config: DaemonConfig): Record<string, unknown> {
@@ -43,6 +45,8 @@ const DEFAULTS: Config = {
   maxSessionsPerClient: undefined,
   advertise: [],
   passThroughClients: [],
+  passivePortSharing: false,
+  advertisedPassivePortOffset: 0,
 };
 
 const BLOCK_10_0_11 = { family: 4, bytes: [10, 0, 11, 0], prefix: 24 };
@@ -130,6 +134,8 @@ describe('buildConfig with valid options', () => {
         maxSessionsPerClient: 1_000_000,
         advertise: [],
         passThroughClients: [],
+        passivePortSharing: false,
+        advertisedPassivePortOffset: 0,
       },
     },
   ];
@@ -269,6 +275,23 @@ describe('buildConfig with a missing or bad value', () => {
     },
     { title: '--data-tls-reuse unknown', input: { upstream: UPSTREAM, dataTlsReuse: 'always' }, expected: { field: '--data-tls-reuse', expected: 'one of required|optional', received: 'always' } },
     { title: '--allow-clear-data yes', input: { upstream: UPSTREAM, allowClearData: 'yes' }, expected: { field: '--allow-clear-data', expected: 'one of true|false', received: 'yes' } },
+    {
+      title: '--passive-port-slice without a count',
+      input: { upstream: UPSTREAM, passivePortSlice: '2' },
+      expected: { field: '--passive-port-slice', expected: SLICE_FORM, received: '2' },
+    },
+    {
+      title: '--passive-port-slice with more slices than ports',
+      input: { upstream: UPSTREAM, passivePorts: '60000-60001', passivePortSlice: '2/3' },
+      expected: { field: '--passive-port-slice', expected: SLICE_FORM, received: '2/3' },
+      message: '--passive-port-slice: the passive range 60000-60001 has 2 ports, too few for 3 slices (at least one port each)',
+    },
+    { title: '--passive-port-sharing yes', input: { upstream: UPSTREAM, passivePortSharing: 'yes' }, expected: { field: '--passive-port-sharing', expected: 'one of true|false', received: 'yes' } },
+    {
+      title: '--advertised-passive-port-offset past the port space',
+      input: { upstream: UPSTREAM, advertisedPassivePortOffset: '70000' },
+      expected: { field: '--advertised-passive-port-offset', expected: OFFSET_FORM, received: '70000' },
+    },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -305,6 +328,7 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
       '--allow-client',
       '--deny-client',
+      '--passive-port-slice',
       '--public-address',
       '--tls-cert',
       '--tls-key',
