@@ -115,7 +115,8 @@ export class Site {
    */
   apply(next: SiteConfig): void {
     const previous = this.context.site;
-    const pool = isDeepStrictEqual(next.passivePorts, previous.passivePorts) ? this.context.pool : this.makePool(next);
+    const samePorts = isDeepStrictEqual(next.passivePorts, previous.passivePorts) && next.passivePortSharing === previous.passivePortSharing;
+    const pool = samePorts ? this.context.pool : this.makePool(next);
     this.context = this.snapshot(next, pool);
     this.dropUnusedPools();
     this.reportPorts();
@@ -192,7 +193,11 @@ export class Site {
   }
 
   private makePool(config: SiteConfig): PassivePortPool {
-    const pool = new PassivePortPool(config.passivePorts, { ledger: this.dependencies.ledger, onChange: () => this.reportPorts() });
+    const pool = new PassivePortPool(config.passivePorts, {
+      ledger: this.dependencies.ledger,
+      onChange: () => this.reportPorts(),
+      sharing: config.passivePortSharing ?? false,
+    });
     this.pools.add(pool);
     return pool;
   }
