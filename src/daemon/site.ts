@@ -205,8 +205,12 @@ export class Site {
   /** In use: every pool of the site, an old range included; capacity: the current range. */
   private reportPorts(): void {
     let inUse = 0;
-    for (const pool of this.pools) inUse += pool.inUse;
-    this.metrics.passivePorts(inUse, this.context.pool.capacity);
+    let sessions = 0;
+    for (const pool of this.pools) {
+      inUse += pool.inUse;
+      sessions += pool.sessionsHolding;
+    }
+    this.metrics.passivePorts(inUse, this.context.pool.capacity, sessions);
   }
 
   private dropUnusedPools(): void {

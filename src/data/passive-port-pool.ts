@@ -42,7 +42,7 @@ export class PortLedger {
 }
 
 export interface PassivePortPoolOptions {
-  /** Called whenever the number of held ports changes, for the in-use gauge. */
+  /** Called whenever the number of held ports (or of sessions holding them) changes, for the gauges. */
   readonly onChange?: (inUse: number) => void;
   /** How many ports one acquire tries when others are taken by other processes. */
   readonly maxAttempts?: number;
@@ -127,6 +127,7 @@ export class PassivePortPool {
   /** A session of `client` on a shared port: the listener closes and the port is freed with its last holder. */
   private makeSharedLease(shared: SharedPassivePort, client: string): PortLease {
     shared.hold(client);
+    this.onChange(this.held.size);
     let released = false;
     return {
       port: shared.port,
@@ -136,7 +137,10 @@ export class PassivePortPool {
       release: () => {
         if (released) return;
         released = true;
-        if (!shared.release(client)) return;
+        if (!shared.release(client)) {
+          this.onChange(this.held.size);
+          return;
+        }
         this.shared.delete(shared.port);
         shared.server.close();
         this.free(shared.port);

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { countPortsInUse, countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { RawFtpClient, sha256, type Endpoint, type PassiveTarget } from '../helpers/raw-ftp-client.js';
+import type { RunningDaemon } from '../../src/daemon.js';
 
 // This file's block: 29300-29399 (scale-out).
 const SHARED_PORT = 29300;
@@ -38,6 +39,11 @@ async function retrieveFrom(client: RawFtpClient, target: Endpoint, localAddress
   return { data: content, final: final.code };
 }
 
+/** ftpmasq_passive_port_sessions: sessions holding a passive port. */
+async function countPortSessions(daemon: RunningDaemon): Promise<number> {
+  return (await daemon.metrics.passivePortSessions.get()).values[0]?.value ?? Number.NaN;
+}
+
 async function closeAll(): Promise<void> {
   await Promise.all(opened.splice(0).map((client) => client.close()));
 }
@@ -53,6 +59,7 @@ describe('passivePortSharing', () => {
       // One port, one listener, three sessions waiting on it.
       expect(targets.map((target) => target.port)).toEqual([SHARED_PORT, SHARED_PORT, SHARED_PORT]);
       expect(await countPortsInUse(daemon)).toBe(1);
+      expect(await countPortSessions(daemon)).toBe(3);
       // Connected in the reverse order of the PASVs: the dispatcher goes by address, not by turn.
       const results = await Promise.all(
         clients.map((client, index) => retrieveFrom(client, targets[index] ?? endpoint, CLIENT_ADDRESSES[index] ?? '', `file-${index}.bin`)).reverse(),
@@ -64,6 +71,7 @@ describe('passivePortSharing', () => {
       expect(await countRefusals(daemon, 'foreign_data_peer')).toBe(0);
       await closeAll();
       await expect.poll(() => countPortsInUse(daemon)).toBe(0);
+      expect(await countPortSessions(daemon)).toBe(0);
     } finally {
       await closeAll();
     }

@@ -1,5 +1,7 @@
 /** The scale-out keys as flags: the slice narrows the passive range, sharing and the offset land on the site. */
 import { describe, expect, it } from 'vitest';
+import { effectiveDocument } from '../../../src/config/effective-config.js';
+import { configFromDocument } from '../../../src/config/load-config.js';
 import { buildConfig } from '../../../src/config/schema.js';
 import { toScaleFields } from '../../../src/config/site-fields-scale.js';
 import type { IssueSink } from '../../../src/config/site-tls-options.js';
@@ -23,6 +25,13 @@ describe('scale-out options', () => {
       passivePorts: { low: 60004, high: 60006 },
       passivePortSlice: { index: 1, count: 3, range: { low: 60000, high: 60009 } },
     });
+  });
+
+  it('check-config prints the configured range and the resolved slice, which load back to the same site', () => {
+    const config = buildConfig({ upstream: UPSTREAM, passivePorts: '60000-60009', passivePortSlice: '2/3', passivePortSharing: 'true' });
+    const document = effectiveDocument(config);
+    expect(document['sites']).toEqual([expect.objectContaining({ passivePorts: '60000-60009', passivePortSlice: '2/3', passivePortSharing: true })]);
+    expect(configFromDocument(document, { source: 'printed' })).toEqual(config);
   });
 
   it('sharing and the offset are read as given', () => {
