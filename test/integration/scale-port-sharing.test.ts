@@ -5,16 +5,20 @@
  * from an address nobody waits for is refused as on a port of its own. Checksums on both ends.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { countPortsInUse, countRefusals, createProxyHarness } from '../helpers/proxy-harness.js';
 import { RawFtpClient, sha256, type Endpoint, type PassiveTarget } from '../helpers/raw-ftp-client.js';
 import type { RunningDaemon } from '../../src/daemon.js';
+import { PassivePortPool } from '../../src/data/passive-port-pool.js';
 
 // This file's block: 29300-29399 (scale-out).
 const SHARED_PORT = 29300;
 const PAIR_LOW = 29310;
 const PAIR_HIGH = 29311;
 const OFFSET_PORT = 29320;
+const POOL_LOW = 29330;
+const POOL_HIGH = 29331;
 
 const CLIENT_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3'] as const;
 const FILES = new Map(CLIENT_ADDRESSES.map((address, index) => [`file-${index}.bin`, randomBytes(256 * 1024 + index * 4099)]));
@@ -145,5 +149,59 @@ describe('advertisedPassivePortOffset', () => {
     } finally {
       await closeAll();
     }
+  });
+});
+
+/** Another process's attempt to bind `port` on 127.0.0.1: its error code, or 'bound' (and it lets go at once). */
+function squat(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    server.listen({ host: '127.0.0.1', port }, () => server.close(() => resolve('bound')));
+  });
+}
+
+function connectFrom(localAddress: string, port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+describe('PassivePortPool with sharing', () => {
+  it('keeps a shared port bound until its last session lets go, and gives each session only its own address', async () => {
+    const pool = new PassivePortPool({ low: POOL_LOW, high: POOL_HIGH }, { sharing: true });
+    const first = await pool.acquire('127.0.0.1', '127.0.0.2');
+    // The cursor moved on: the next session of another address joins the next port, the one after that the first again.
+    const second = await pool.acquire('127.0.0.1', '127.0.0.3');
+    const third = await pool.acquire('127.0.0.1', '127.0.0.3');
+    if (first === undefined || second === undefined || third === undefined) throw new Error('the range is exhausted');
+    expect([first.port, second.port, third.port]).toEqual([POOL_LOW, POOL_HIGH, POOL_LOW]);
+    expect({ ports: pool.inUse, sessions: pool.sessionsHolding }).toEqual({ ports: 2, sessions: 3 });
+    // 127.0.0.3 holds both ports now: a third session of it finds none.
+    expect(await pool.acquire('127.0.0.1', '127.0.0.3')).toBeUndefined();
+
+    const arrived: string[] = [];
+    first.onConnection((socket) => {
+      arrived.push(`first ${socket.remoteAddress ?? ''}`);
+      socket.destroy();
+    });
+    third.onConnection((socket) => {
+      arrived.push(`third ${socket.remoteAddress ?? ''}`);
+      socket.destroy();
+    });
+    const sockets = [await connectFrom('127.0.0.3', POOL_LOW), await connectFrom('127.0.0.2', POOL_LOW)];
+    await expect.poll(() => arrived.length).toBe(2);
+    expect(arrived.sort()).toEqual(['first 127.0.0.2', 'third 127.0.0.3']);
+    for (const socket of sockets) socket.destroy();
+
+    first.release();
+    expect(await squat(POOL_LOW)).toBe('EADDRINUSE');
+    expect({ ports: pool.inUse, sessions: pool.sessionsHolding }).toEqual({ ports: 2, sessions: 2 });
+    third.release();
+    third.release();
+    expect(await squat(POOL_LOW)).toBe('bound');
+    second.release();
+    expect({ ports: pool.inUse, sessions: pool.sessionsHolding }).toEqual({ ports: 0, sessions: 0 });
   });
 });
