@@ -71,7 +71,7 @@ const FIELD_NAMES = new Set([
   'containers', 'volumes', 'hostNetwork', 'dnsPolicy', 'terminationGracePeriodSeconds', 'securityContext',
   'serviceAccountName', 'automountServiceAccountToken', 'affinity', 'tolerations', 'topologySpreadConstraints',
   'runAsNonRoot', 'runAsUser', 'runAsGroup', 'fsGroup', 'seccompProfile', 'allowPrivilegeEscalation', 'readOnlyRootFilesystem',
-  'capabilities', 'drop', 'add', 'privileged',
+  'capabilities', 'drop', 'add', 'privileged', 'sysctls',
   // container
   'image', 'imagePullPolicy', 'args', 'command', 'env', 'value', 'valueFrom', 'fieldRef', 'fieldPath', 'lifecycle', 'preStop', 'exec',
   'ports', 'containerPort', 'hostPort', 'protocol', 'readinessProbe', 'livenessProbe', 'startupProbe', 'httpGet', 'path', 'port',
@@ -193,6 +193,14 @@ describe('deploy/kubernetes/*.yaml', () => {
         expect(spec['loadBalancerIP']).toBe(site?.publicAddress);
         expect(spec['externalTrafficPolicy']).toBe('Local');
       }
+    });
+
+    it('lets the non-root process bind port 21 by the namespaced sysctl, not by a capability Kubernetes would not pass on', () => {
+      const pod = podSpecOf(statefulSet);
+      const sysctls = asArray(asRecord(pod['securityContext'])['sysctls']).map(asRecord);
+      expect(sysctls).toContainEqual({ name: 'net.ipv4.ip_unprivileged_port_start', value: '21' });
+      const [container] = asArray(pod['containers']).map(asRecord);
+      expect(asRecord(asRecord(container?.['securityContext'])['capabilities'])).toEqual({ drop: ['ALL'] });
     });
 
     it('a PodDisruptionBudget lets one replica go at a time', () => {
