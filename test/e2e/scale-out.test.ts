@@ -18,7 +18,10 @@
  * slice: ten overlapping sessions on five ports, which needs passivePortSharing (one client address
  * has at most five sessions, so it never needs two on one port). Then replica 2 is taken out of the round robin and drained (SIGTERM) with a transfer
  * running: that transfer completes intact, replica 2 exits 0, and new clients meanwhile are
- * served by replicas 0 and 1 only. Replica namespaces are `fmqs-<pid>-r<k>`, removed at the end.
+ * served by replicas 0 and 1 only. Last, a NodePort-like mapping (public 2121 to a replica's 21,
+ * public port P+1000 to its port P) with `--advertised-passive-port-offset 1000`: PASV and EPSV
+ * name the mapped ports and the downloads arrive intact. Replica namespaces are `fmqs-<pid>-r<k>`,
+ * removed at the end.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -124,7 +127,7 @@ async function setRotation(inRotation: readonly number[]): Promise<void> {
   await runChecked(env.tools.ip, ['netns', 'exec', env.topology.gateway, nft, '-f', '-'], { stdin: natRules(inRotation) });
 }
 
-function startReplica(index: number, namespace: string): Promise<FtpmasqChild> {
+function startReplica(index: number, namespace: string, extraArgs: readonly string[] = []): Promise<FtpmasqChild> {
   return startFtpmasqWithArgs({
     tools: env.tools,
     // The helper runs ftpmasq in `topology.gateway`: here, in the replica's own namespace.
@@ -138,8 +141,30 @@ function startReplica(index: number, namespace: string): Promise<FtpmasqChild> {
       '--passive-port-sharing', 'true',
       '--metrics-listen', 'off',
       '--drain-timeout', `${DRAIN_TIMEOUT_S}s`,
+      ...extraArgs,
     ],
   });
+}
+
+/** A NodePort-like mapping: public port 2121 to replica 2's 21, public 31010-31014 to its 30010-30014. */
+const NODE_PORT_OFFSET = 1000;
+const NODE_PORT_CONTROL = 2121;
+
+function nodePortRules(): string {
+  const slice = SLICES[2];
+  const data = Array.from({ length: slice.high - slice.low + 1 }, (_, index) => slice.low + index).map(
+    (port) => `    ip daddr ${PUBLIC_ADDRESS} tcp dport ${port + NODE_PORT_OFFSET} dnat to ${replicaAddress(2)}:${port}`,
+  );
+  return [
+    'table ip fmqs_nodeport {',
+    '  chain prerouting {',
+    '    type nat hook prerouting priority dstnat; policy accept;',
+    `    ip daddr ${PUBLIC_ADDRESS} tcp dport ${NODE_PORT_CONTROL} dnat to ${replicaAddress(2)}:21`,
+    ...data,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
 }
 
 /** The ports each replica bound for its passive replies since record `from`. */
@@ -150,14 +175,14 @@ function boundPorts(replica: FtpmasqChild, from = 0): number[] {
     .map((record) => Number(record['boundPort']));
 }
 
-function client(kind: 'curl-legacy' | 'curl-epsv', index: number, limitRate?: string): FtpClient {
+function client(kind: 'curl-legacy' | 'curl-epsv', index: number, limitRate?: string, port = 21): FtpClient {
   const host = env.topology.clients[index % env.topology.clients.length];
   if (host === undefined) throw new Error('no client host');
   return createClient(kind, {
     tools: env.tools,
     topology: env.topology,
     host,
-    endpoint: { address: PUBLIC_ADDRESS, port: 21 },
+    endpoint: { address: PUBLIC_ADDRESS, port },
     ...(limitRate === undefined ? {} : { limitRate }),
   });
 }
@@ -256,5 +281,28 @@ describe('three replicas behind one address, slices of the passive range, no sti
     expect(exit?.code).toBe(0);
     // The replicas left in the round robin served every newcomer.
     expect(boundPorts(replicas[0] ?? drained, from[0]).length + boundPorts(replicas[1] ?? drained, from[1]).length).toBeGreaterThanOrEqual(9);
+  });
+
+  it('behind a NodePort-like mapping, advertises the mapped ports (advertisedPassivePortOffset) and transfers intact', async () => {
+    const small = env.proftpd.fixtures.get(JAPANESE_FILE);
+    const namespace = replicaNamespaces[2];
+    if (small === undefined || namespace === undefined) throw new Error('no fixture or namespace');
+    // Replica 2 was drained and has exited: a new one in its namespace, its slice advertised 1000 higher.
+    const mapped = await startReplica(2, namespace, ['--advertised-passive-port-offset', String(NODE_PORT_OFFSET)]);
+    replicas.push(mapped);
+    await runChecked(env.tools.ip, ['netns', 'exec', env.topology.gateway, nft, '-f', '-'], { stdin: nodePortRules() });
+    const results = await Promise.all(
+      (['curl-legacy', 'curl-epsv'] as const).map((kind, index) =>
+        client(kind, index, undefined, NODE_PORT_CONTROL).download(JAPANESE_FILE, join(env.clientDir, `scale-nodeport-${kind}.bin`)),
+      ),
+    );
+    for (const result of results) expectRan(result);
+    for (const kind of ['curl-legacy', 'curl-epsv']) {
+      expect((await figuresOf(join(env.clientDir, `scale-nodeport-${kind}.bin`), JAPANESE_FILE)).sha256).toBe(small.sha256);
+    }
+    const advertised = [...pasvPortsOf(results[0]?.stderr ?? ''), ...[...(results[1]?.stderr ?? '').matchAll(/229 Entering Extended Passive Mode \(\|\|\|(\d+)\|\)/g)].map((match) => Number(match[1]))];
+    expect(advertised).toHaveLength(2);
+    for (const port of advertised) expect(inSlice(port - NODE_PORT_OFFSET, SLICES[2]), `advertised ${port}`).toBe(true);
+    for (const port of boundPorts(mapped)) expect(inSlice(port, SLICES[2])).toBe(true);
   });
 });
