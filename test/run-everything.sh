@@ -14,7 +14,7 @@ fi
 # npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks;
 # the container build and run need podman, runc and debootstrap (deploy/docker/build-image.sh);
 # the live view's browser test needs chromium; the PROXY protocol e2e needs haproxy.
-packages=(proftpd-basic proftpd-mod-crypto curl lftp python3 iproute2 iptables procps openssl prometheus systemd chromium podman runc debootstrap haproxy)
+packages=(proftpd-basic proftpd-mod-crypto curl lftp python3 iproute2 iptables nftables procps openssl prometheus systemd chromium podman runc debootstrap haproxy)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund

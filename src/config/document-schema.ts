@@ -31,6 +31,7 @@ import { ROUTES_SITE_FIELDS } from './site-fields-routes.js';
 import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
 import { PROXYPROTO_FILE_ONLY_KEYS, proxyProtocolSiteFields, toSiteProxyProtocol } from './site-fields-proxyproto.js';
+import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -182,6 +183,7 @@ const siteOptionFields = {
   ...ROUTES_SITE_FIELDS,
   ...upstreamTlsFields,
   ...proxyProtocolSiteFields,
+  ...scaleSiteFields,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -222,6 +224,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     const params: ValueIssueParams = { expected: 'routes or upstreamTls, not both', received: 'both', detail };
     context.addIssue({ code: 'custom', message: detail, path: ['routes'], params, input: values.routes });
   }
+  const { passivePorts, ...scale } = toScaleFields(values, context);
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     ...(upstreamTls === undefined || upstreamTls === 'invalid' ? {} : { upstreamTls }),
@@ -230,7 +233,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     upstream: values.upstream,
     publicAddress: values.publicAddress,
     publicAddressRefreshMs: values.publicAddressRefresh,
-    passivePorts: values.passivePorts,
+    passivePorts,
     mode: values.mode,
     epsv: values.epsv,
     active: values.active,
@@ -250,6 +253,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     maxCommandBytes: values.maxCommandBytes,
     routes: values.routes,
     ...toSiteProxyProtocol(values, context),
+    ...scale,
   };
 }
 

@@ -17,7 +17,9 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     // No value means the local address of each client's control connection: the key stays out.
     ...(site.publicAddress === undefined ? {} : { publicAddress: site.publicAddress }),
     publicAddressRefresh: formatDuration(site.publicAddressRefreshMs),
-    passivePorts: formatPortRange(site.passivePorts),
+    // The configured range and the resolved slice of it, which load back to the same slice.
+    passivePorts: formatPortRange(site.passivePortSlice?.range ?? site.passivePorts),
+    ...(site.passivePortSlice === undefined ? {} : { passivePortSlice: `${site.passivePortSlice.index}/${site.passivePortSlice.count}` }),
     mode: site.mode,
     epsv: site.epsv,
     active: site.active,
@@ -42,6 +44,8 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     proxyProtocolData: site.proxyProtocolData,
     upstreamProxyProtocol: site.upstreamProxyProtocol,
     upstreamProxyProtocolData: site.upstreamProxyProtocolData,
+    passivePortSharing: site.passivePortSharing ?? false,
+    advertisedPassivePortOffset: site.advertisedPassivePortOffset ?? 0,
     // The file names only: the key itself never appears in what check-config prints.
     ...(site.tls === undefined
       ? {}

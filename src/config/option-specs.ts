@@ -11,6 +11,7 @@ import { TLS_OPTION_SPECS } from './option-specs-tls.js';
 import { PUBLIC_ADDRESS_OPTION_SPECS } from './option-specs-public-address.js';
 import { UPSTREAM_TLS_OPTION_SPECS } from './option-specs-upstream-tls.js';
 import { PROXYPROTO_OPTION_SPECS } from './option-specs-proxyproto.js';
+import { SCALE_OPTION_SPECS } from './option-specs-scale.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -63,6 +64,9 @@ export interface RawOptions {
   proxyProtocolData?: string;
   upstreamProxyProtocol?: string;
   upstreamProxyProtocolData?: string;
+  passivePortSlice?: string;
+  passivePortSharing?: string;
+  advertisedPassivePortOffset?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -237,6 +241,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...PUBLIC_ADDRESS_OPTION_SPECS,
   ...UPSTREAM_TLS_OPTION_SPECS,
   ...PROXYPROTO_OPTION_SPECS,
+  ...SCALE_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

@@ -127,6 +127,15 @@ export interface SiteConfig {
   readonly upstreamProxyProtocol: UpstreamProxyProtocol;
   /** And on its data connections to the upstream. */
   readonly upstreamProxyProtocolData: boolean;
+  /**
+   * This replica's slice of the configured range (`range`), when one is set; `passivePorts` is
+   * then that slice. `index` is resolved (`auto` read the host name's ordinal).
+   */
+  readonly passivePortSlice?: { readonly index: number; readonly count: number; readonly range: PortRange } | undefined;
+  /** One passive port may wait for several sessions whose client addresses differ (absent: false). */
+  readonly passivePortSharing?: boolean;
+  /** Added to the bound passive port in the 227/229 a client is told (NodePort, balancer mappings; absent: 0). */
+  readonly advertisedPassivePortOffset?: number;
 }
 
 /** Connections from these sources must start with a PROXY header, within the timeout. */

@@ -140,7 +140,8 @@ export class Site {
    */
   apply(next: SiteConfig): void {
     const previous = this.context.site;
-    const pool = isDeepStrictEqual(next.passivePorts, previous.passivePorts) ? this.context.pool : this.makePool(next);
+    const samePorts = isDeepStrictEqual(next.passivePorts, previous.passivePorts) && next.passivePortSharing === previous.passivePortSharing;
+    const pool = samePorts ? this.context.pool : this.makePool(next);
     const lookups = this.publicAddress;
     if (lookups === undefined || next.publicAddress !== lookups.name || next.publicAddressRefreshMs !== lookups.refreshMs) {
       this.publicAddress?.stop();
@@ -236,7 +237,11 @@ export class Site {
   }
 
   private makePool(config: SiteConfig): PassivePortPool {
-    const pool = new PassivePortPool(config.passivePorts, { ledger: this.dependencies.ledger, onChange: () => this.reportPorts() });
+    const pool = new PassivePortPool(config.passivePorts, {
+      ledger: this.dependencies.ledger,
+      onChange: () => this.reportPorts(),
+      sharing: config.passivePortSharing ?? false,
+    });
     this.pools.add(pool);
     return pool;
   }
@@ -244,8 +249,12 @@ export class Site {
   /** In use: every pool of the site, an old range included; capacity: the current range. */
   private reportPorts(): void {
     let inUse = 0;
-    for (const pool of this.pools) inUse += pool.inUse;
-    this.metrics.passivePorts(inUse, this.context.pool.capacity);
+    let sessions = 0;
+    for (const pool of this.pools) {
+      inUse += pool.inUse;
+      sessions += pool.sessionsHolding;
+    }
+    this.metrics.passivePorts(inUse, this.context.pool.capacity, sessions);
   }
 
   private dropUnusedPools(): void {

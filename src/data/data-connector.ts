@@ -84,9 +84,9 @@ export class DataConnector {
     return this.options.pool.capacity;
   }
 
-  /** A port of the pool, bound on the address the client connected to. */
+  /** A port of the pool, bound on the address the client connected to (shared with other clients' sessions where the site allows). */
   acquirePort(): Promise<PortLease | undefined> {
-    return this.options.pool.acquire(this.clientSideAddress());
+    return this.options.pool.acquire(this.clientSideAddress(), this.options.client.peer.host);
   }
 
   preparePassive(lease: PortLease, upstreamPort: number): void {
@@ -98,7 +98,7 @@ export class DataConnector {
     }, this.options.passiveTimeoutMs);
     const plan: PassivePlan = { kind: 'passive', lease, upstreamPort, timer };
     this.plan = plan;
-    lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(plan, socket));
+    lease.onConnection((socket: net.Socket) => this.onPassiveConnection(plan, socket));
   }
 
   prepareActive(active: ActivePlan): void {

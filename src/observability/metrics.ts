@@ -104,6 +104,7 @@ export class Metrics {
   readonly dataBytes: Counter<Site | 'direction'>;
   readonly passivePortsInUse: Gauge<Site>;
   readonly passivePortsCapacity: Gauge<Site>;
+  readonly passivePortSessions: Gauge<Site>;
   readonly refusals: Counter<Site | 'reason'>;
   readonly upstreamErrors: Counter<Site | 'stage'>;
   readonly upstreamUnroutablePasv: Counter<Site>;
@@ -165,6 +166,12 @@ export class Metrics {
     this.passivePortsCapacity = new Gauge({
       name: 'ftpmasq_passive_ports_capacity',
       help: "Size of the site's passive port range.",
+      labelNames: [SITE_LABEL],
+      registers,
+    });
+    this.passivePortSessions = new Gauge({
+      name: 'ftpmasq_passive_port_sessions',
+      help: 'Sessions holding a passive port now (waiting for their data connection or relaying on it); above ftpmasq_passive_ports_in_use when passivePortSharing lets clients of different addresses share ports.',
       labelNames: [SITE_LABEL],
       registers,
     });
@@ -308,6 +315,7 @@ export class Metrics {
       ['ftpmasq_tls_protocols_total', this.tlsProtocols],
       ['ftpmasq_passive_ports_in_use', this.passivePortsInUse],
       ['ftpmasq_passive_ports_capacity', this.passivePortsCapacity],
+      ['ftpmasq_passive_port_sessions', this.passivePortSessions],
       ['ftpmasq_refusals_total', this.refusals],
       ['ftpmasq_upstream_errors_total', this.upstreamErrors],
       ['ftpmasq_upstream_unroutable_pasv_total', this.upstreamUnroutablePasv],

@@ -69,9 +69,11 @@ export class SiteMetrics {
     this.metrics.dataBytes.inc({ ...this.labels, direction }, bytes);
   }
 
-  passivePorts(inUse: number, capacity: number): void {
+  /** `sessions`: the sessions holding those ports; more than `inUse` only where ports are shared. */
+  passivePorts(inUse: number, capacity: number, sessions = inUse): void {
     this.metrics.passivePortsInUse.set(this.labels, inUse);
     this.metrics.passivePortsCapacity.set(this.labels, capacity);
+    this.metrics.passivePortSessions.set(this.labels, sessions);
   }
 
   /** A login on a site with routes was sent to an upstream. */

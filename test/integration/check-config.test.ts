@@ -82,6 +82,8 @@ describe('ftpmasq check-config', () => {
           proxyProtocolData: false,
           upstreamProxyProtocol: 'off',
           upstreamProxyProtocolData: false,
+          passivePortSharing: false,
+          advertisedPassivePortOffset: 0,
         },
         expect.objectContaining({ name: 'archive', listen: ['0.0.0.0:2121'], passivePorts: '61000-61099', idleTimeout: '600s' }),
       ],

@@ -10,6 +10,7 @@ import {
   decidePasv,
   formatRelayedPassiveReply,
 } from '../../site/site-policy.js';
+import { advertisedPassivePort } from '../../site/port-slices.js';
 import type { Intent } from '../intents.js';
 import { answerActiveReply } from './active.js';
 import { applyRefusal, PASV_LINE, withPrefix, type CommandHandler, type SessionScope } from './scope.js';
@@ -150,13 +151,13 @@ async function relayPassiveReply(intent: PassiveIntent, reply: UpstreamPassive, 
   scope.data.preparePassive(lease, reply.upstreamPort);
   const { answer, rewrite } = formatRelayedPassiveReply(
     intent,
-    lease.port,
+    advertisedPassivePort(scope.site, lease.port),
     reply.delimiter,
     reply.eol,
     advertisedIpv4(scope.site, scope.facts()),
   );
   scope.metrics.rewrite(rewrite);
-  scope.log.info({ from: trimmed(reply.text), to: trimmed(answer), upstreamPort: reply.upstreamPort }, 'passive reply relayed');
+  scope.log.info({ from: trimmed(reply.text), to: trimmed(answer), upstreamPort: reply.upstreamPort, boundPort: lease.port }, 'passive reply relayed');
   scope.finish(withPrefix(reply.telnetPrefix, answer));
 }
 

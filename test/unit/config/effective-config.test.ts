@@ -50,6 +50,8 @@ describe('renderEffectiveConfig', () => {
         '    proxyProtocolData: false',
         '    upstreamProxyProtocol: off',
         '    upstreamProxyProtocolData: false',
+        '    passivePortSharing: false',
+        '    advertisedPassivePortOffset: 0',
         '',
       ].join('\n'),
     );

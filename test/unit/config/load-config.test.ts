@@ -34,9 +34,9 @@ function sitesFile(...sites: string[][]): string {
 const A = ['name: a', 'upstream: 10.0.0.1:21', 'listen: 127.0.0.1:2121', 'passivePorts: 60000-60099'];
 const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passivePorts: 60100-60199'];
 const SITE_KEY_LIST =
-  'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData';
+  'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, passivePortSlice, passivePortSharing, advertisedPassivePortOffset';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, passivePortSlice, passivePortSharing, advertisedPassivePortOffset, logLevel, metricsListen, drainTimeout, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -74,6 +74,8 @@ describe('configFromDocument: valid files', () => {
       proxyProtocolData: false,
       upstreamProxyProtocol: 'off',
       upstreamProxyProtocolData: false,
+      passivePortSharing: false,
+      advertisedPassivePortOffset: 0,
     });
     expect(config.sites[1]).toMatchObject({ mode: 'rewrite', maxSessions: 5, idleTimeoutMs: 600_000 });
   });

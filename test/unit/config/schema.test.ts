@@ -13,6 +13,8 @@ import {
 import type { DaemonConfig } from '../../../src/config/types.js';
 import { CIDR_FORM } from '../../../src/protocol/cidr.js';
 import { configErrorOf } from './config-error-of.js';
+import { OFFSET_FORM } from '../../../src/config/site-fields-scale.js';
+import { SLICE_FORM } from '../../../src/site/port-slices.js';
 
 /** The flat view of a one-site configuration these cases were written against. */
 function flat(config: DaemonConfig): Record<string, unknown> {
@@ -45,6 +47,8 @@ const DEFAULTS: Config = {
   advertise: [],
   passThroughClients: [],
   routes: [],
+  passivePortSharing: false,
+  advertisedPassivePortOffset: 0,
 };
 
 const BLOCK_10_0_11 = { family: 4, bytes: [10, 0, 11, 0], prefix: 24 };
@@ -137,6 +141,8 @@ describe('buildConfig with valid options', () => {
         advertise: [],
         passThroughClients: [],
         routes: [],
+        passivePortSharing: false,
+        advertisedPassivePortOffset: 0,
       },
     },
   ];
@@ -296,6 +302,23 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--proxy-protocol-data yes', input: { upstream: UPSTREAM, proxyProtocolData: 'yes' }, expected: { field: '--proxy-protocol-data', expected: 'one of true|false', received: 'yes' } },
     { title: '--upstream-proxy-protocol v3', input: { upstream: UPSTREAM, upstreamProxyProtocol: 'v3' }, expected: { field: '--upstream-proxy-protocol', expected: 'one of off|v1|v2', received: 'v3' } },
     { title: '--upstream-proxy-protocol-data 1', input: { upstream: UPSTREAM, upstreamProxyProtocolData: '1' }, expected: { field: '--upstream-proxy-protocol-data', expected: 'one of true|false', received: '1' } },
+    {
+      title: '--passive-port-slice without a count',
+      input: { upstream: UPSTREAM, passivePortSlice: '2' },
+      expected: { field: '--passive-port-slice', expected: SLICE_FORM, received: '2' },
+    },
+    {
+      title: '--passive-port-slice with more slices than ports',
+      input: { upstream: UPSTREAM, passivePorts: '60000-60001', passivePortSlice: '2/3' },
+      expected: { field: '--passive-port-slice', expected: SLICE_FORM, received: '2/3' },
+      message: '--passive-port-slice: the passive range 60000-60001 has 2 ports, too few for 3 slices (at least one port each)',
+    },
+    { title: '--passive-port-sharing yes', input: { upstream: UPSTREAM, passivePortSharing: 'yes' }, expected: { field: '--passive-port-sharing', expected: 'one of true|false', received: 'yes' } },
+    {
+      title: '--advertised-passive-port-offset past the port space',
+      input: { upstream: UPSTREAM, advertisedPassivePortOffset: '70000' },
+      expected: { field: '--advertised-passive-port-offset', expected: OFFSET_FORM, received: '70000' },
+    },
     { title: '--max-sessions not a number', input: { upstream: UPSTREAM, maxSessions: 'lots' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: 'lots' } },
   ];
 
@@ -332,6 +355,7 @@ describe('OPTION_SPECS', () => {
     expect(OPTION_SPECS.filter((spec) => spec.defaultValue === undefined).map((spec) => spec.flag).sort()).toEqual([
       '--allow-client',
       '--deny-client',
+      '--passive-port-slice',
       '--public-address',
       '--tls-cert',
       '--tls-key',

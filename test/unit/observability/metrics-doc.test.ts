@@ -115,6 +115,7 @@ describe('renderMetricsTable', () => {
       '| `ftpmasq_data_bytes_total`',
       '| `ftpmasq_passive_ports_in_use`',
       '| `ftpmasq_passive_ports_capacity`',
+      '| `ftpmasq_passive_port_sessions`',
       '| `ftpmasq_refusals_total`',
       '| `ftpmasq_upstream_errors_total`',
       '| `ftpmasq_upstream_unroutable_pasv_total`',

@@ -69,6 +69,7 @@ const OWN_METRICS = [
   { name: 'ftpmasq_data_bytes_total', type: 'counter', labels: { direction: DIRECTIONS }, site: true },
   { name: 'ftpmasq_passive_ports_in_use', type: 'gauge', labels: {}, site: true },
   { name: 'ftpmasq_passive_ports_capacity', type: 'gauge', labels: {}, site: true },
+  { name: 'ftpmasq_passive_port_sessions', type: 'gauge', labels: {}, site: true },
   { name: 'ftpmasq_refusals_total', type: 'counter', labels: { reason: REFUSAL_REASONS }, site: true },
   { name: 'ftpmasq_upstream_errors_total', type: 'counter', labels: { stage: UPSTREAM_STAGES }, site: true },
   { name: 'ftpmasq_upstream_unroutable_pasv_total', type: 'counter', labels: {}, site: true },
@@ -193,6 +194,7 @@ describe('Metrics: closed label sets, zero-initialised per site', () => {
       'ftpmasq_sessions_total',
       'ftpmasq_passive_ports_in_use',
       'ftpmasq_passive_ports_capacity',
+      'ftpmasq_passive_port_sessions',
       'ftpmasq_upstream_unroutable_pasv_total',
     ]) {
       expect(await valueOf(metrics, name, { site: 'north' }), name).toBe(0);

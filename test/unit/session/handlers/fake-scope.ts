@@ -56,6 +56,7 @@ export function fakeLease(port: number): FakeLease {
     port,
     server: new net.Server(),
     released: false,
+    onConnection: (handler) => void lease.server.on('connection', handler),
     stopListening: () => undefined,
     release: () => {
       lease.released = true;
