@@ -2,11 +2,13 @@ import type net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { LogLevel, SiteConfig } from '../config/types.js';
 import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
+import type { KernelForwarder } from '../kernel/kernel-forwarder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
 import { connFromSocket } from '../net/conn.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
+import { forwardsInKernel } from '../site/site-policy.js';
 import { UpstreamCheck } from './upstream-check.js';
 
 /** The log line of each refusal at accept time. */
@@ -26,6 +28,8 @@ export interface SiteDependencies {
   readonly ledger: PortLedger;
   /** Process-wide: the diagnosis of a misconfigured upstream is logged once, not per session. */
   readonly diagnosis: { unroutablePasvWarned: boolean };
+  /** The process's nftables forwarder, given to the sessions of a kernel-mode site. */
+  readonly kernel: KernelForwarder;
   /** A removed site's last session has ended: the daemon forgets it. */
   readonly onRetired: (site: Site) => void;
 }
@@ -188,7 +192,8 @@ export class Site {
   }
 
   private snapshot(config: SiteConfig, pool: PassivePortPool): SessionContext {
-    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis };
+    const kernel = forwardsInKernel(config) ? this.dependencies.kernel : undefined;
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, kernel };
   }
 
   private makePool(config: SiteConfig): PassivePortPool {

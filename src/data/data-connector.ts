@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { KernelForwarder } from '../kernel/kernel-forwarder.js';
 import type { Conn } from '../net/conn.js';
 import { dial } from '../net/dial.js';
 import type { DataTlsResult } from '../net/tls-session.js';
@@ -9,6 +10,7 @@ import { isAllowedDataPeer } from '../protocol/address-policy.js';
 import type { HostPort } from '../protocol/data-addresses.js';
 import { adoptWithReusedBuffer } from './adopt-accepted.js';
 import { DataRelay, ReusedReadBuffer, type RelayResult } from './data-relay.js';
+import { KernelPassive } from './kernel-passive.js';
 import type { PassivePortPool, PortLease } from './passive-port-pool.js';
 
 /** Active mode: the client's checked PORT/EPRT address, and the server's passive port for it. */
@@ -52,6 +54,8 @@ export interface DataConnectorOptions {
   readonly onSettled: () => void;
   /** Asked as each client data connection is made: set while PROT P is in effect. */
   readonly clientDataTls?: (() => ClientDataTls | undefined) | undefined;
+  /** Kernel mode: the process's nftables forwarder (src/kernel/); undefined in the other modes. */
+  readonly kernel?: KernelForwarder | undefined;
 }
 
 /**
@@ -79,7 +83,13 @@ export class DataConnector {
   /** A PROT P data connection was refused (handshake, no session reuse) and no transfer reply has said so yet. */
   private tlsRefusal: string | undefined;
 
-  constructor(private readonly options: DataConnectorOptions) {}
+  /** Kernel mode's passive transfers (the kernel branch of prepare/commit/rollback). */
+  private readonly kernelPassive: KernelPassive | undefined;
+
+  constructor(private readonly options: DataConnectorOptions) {
+    const { kernel } = options;
+    this.kernelPassive = kernel === undefined ? undefined : new KernelPassive({ ...options, kernel });
+  }
 
   /** The newest relay, while it is open. */
   get currentRelay(): DataRelay | undefined {
@@ -137,6 +147,24 @@ export class DataConnector {
     lease.server.on('connection', (socket: net.Socket) => this.onPassiveConnection(plan, socket));
   }
 
+  /**
+   * Kernel mode: the port forwarded by the kernel to the server's (src/data/kernel-passive.ts)
+   * instead of a listener of ftpmasq's; false when it could not be (the session answers 425).
+   */
+  prepareKernelPassive(lease: PortLease, upstreamPort: number): Promise<boolean> {
+    this.rollback();
+    if (this.kernelPassive === undefined) {
+      lease.release();
+      return Promise.resolve(false);
+    }
+    return this.kernelPassive.prepare(lease, upstreamPort);
+  }
+
+  /** A transfer's final reply went to the client: kernel mode's forward for it is removed. */
+  transferReplied(): void {
+    this.kernelPassive?.transferReplied();
+  }
+
   prepareActive(active: ActivePlan): void {
     // A passive port still held (PASV and PORT pipelined) is released, not left listening.
     this.rollback();
@@ -153,6 +181,7 @@ export class DataConnector {
 
   /** Releases the prepared plan that was not used: its passive port goes back to the pool. */
   rollback(): void {
+    this.kernelPassive?.rollback();
     const plan = this.plan;
     this.plan = undefined;
     if (plan?.kind === 'passive') {
@@ -212,6 +241,7 @@ export class DataConnector {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.kernelPassive?.close();
     this.rollback();
     for (const relay of this.relays) relay.close('session-closed');
     for (const socket of this.connecting) socket.destroy();

@@ -1,0 +1,168 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../observability/logger.js';
+import { checkKernelPrerequisites, type KernelCheckSources, KernelSetupError } from './kernel-checks.js';
+import { NftRunner } from './nft-command.js';
+import {
+  buildDeleteTableCommands,
+  buildDisarmCommands,
+  buildForwardCommands,
+  buildUncountCommands,
+  type ForwardCounters,
+  forwardCounters,
+  type KernelForwardSpec,
+  LIST_COUNTERS_ARGS,
+  parseCounterList,
+  TABLE_SCRIPT,
+} from './nft-ruleset.js';
+
+/** One transfer's forwarding in the kernel; its owner is the session's DataConnector. */
+export interface KernelForward {
+  readonly spec: KernelForwardSpec;
+  /** No new connection is forwarded any more; an established flow goes on. Idempotent. */
+  disarm(): void;
+  /**
+   * Disarms, lets the counters settle (`settle`: until they stop moving, bounded), reads them and
+   * removes the rest. Idempotent: every call gets the one result.
+   */
+  finish(settle: boolean): Promise<ForwardCounters>;
+}
+
+export interface KernelForwarderOptions {
+  readonly nft?: NftRunner;
+  readonly checkSources?: KernelCheckSources;
+  /** How often the counters are read while a finished transfer's last packets pass. */
+  readonly settleIntervalMs?: number;
+  /** The longest a finished transfer's counters are watched before they are read as they are. */
+  readonly settleMaxMs?: number;
+}
+
+const NO_BYTES: ForwardCounters = { toServer: { packets: 0, bytes: 0 }, toClient: { packets: 0, bytes: 0 } };
+
+function flowKey(spec: KernelForwardSpec): string {
+  return `${spec.client}|${spec.server}|${spec.serverPort}`;
+}
+
+function sameCounters(a: ForwardCounters, b: ForwardCounters): boolean {
+  return a.toServer.bytes === b.toServer.bytes && a.toClient.bytes === b.toClient.bytes;
+}
+
+/**
+ * ftpmasq's nftables table, for the whole process: created (stale copies removed) by `start()`,
+ * deleted by `stop()`, and between them one set of map elements per transfer (nft-ruleset.ts).
+ * Every kernel call goes through one NftRunner, so they apply in the order they were asked.
+ */
+export class KernelForwarder {
+  private readonly nft: NftRunner;
+  private starting: Promise<void> | undefined;
+  private stopped = false;
+  private sequence = 0;
+  /** Installed transfers by their flow (client, server, server port): a key the kernel maps hold once. */
+  private readonly flows = new Map<string, KernelForward>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly options: KernelForwarderOptions = {},
+  ) {
+    this.nft = options.nft ?? new NftRunner();
+  }
+
+  /** Transfers installed and not yet removed. */
+  get installed(): number {
+    return this.flows.size;
+  }
+
+  /** The checks, then the table. Idempotent; a failure is a KernelSetupError and may be retried. */
+  start(): Promise<void> {
+    this.starting ??= this.startNow().catch((error: unknown) => {
+      this.starting = undefined;
+      throw error;
+    });
+    return this.starting;
+  }
+
+  /** Removes the table and with it every transfer's forwarding. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.starting === undefined || this.stopped) return;
+    this.stopped = true;
+    this.flows.clear();
+    const result = await this.nft.apply(buildDeleteTableCommands());
+    if (!result.ok) this.log.error({ err: result.error }, 'cannot delete the ftpmasq nftables table');
+    else this.log.info('ftpmasq nftables table deleted');
+  }
+
+  /** Installs one transfer's forwarding in one transaction; undefined (logged) when it failed. */
+  async install(fields: Omit<KernelForwardSpec, 'id'>): Promise<KernelForward | undefined> {
+    if (this.stopped || this.starting === undefined) return undefined;
+    const spec: KernelForwardSpec = { ...fields, id: `f${++this.sequence}` };
+    const key = flowKey(spec);
+    // The server reuses a passive port only once its earlier transfer ended: that one's counting is cut short.
+    await this.flows.get(key)?.finish(false);
+    const result = await this.nft.apply(buildForwardCommands(spec));
+    if (!result.ok) {
+      this.log.error({ err: result.error, forward: spec }, 'cannot install the kernel forwarding of a transfer');
+      return undefined;
+    }
+    const forward = this.makeForward(spec);
+    this.flows.set(key, forward);
+    return forward;
+  }
+
+  private async startNow(): Promise<void> {
+    await checkKernelPrerequisites(this.nft, this.options.checkSources);
+    const result = await this.nft.applyScript(TABLE_SCRIPT);
+    if (!result.ok) throw new KernelSetupError(`cannot create the nftables table ip ftpmasq: ${result.error}`);
+    this.log.info('ftpmasq nftables table created (a stale one from an earlier run removed)');
+  }
+
+  private makeForward(spec: KernelForwardSpec): KernelForward {
+    let disarming: Promise<unknown> | undefined;
+    let finishing: Promise<ForwardCounters> | undefined;
+    const disarm = (): Promise<unknown> => {
+      disarming ??= this.nft.apply(buildDisarmCommands(spec)).then((result) => {
+        if (!result.ok && !this.stopped) this.log.debug({ err: result.error, id: spec.id }, 'kernel forwarding disarm failed');
+      });
+      return disarming;
+    };
+    const forward: KernelForward = {
+      spec,
+      disarm: () => void disarm(),
+      finish: (settle) => {
+        finishing ??= (async () => {
+          await disarm();
+          const counters = settle ? await this.settledCounters(spec) : await this.readCounters(spec);
+          const result = await this.nft.apply(buildUncountCommands(spec));
+          if (!result.ok && !this.stopped) this.log.debug({ err: result.error, id: spec.id }, 'kernel forwarding removal failed');
+          if (this.flows.get(flowKey(spec)) === forward) this.flows.delete(flowKey(spec));
+          return counters;
+        })();
+        return finishing;
+      },
+    };
+    return forward;
+  }
+
+  private async readCounters(spec: KernelForwardSpec): Promise<ForwardCounters> {
+    if (this.stopped) return NO_BYTES;
+    const listed = await this.nft.run(LIST_COUNTERS_ARGS);
+    if (!listed.ok) return NO_BYTES;
+    const parsed = parseCounterList(listed.stdout);
+    return parsed.ok ? forwardCounters(spec, parsed.value) : NO_BYTES;
+  }
+
+  /**
+   * The server's final reply can come before its last bytes have crossed the gateway (as through
+   * any NAT): the counters are read until two readings agree, for at most settleMaxMs.
+   */
+  private async settledCounters(spec: KernelForwardSpec): Promise<ForwardCounters> {
+    const interval = this.options.settleIntervalMs ?? 100;
+    const deadline = performance.now() + (this.options.settleMaxMs ?? 3000);
+    let previous = await this.readCounters(spec);
+    while (performance.now() < deadline && !this.stopped) {
+      await sleep(interval);
+      const current = await this.readCounters(spec);
+      if (sameCounters(previous, current)) return current;
+      previous = current;
+    }
+    return previous;
+  }
+}
