@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks.
-packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus systemd)
+packages=(proftpd-basic curl lftp python3 iproute2 iptables nftables procps openssl prometheus systemd)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund

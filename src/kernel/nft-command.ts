@@ -17,8 +17,8 @@ const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Runs the `nft` tool, one run at a time. Serialized because each run is one kernel transaction
- * and their order matters (a transfer's removal must follow its installation); `nft -f` applies
- * a whole input atomically, so nothing half-made is ever seen by a packet. A run is bounded by
+ * and their order matters (a transfer's removal must follow its installation); nft applies a
+ * whole input atomically, so nothing half-made is ever seen by a packet. A run is bounded by
  * `timeoutMs` and its failure is a value; the queue goes on after it.
  */
 export class NftRunner {
@@ -31,27 +31,32 @@ export class NftRunner {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
-  /** One transaction of JSON commands (`nft -j -f -`). */
+  /**
+   * One transaction of JSON commands (`nft -j '<json>'`). The input is an argument, not stdin:
+   * nft opens /dev/stdin by name, which fails (ENXIO) on the socket Node gives a child as stdin.
+   * A transfer's commands are a few hundred bytes, far below the kernel's argument limit.
+   */
   apply(commands: readonly NftCommand[]): Promise<NftResult> {
-    return this.run(['-j', '-f', '-'], JSON.stringify({ nftables: commands }));
+    return this.run(['-j', JSON.stringify({ nftables: commands })]);
   }
 
-  /** One transaction in nft's own syntax (`nft -f -`). */
+  /** One transaction in nft's own syntax, its commands one a line (`nft '<script>'`). */
   applyScript(script: string): Promise<NftResult> {
-    return this.run(['-f', '-'], script);
+    return this.run([script]);
   }
 
-  run(args: readonly string[], stdin?: string): Promise<NftResult> {
-    const result = this.tail.then(() => runOnce(this.executable, args, stdin, this.timeoutMs));
+  run(args: readonly string[]): Promise<NftResult> {
+    const result = this.tail.then(() => runOnce(this.executable, args, this.timeoutMs));
     this.tail = result;
     return result;
   }
 }
 
-function runOnce(executable: string, args: readonly string[], stdin: string | undefined, timeoutMs: number): Promise<NftResult> {
+function runOnce(executable: string, args: readonly string[], timeoutMs: number): Promise<NftResult> {
   return new Promise((resolve) => {
-    const command = `${executable} ${args.join(' ')}`;
-    const child = spawn(executable, args, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    // The first words name the run in errors; a transfer's JSON would only bury nft's message.
+    const command = `${executable} ${args.join(' ').slice(0, 60)}`;
+    const child = spawn(executable, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let size = 0;
@@ -85,8 +90,5 @@ function runOnce(executable: string, args: readonly string[], stdin: string | un
       const message = Buffer.concat(stderr).toString('utf8').trim().split('\n').filter((line) => line.trim() !== '').slice(0, 3).join(' | ');
       finish({ ok: false, error: `${command} exited ${code ?? signal}: ${message}` });
     });
-    // An nft that exits before reading its input (a bad option) closes the pipe: that is its error to report.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(stdin);
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The nftables JSON (libnftables-json(5)) that ftpmasq sends for kernel mode. Pure: values in,
- * command lists out; `nft-command.ts` runs them, one list per `nft -j -f -`, which the kernel
+ * command lists out; `nft-command.ts` runs them, one list per `nft -j` run, which the kernel
  * applies as one transaction (all or nothing).
  *
  * The table is static (TABLE_SCRIPT): three chains with one or two rules each, and maps that the

@@ -28,8 +28,8 @@ if [ "$2" = "list" ]; then
   exit 0
 fi
 if [ "$1" = "sleep" ]; then sleep 5; exit 0; fi
-input=$(cat | tr '\\n' ' ')
-echo "$* $input" >> "${logFile}"
+echo "$*" | tr '\\n' ' ' >> "${logFile}"
+echo >> "${logFile}"
 `,
 );
 chmodSync(fakeNft, 0o755);
@@ -40,7 +40,7 @@ const calls = (): string[] => readFileSync(logFile, 'utf8').trim().split('\n');
 const kinds = (): string[] =>
   calls().map((line) => {
     if (line.startsWith('-j list')) return 'list';
-    if (line.startsWith('-f - add table ip ftpmasq')) return 'table';
+    if (line.startsWith('add table ip ftpmasq')) return 'table';
     if (line.includes('{"delete":{"table":{"family":"ip","name":"ftpmasq"}}}')) return 'delete-table';
     if (line.includes('"add":{"limit"')) return 'install';
     if (line.includes('"delete":{"element":{"family":"ip","table":"ftpmasq","name":"oneshot"')) return 'disarm';
@@ -71,7 +71,7 @@ describe('KernelForwarder (issue 14)', () => {
     await forwarder.stop();
     await forwarder.stop();
     expect(kinds()).toEqual(['table', 'install', 'disarm', 'list', 'list', 'list', 'list', 'uncount', 'delete-table']);
-    expect(calls()[0]).toContain('add table ip ftpmasq delete table ip ftpmasq table ip ftpmasq {');
+    expect(calls()[0]).toMatch(/^add table ip ftpmasq delete table ip ftpmasq table ip ftpmasq {/);
   });
 });
 
