@@ -150,13 +150,14 @@ export class DataConnector {
   /**
    * Kernel mode: the port forwarded by the kernel to the server's (src/data/kernel-passive.ts)
    * instead of a listener of ftpmasq's; false when it could not be (the session answers 425).
+   * Under PROT P the data is TLS that ends in ftpmasq, so it is relayed as in relay mode.
    */
   prepareKernelPassive(lease: PortLease, upstreamPort: number): Promise<boolean> {
-    this.rollback();
-    if (this.kernelPassive === undefined) {
-      lease.release();
-      return Promise.resolve(false);
+    if (this.kernelPassive === undefined || this.options.clientDataTls?.() !== undefined) {
+      this.preparePassive(lease, upstreamPort);
+      return Promise.resolve(true);
     }
+    this.rollback();
     return this.kernelPassive.prepare(lease, upstreamPort);
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../observability/logger.js';
 import { checkKernelPrerequisites, type KernelCheckSources, KernelSetupError } from './kernel-checks.js';
-import { NftRunner } from './nft-command.js';
+import { type NftResult, NftRunner } from './nft-command.js';
 import {
   buildDeleteTableCommands,
   buildDisarmCommands,
@@ -58,6 +58,8 @@ export class KernelForwarder {
   private sequence = 0;
   /** Installed transfers by their flow (client, server, server port): a key the kernel maps hold once. */
   private readonly flows = new Map<string, KernelForward>();
+  /** The counter listing in flight, shared by every transfer that reads meanwhile. */
+  private listing: Promise<NftResult> | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -143,7 +145,12 @@ export class KernelForwarder {
 
   private async readCounters(spec: KernelForwardSpec): Promise<ForwardCounters> {
     if (this.stopped) return NO_BYTES;
-    const listed = await this.nft.run(LIST_COUNTERS_ARGS);
+    // One listing serves every transfer finishing meanwhile (50 parallel downloads end together),
+    // so installations queued behind the reads are not held up by one nft run per transfer.
+    this.listing ??= this.nft.run(LIST_COUNTERS_ARGS).finally(() => {
+      this.listing = undefined;
+    });
+    const listed = await this.listing;
     if (!listed.ok) return NO_BYTES;
     const parsed = parseCounterList(listed.stdout);
     return parsed.ok ? forwardCounters(spec, parsed.value) : NO_BYTES;
