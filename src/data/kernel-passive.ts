@@ -96,7 +96,6 @@ export class KernelPassive {
     this.current = undefined;
     if (armed === undefined) return;
     clearTimeout(armed.timer);
-    armed.forward.disarm();
     void this.finish(armed.forward, armed.lease, settle);
   }
 

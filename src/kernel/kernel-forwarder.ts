@@ -10,6 +10,7 @@ import {
   type ForwardCounters,
   forwardCounters,
   type KernelForwardSpec,
+  type NftCommand,
   LIST_COUNTERS_ARGS,
   parseCounterList,
   TABLE_SCRIPT,
@@ -18,13 +19,18 @@ import {
 /** One transfer's forwarding in the kernel; its owner is the session's DataConnector. */
 export interface KernelForward {
   readonly spec: KernelForwardSpec;
-  /** No new connection is forwarded any more; an established flow goes on. Idempotent. */
+  /** The passive timeout: no new connection is forwarded any more; an established flow goes on. Idempotent. */
   disarm(): void;
   /**
-   * Disarms, lets the counters settle (`settle`: until they stop moving, bounded), reads them and
-   * removes the rest. Idempotent: every call gets the one result.
+   * Lets the counters settle (`settle`: until they stop moving, bounded), reads them and removes
+   * the whole forwarding in one transaction. Idempotent: every call gets the one result.
    */
   finish(settle: boolean): Promise<ForwardCounters>;
+}
+
+interface Removal {
+  readonly commands: readonly NftCommand[];
+  readonly done: () => void;
 }
 
 export interface KernelForwarderOptions {
@@ -60,6 +66,9 @@ export class KernelForwarder {
   private readonly flows = new Map<string, KernelForward>();
   /** The counter listing in flight, shared by every transfer that reads meanwhile. */
   private listing: Promise<NftResult> | undefined;
+  /** Removals waiting for the next batch: transfers that end together go in one nft run. */
+  private readonly removals: Removal[] = [];
+  private removing = false;
 
   constructor(
     private readonly log: Logger,
@@ -117,23 +126,20 @@ export class KernelForwarder {
   }
 
   private makeForward(spec: KernelForwardSpec): KernelForward {
-    let disarming: Promise<unknown> | undefined;
+    let disarming: Promise<void> | undefined;
     let finishing: Promise<ForwardCounters> | undefined;
-    const disarm = (): Promise<unknown> => {
-      disarming ??= this.nft.apply(buildDisarmCommands(spec)).then((result) => {
-        if (!result.ok && !this.stopped) this.log.debug({ err: result.error, id: spec.id }, 'kernel forwarding disarm failed');
-      });
-      return disarming;
-    };
     const forward: KernelForward = {
       spec,
-      disarm: () => void disarm(),
+      disarm: () => {
+        if (finishing === undefined) disarming ??= this.remove(buildDisarmCommands(spec));
+      },
       finish: (settle) => {
         finishing ??= (async () => {
-          await disarm();
+          // Until then a connection already made is counted; the one-packet limit is spent by it.
           const counters = settle ? await this.settledCounters(spec) : await this.readCounters(spec);
-          const result = await this.nft.apply(buildUncountCommands(spec));
-          if (!result.ok && !this.stopped) this.log.debug({ err: result.error, id: spec.id }, 'kernel forwarding removal failed');
+          const disarmed = disarming !== undefined;
+          await disarming;
+          await this.remove([...(disarmed ? [] : buildDisarmCommands(spec)), ...buildUncountCommands(spec)]);
           if (this.flows.get(flowKey(spec)) === forward) this.flows.delete(flowKey(spec));
           return counters;
         })();
@@ -143,11 +149,44 @@ export class KernelForwarder {
     return forward;
   }
 
+  /** Queues a removal; resolves once it ran (or failed: logged, the table's deletion at stop ends it anyway). */
+  private remove(commands: readonly NftCommand[]): Promise<void> {
+    return new Promise((done) => {
+      this.removals.push({ commands, done });
+      void this.flushRemovals();
+    });
+  }
+
+  private async flushRemovals(): Promise<void> {
+    if (this.removing) return;
+    this.removing = true;
+    try {
+      while (this.removals.length > 0) {
+        const batch = this.removals.splice(0);
+        const result = await this.nft.apply(batch.flatMap((removal) => removal.commands), 'background');
+        // One transaction is all or nothing: when a batch fails, each removal is tried alone.
+        if (!result.ok && batch.length > 1) {
+          for (const removal of batch) await this.removeAlone(removal.commands);
+        } else if (!result.ok && !this.stopped) {
+          this.log.debug({ err: result.error }, 'kernel forwarding removal failed');
+        }
+        for (const removal of batch) removal.done();
+      }
+    } finally {
+      this.removing = false;
+    }
+  }
+
+  private async removeAlone(commands: readonly NftCommand[]): Promise<void> {
+    const result = await this.nft.apply(commands, 'background');
+    if (!result.ok && !this.stopped) this.log.debug({ err: result.error }, 'kernel forwarding removal failed');
+  }
+
   private async readCounters(spec: KernelForwardSpec): Promise<ForwardCounters> {
     if (this.stopped) return NO_BYTES;
     // One listing serves every transfer finishing meanwhile (50 parallel downloads end together),
     // so installations queued behind the reads are not held up by one nft run per transfer.
-    this.listing ??= this.nft.run(LIST_COUNTERS_ARGS).finally(() => {
+    this.listing ??= this.nft.run(LIST_COUNTERS_ARGS, 'background').finally(() => {
       this.listing = undefined;
     });
     const listed = await this.listing;

@@ -16,13 +16,26 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /**
- * Runs the `nft` tool, one run at a time. Serialized because each run is one kernel transaction
- * and their order matters (a transfer's removal must follow its installation); nft applies a
- * whole input atomically, so nothing half-made is ever seen by a packet. A run is bounded by
- * `timeoutMs` and its failure is a value; the queue goes on after it.
+ * `urgent`: a client waits for it (an installation, before the 227 goes out). `background`:
+ * housekeeping (counter reads, removals), run when no urgent run waits.
+ */
+export type NftPriority = 'urgent' | 'background';
+
+interface Job {
+  readonly args: readonly string[];
+  readonly resolve: (result: NftResult) => void;
+}
+
+/**
+ * Runs the `nft` tool, one run at a time: each run is one kernel transaction (nft applies a
+ * whole input atomically, so nothing half-made is ever seen by a packet), and one at a time
+ * keeps the order within each priority. An urgent run overtakes queued background runs; the
+ * callers keep that safe (a transfer's key is installed again only after its removal resolved).
+ * A run is bounded by `timeoutMs` and its failure is a value; the queue goes on after it.
  */
 export class NftRunner {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queues: Record<NftPriority, Job[]> = { urgent: [], background: [] };
+  private running = false;
   private readonly executable: string;
   private readonly timeoutMs: number;
 
@@ -36,8 +49,8 @@ export class NftRunner {
    * nft opens /dev/stdin by name, which fails (ENXIO) on the socket Node gives a child as stdin.
    * A transfer's commands are a few hundred bytes, far below the kernel's argument limit.
    */
-  apply(commands: readonly NftCommand[]): Promise<NftResult> {
-    return this.run(['-j', JSON.stringify({ nftables: commands })]);
+  apply(commands: readonly NftCommand[], priority: NftPriority = 'urgent'): Promise<NftResult> {
+    return this.run(['-j', JSON.stringify({ nftables: commands })], priority);
   }
 
   /** One transaction in nft's own syntax, its commands one a line (`nft '<script>'`). */
@@ -45,10 +58,27 @@ export class NftRunner {
     return this.run([script]);
   }
 
-  run(args: readonly string[]): Promise<NftResult> {
-    const result = this.tail.then(() => runOnce(this.executable, args, this.timeoutMs));
-    this.tail = result;
-    return result;
+  run(args: readonly string[], priority: NftPriority = 'urgent'): Promise<NftResult> {
+    return new Promise((resolve) => {
+      this.queues[priority].push({ args, resolve });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let job = this.next(); job !== undefined; job = this.next()) {
+        job.resolve(await runOnce(this.executable, job.args, this.timeoutMs));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private next(): Job | undefined {
+    return this.queues.urgent.shift() ?? this.queues.background.shift();
   }
 }
 

@@ -43,8 +43,9 @@ const kinds = (): string[] =>
     if (line.startsWith('add table ip ftpmasq')) return 'table';
     if (line.includes('{"delete":{"table":{"family":"ip","name":"ftpmasq"}}}')) return 'delete-table';
     if (line.includes('"add":{"limit"')) return 'install';
-    if (line.includes('"delete":{"element":{"family":"ip","table":"ftpmasq","name":"oneshot"')) return 'disarm';
-    if (line.includes('"delete":{"element":{"family":"ip","table":"ftpmasq","name":"to_server"')) return 'uncount';
+    const disarms = line.split('"delete":{"element":{"family":"ip","table":"ftpmasq","name":"oneshot"').length - 1;
+    const uncounts = line.split('"delete":{"element":{"family":"ip","table":"ftpmasq","name":"to_server"').length - 1;
+    if (disarms + uncounts > 0) return `remove ${disarms}+${uncounts}`;
     return line;
   });
 
@@ -70,12 +71,44 @@ describe('KernelForwarder (issue 14)', () => {
     expect(forwarder.installed).toBe(0);
     await forwarder.stop();
     await forwarder.stop();
-    expect(kinds()).toEqual(['table', 'install', 'disarm', 'list', 'list', 'list', 'list', 'uncount', 'delete-table']);
+    expect(kinds()).toEqual(['table', 'install', 'list', 'list', 'list', 'list', 'remove 1+1', 'delete-table']);
     expect(calls()[0]).toMatch(/^add table ip ftpmasq delete table ip ftpmasq table ip ftpmasq {/);
   });
 });
 
+describe('KernelForwarder: many transfers (issue 14)', () => {
+  it('transfers ending together share counter reads and one removal; a disarmed one is not disarmed twice', async () => {
+    writeFileSync(logFile, '');
+    const forwarder = new KernelForwarder(createLogger('silent'), { nft: new NftRunner({ executable: fakeNft }), checkSources: roots });
+    await forwarder.start();
+    const forwards = [];
+    for (let port = 29501; port <= 29503; port++) forwards.push(await forwarder.install({ ...FIELDS, port, serverPort: port + 1000 }));
+    forwards[0]?.disarm();
+    await Promise.all(forwards.map((forward) => forward?.finish(false)));
+    expect(forwarder.installed).toBe(0);
+    await forwarder.stop();
+    const removals = kinds().filter((kind) => kind.startsWith('remove'));
+    // Each transfer disarmed once (one of them by the passive timeout) and uncounted once; the two
+    // that ended together removed whole in one run.
+    const sum = (index: number): number => removals.reduce((total, kind) => total + Number(kind.slice(7).split('+')[index]), 0);
+    expect({ disarms: sum(0), uncounts: sum(1) }).toEqual({ disarms: 3, uncounts: 3 });
+    expect(removals[0]).toBe('remove 1+0');
+    expect(removals).toContain('remove 2+2');
+    expect(kinds().filter((kind) => kind === 'list').length).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('NftRunner', () => {
+  it('an urgent run overtakes queued background runs', async () => {
+    const runner = new NftRunner({ executable: 'sh' });
+    const order: string[] = [];
+    const first = runner.run(['-c', 'sleep 0.2'], 'background').then(() => order.push('first'));
+    const background = runner.run(['-c', 'true'], 'background').then(() => order.push('background'));
+    const urgent = runner.run(['-c', 'true']).then(() => order.push('urgent'));
+    await Promise.all([first, background, urgent]);
+    expect(order).toEqual(['first', 'urgent', 'background']);
+  });
+
   it('a run that takes too long is killed and fails, and the next run still goes', async () => {
     const runner = new NftRunner({ executable: fakeNft, timeoutMs: 200 });
     const slow = runner.run(['sleep']);
