@@ -7,7 +7,7 @@ import { ipFamily } from '../protocol/address-policy.js';
 import type { PortLease } from './passive-port-pool.js';
 
 export interface KernelPassiveOptions {
-  readonly kernel: KernelForwarder;
+  readonly kernel: Pick<KernelForwarder, 'install'>;
   readonly metrics: SiteMetrics;
   readonly log: Logger;
   /** How long the port stays forwarded for the client's first connection. */
