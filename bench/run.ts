@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the side-by-side benchmark of issue #7. Root, network namespaces, real
- * ProFTPD; (a) direct NAT, (b) ftpmasq relay, (c) ftpmasq rewrite, (d) ProFTPD mod_proxy,
- * interleaved round by round (a b c d, a b c d, ...) within each scenario.
+ * ProFTPD; (a) direct NAT, (b) ftpmasq relay, (c) ftpmasq rewrite, (d) ProFTPD mod_proxy, (e) ftpmasq kernel,
+ * interleaved round by round (a b c d e, a b c d e, ...) within each scenario.
  *
  *   npm run bench                      the full run that docs/PERFORMANCE.md quotes
  *   npm run bench -- --quick           smaller sizes, one round: a smoke test of the whole bench

@@ -14,7 +14,7 @@ import { loadConfig } from './config/load-config.js';
 import { isListOption, setListOption } from './config/option-specs.js';
 import { OPTION_SPECS, type RawOptions } from './config/schema.js';
 import { ConfigError } from './config/values.js';
-import { ListenError, start } from './daemon.js';
+import { KernelSetupError, ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
 import { createLogger } from './observability/logger.js';
@@ -169,7 +169,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`ftpmasq: ${error.message}\n`);
       return EXIT_USAGE;
     }
-    if (error instanceof ListenError) {
+    if (error instanceof ListenError || error instanceof KernelSetupError) {
       process.stderr.write(`ftpmasq: ${error.message}\n`);
       return EXIT_RUNTIME;
     }

@@ -3,4 +3,5 @@
  */
 export { type DaemonState, type DrainResult, type ReloadResult, type RunningDaemon, type StartOptions, start } from './daemon/daemon.js';
 export { ListenError } from './daemon/listeners.js';
+export { KernelSetupError } from './kernel/kernel-checks.js';
 export { hashConfig } from './daemon/config-hash.js';

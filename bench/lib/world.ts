@@ -11,6 +11,8 @@
  *                                   ftpmasq passive 50000-50999
  *   (c) rewrite  203.0.113.10:2102 ftpmasq --mode rewrite -> ProFTPD "legacy"; data by the DNAT above
  *   (d) modproxy 203.0.113.10:2103 ProFTPD mod_proxy (reverse) -> ProFTPD "legacy"; passive 52000-52999
+ *   (e) kernel   203.0.113.10:2107 ftpmasq --mode kernel  -> ProFTPD "legacy"; ftpmasq passive 57000-57999,
+ *                                   each transfer forwarded by ftpmasq's nftables table (issue 14)
  *
  * The namespaces come from the end-to-end harness (test/helpers/topology.ts); the NAT rules,
  * the ProFTPD instances and the proxies are the benchmark's own. Every address used is inside
@@ -29,7 +31,7 @@ import { type BenchNetwork, PUBLIC_ADDRESS, SERVER_ADDRESS, createBenchNetwork, 
 import { reverseProxyConfig, serverConfig } from './proftpd-config.js';
 import { childrenOf } from './proc.js';
 
-export const VARIANTS = ['direct', 'relay', 'rewrite', 'modproxy'] as const;
+export const VARIANTS = ['direct', 'relay', 'rewrite', 'modproxy', 'kernel'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
 export const VARIANT_LABELS: Readonly<Record<Variant, string>> = {
@@ -37,6 +39,7 @@ export const VARIANT_LABELS: Readonly<Record<Variant, string>> = {
   relay: '(b) ftpmasq relay',
   rewrite: '(c) ftpmasq rewrite',
   modproxy: '(d) mod_proxy',
+  kernel: '(e) ftpmasq kernel',
 };
 
 export const FTP_USER = 'scott';
@@ -71,6 +74,7 @@ export const PORTS = {
   heldProxy: 2104,
   scriptedRelay: 2105,
   scriptedRewrite: 2106,
+  kernel: 2107,
   legacyServer: 2121,
   fixedServer: 21,
   scriptedUpstream: 2200,
@@ -140,7 +144,7 @@ export interface World {
 
 export interface FtpmasqStart {
   readonly name: string;
-  readonly mode: 'relay' | 'rewrite';
+  readonly mode: 'relay' | 'rewrite' | 'kernel';
   readonly listenPort: number;
   readonly upstreamPort: number;
   readonly passivePorts: string;
@@ -374,7 +378,7 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       return running;
     };
 
-    log('starting ftpmasq (relay and rewrite)');
+    log('starting ftpmasq (relay, rewrite and kernel)');
     const relay = await startFtpmasq({
       name: 'ftpmasq-relay', mode: 'relay', listenPort: PORTS.relay, upstreamPort: PORTS.legacyServer,
       passivePorts: '50000-50999', metricsPort: 9464, cpuProfileDir: options.cpuProfileDir,
@@ -383,8 +387,13 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       name: 'ftpmasq-rewrite', mode: 'rewrite', listenPort: PORTS.rewrite, upstreamPort: PORTS.legacyServer,
       passivePorts: '51000-51999', metricsPort: 9465, cpuProfileDir: options.cpuProfileDir,
     });
+    // Its passive range is outside the DNAT ranges above: its own nftables rules forward it.
+    const kernel = await startFtpmasq({
+      name: 'ftpmasq-kernel', mode: 'kernel', listenPort: PORTS.kernel, upstreamPort: PORTS.legacyServer,
+      passivePorts: '57000-57999', metricsPort: 9469, cpuProfileDir: options.cpuProfileDir,
+    });
     const clientArgs = topology.execArgs(topology.client.namespace);
-    for (const port of [PORTS.direct, PORTS.relay, PORTS.rewrite, PORTS.modproxy]) {
+    for (const port of [PORTS.direct, PORTS.relay, PORTS.rewrite, PORTS.modproxy, PORTS.kernel]) {
       await waitForFtpBanner(tools.ip, clientArgs, PUBLIC_ADDRESS, port, 15_000);
     }
 
@@ -415,7 +424,7 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       return { upstream, target: (variant) => targets[variant] };
     };
 
-    const processes: Record<Variant, RunningProcess | undefined> = { direct: undefined, relay, rewrite, modproxy };
+    const processes: Record<Variant, RunningProcess | undefined> = { direct: undefined, relay, rewrite, modproxy, kernel };
     const world: World = {
       tools,
       topology,

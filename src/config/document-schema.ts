@@ -207,7 +207,7 @@ function checkModeKeys(values: Pick<SiteOptionValues, 'mode' | 'advertise' | 'pa
   const misplaced =
     values.mode === 'rewrite' && values.advertise.length > 0
       ? { key: 'advertise', detail: 'advertise applies in relay mode only; in rewrite mode, passThroughClients lets clients use the server\'s own 227' }
-      : values.mode === 'relay' && values.passThroughClients.length > 0
+      : values.mode !== 'rewrite' && values.passThroughClients.length > 0
         ? { key: 'passThroughClients', detail: 'passThroughClients applies in rewrite mode only; in relay mode, advertise tells each network its address' }
         : undefined;
   if (misplaced === undefined) return;

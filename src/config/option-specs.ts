@@ -127,7 +127,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     key: 'mode',
     flag: '--mode',
     valueName: MODES.join('|'),
-    description: 'relay: data flows through ftpmasq; rewrite: only 227 addresses are rewritten, data goes by NAT',
+    description:
+      'relay: data flows through ftpmasq; kernel: as relay for clients, but nftables forwards each transfer (Linux, CAP_NET_ADMIN); rewrite: only 227 addresses are rewritten, data goes by NAT',
     defaultValue: 'relay',
     scope: 'site',
   },

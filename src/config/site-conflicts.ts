@@ -53,10 +53,10 @@ export function portRangesOverlap(a: PortRange, b: PortRange): boolean {
 
 /**
  * A rewrite-mode site never takes a passive port (data goes by the operator's NAT), so its range
- * cannot collide with another site's.
+ * cannot collide with another site's. Relay and kernel mode hold ports of their range.
  */
 function takesPassivePorts(site: SiteConfig): boolean {
-  return site.mode === 'relay';
+  return site.mode !== 'rewrite';
 }
 
 function conflictOf(sites: readonly SiteConfig[], later: number): SiteConflict | undefined {

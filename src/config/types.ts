@@ -7,7 +7,7 @@ import type { Cidr } from '../protocol/cidr.js';
 import type { UserRoute } from '../site/user-routes.js';
 import type { Endpoint, PortRange } from './values.js';
 
-export const MODES = ['relay', 'rewrite'] as const;
+export const MODES = ['relay', 'rewrite', 'kernel'] as const;
 export const EPSV_MODES = ['passthrough', 'translate', 'disable'] as const;
 export const ACTIVE_MODES = ['relay', 'disable'] as const;
 export const CLIENT_TLS_MODES = ['optional', 'required'] as const;

@@ -15,11 +15,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { DaemonConfig } from '../config/types.js';
 import { ConfigError, type Endpoint } from '../config/values.js';
 import { PortLedger } from '../data/passive-port-pool.js';
+import { KernelForwarder } from '../kernel/kernel-forwarder.js';
 import type { Logger } from '../observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from '../observability/http-server.js';
 import { LiveView } from '../observability/live-view.js';
 import { Metrics } from '../observability/metrics.js';
 import { SessionRegistry } from '../session/session-registry.js';
+import { forwardsInKernel } from '../site/site-policy.js';
 import { hashConfig } from './config-hash.js';
 import { type ControlListener, ListenError, type ListenerHandlers, bindListener, closeServer } from './listeners.js';
 import { type ReloadPlan, type SiteChange, formatEndpoint, planReload } from './reload-plan.js';
@@ -119,11 +121,16 @@ class Daemon implements RunningDaemon {
   /** Sessions still open when stop() cut a drain short. */
   private forcedCut: number | undefined;
 
+  /** Kernel mode's nftables table: started by the first configuration with a kernel-mode site, deleted at stop. */
+  private readonly kernel: KernelForwarder;
+
   constructor(
     private readonly logger: Logger,
     readonly metrics: Metrics,
     private readonly resolveName?: ResolveName,
-  ) {}
+  ) {
+    this.kernel = new KernelForwarder(logger);
+  }
 
   get addresses(): readonly Endpoint[] {
     return [...this.listeners.values()].map((listener) => listener.address);
@@ -179,6 +186,7 @@ class Daemon implements RunningDaemon {
       const closing = [...this.listeners.values()].map((listener) => closeServer(listener.server));
       if (this.http !== undefined) closing.push(this.http.close());
       await Promise.all(closing);
+      await this.kernel.stop();
       this.metrics.setDraining(false);
     })();
     return this.stopping;
@@ -224,6 +232,8 @@ class Daemon implements RunningDaemon {
 
   /** Binds every listener the plan needs and, when it moved, the metrics listener. Nothing else changes. */
   private async prepare(plan: ReloadPlan, next: DaemonConfig): Promise<Prepared> {
+    // Its checks fail before any listener is bound, with their own error (KernelSetupError).
+    if (next.sites.some(forwardsInKernel)) await this.kernel.start();
     const listeners: ControlListener[] = [];
     try {
       for (const spec of plan.bind) listeners.push(await bindListener(spec, this.listenerHandlers));
@@ -308,6 +318,7 @@ class Daemon implements RunningDaemon {
       registry: this.registry,
       diagnosis: this.diagnosis,
       resolveName: this.resolveName,
+      kernel: this.kernel,
       onRetired: (site) => {
         if (this.sites.get(site.name) !== site || !site.isRetiring) return;
         this.sites.delete(site.name);

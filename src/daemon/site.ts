@@ -2,6 +2,7 @@ import type net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { LogLevel, SiteConfig } from '../config/types.js';
 import { PassivePortPool, type PortLedger } from '../data/passive-port-pool.js';
+import type { KernelForwarder } from '../kernel/kernel-forwarder.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics, SiteMetrics } from '../observability/metrics.js';
 import { type Conn, connFromSocket } from '../net/conn.js';
@@ -10,6 +11,7 @@ import { ControlSession, type SessionContext } from '../session/control-session.
 import type { SessionRegistry } from '../session/session-registry.js';
 import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
 import { isPublicAddressName, lookupIpv4, PublicAddress, type ResolveName } from './public-address.js';
+import { forwardsInKernel } from '../site/site-policy.js';
 import { UpstreamCheck } from './upstream-check.js';
 
 /** The log line of each refusal at accept time. */
@@ -31,6 +33,8 @@ export interface SiteDependencies {
   readonly diagnosis: { unroutablePasvWarned: boolean };
   /** Every live session of the daemon, for the live view: a session is in it from accept to close. */
   readonly registry: SessionRegistry;
+  /** The process's nftables forwarder, given to the sessions of a kernel-mode site. */
+  readonly kernel: KernelForwarder;
   /** A removed site's last session has ended: the daemon forgets it. */
   readonly onRetired: (site: Site) => void;
   /** How a `publicAddress` given as a DNS name is looked up; `dns.lookup` (IPv4) by default. */
@@ -227,7 +231,8 @@ export class Site {
   private snapshot(config: SiteConfig, pool: PassivePortPool): SessionContext {
     const resolved = this.publicAddress;
     const publicAddress = resolved === undefined ? undefined : () => resolved.current;
-    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress };
+    const kernel = forwardsInKernel(config) ? this.dependencies.kernel : undefined;
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress, kernel };
   }
 
   private makePublicAddress(config: SiteConfig): PublicAddress | undefined {

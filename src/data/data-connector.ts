@@ -9,6 +9,7 @@ import { isAllowedDataPeer } from '../protocol/address-policy.js';
 import { matchesAny } from '../protocol/cidr.js';
 import { adoptWithReusedBuffer } from './adopt-accepted.js';
 import { DataRelay, ReusedReadBuffer, type RelayProgress, type RelayResult } from './data-relay.js';
+import { KernelPassive } from './kernel-passive.js';
 import type { PortLease } from './passive-port-pool.js';
 
 export type { ActivePlan, ActiveDialResult, ClientDataTls, DataConnectorOptions, UpstreamDataTls } from './data-plan.js';
@@ -38,7 +39,13 @@ export class DataConnector {
   /** A PROT P data connection was refused (handshake, no session reuse) and no transfer reply has said so yet. */
   private tlsRefusal: string | undefined;
 
-  constructor(private readonly options: DataConnectorOptions) {}
+  /** Kernel mode's passive transfers (the kernel branch of prepare/commit/rollback). */
+  private readonly kernelPassive: KernelPassive | undefined;
+
+  constructor(private readonly options: DataConnectorOptions) {
+    const { kernel } = options;
+    this.kernelPassive = kernel === undefined ? undefined : new KernelPassive({ ...options, kernel });
+  }
 
   /** The newest relay, while it is open. */
   get currentRelay(): DataRelay | undefined {
@@ -101,6 +108,25 @@ export class DataConnector {
     lease.onConnection((socket: net.Socket) => this.onPassiveConnection(plan, socket));
   }
 
+  /**
+   * Kernel mode: the port forwarded by the kernel to the server's (src/data/kernel-passive.ts)
+   * instead of a listener of ftpmasq's; false when it could not be (the session answers 425).
+   * Under PROT P the data is TLS that ends in ftpmasq, so it is relayed as in relay mode.
+   */
+  prepareKernelPassive(lease: PortLease, upstreamPort: number): Promise<boolean> {
+    if (this.kernelPassive === undefined || this.options.clientDataTls?.() !== undefined) {
+      this.preparePassive(lease, upstreamPort);
+      return Promise.resolve(true);
+    }
+    this.rollback();
+    return this.kernelPassive.prepare(lease, upstreamPort);
+  }
+
+  /** A transfer's final reply went to the client: kernel mode's forward for it is removed. */
+  transferReplied(): void {
+    this.kernelPassive?.transferReplied();
+  }
+
   prepareActive(active: ActivePlan): void {
     // A passive port still held (PASV and PORT pipelined) is released, not left listening.
     this.rollback();
@@ -117,6 +143,7 @@ export class DataConnector {
 
   /** Releases the prepared plan that was not used: its passive port goes back to the pool. */
   rollback(): void {
+    this.kernelPassive?.rollback();
     const plan = this.plan;
     this.plan = undefined;
     if (plan?.kind === 'passive') {
@@ -176,6 +203,7 @@ export class DataConnector {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.kernelPassive?.close();
     this.rollback();
     for (const relay of this.relays) relay.close('session-closed');
     for (const socket of this.connecting) socket.destroy();

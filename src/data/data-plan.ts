@@ -1,5 +1,6 @@
 /** What a DataConnector is given (its options) and what it holds between prepare and commit (a plan). */
 import type net from 'node:net';
+import type { KernelForwarder } from '../kernel/kernel-forwarder.js';
 import type { Conn } from '../net/conn.js';
 import type { DataTlsResult } from '../net/tls-session.js';
 import type { Logger } from '../observability/logger.js';
@@ -48,6 +49,8 @@ export interface DataConnectorOptions {
   readonly onSettled: () => void;
   /** Asked as each client data connection is made: set while PROT P is in effect. */
   readonly clientDataTls?: (() => ClientDataTls | undefined) | undefined;
+  /** Kernel mode: the process's nftables forwarder (src/kernel/); undefined in the other modes. */
+  readonly kernel?: KernelForwarder | undefined;
   /** With TLS towards the server: makes each upstream data connection TLS (net/upstream-tls.ts). */
   readonly upstreamDataTls?: UpstreamDataTls | undefined;
 }

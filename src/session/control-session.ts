@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { SiteConfig } from '../config/types.js';
-import { DataConnector } from '../data/data-connector.js';
+import { DataConnector, type DataConnectorOptions } from '../data/data-connector.js';
 import type { PassivePortPool } from '../data/passive-port-pool.js';
 import { tuneControlStream, type Conn } from '../net/conn.js';
 import { upstreamProxyHeader } from '../net/proxy-header-io.js';
@@ -15,8 +15,8 @@ import { IdleWaiter } from './idle-waiter.js';
 import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener } from './login-router.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
-/** Shared by all sessions of one daemon. */
-export interface SessionContext {
+/** Shared by all sessions of one daemon; `kernel` in kernel mode. */
+export interface SessionContext extends Pick<DataConnectorOptions, 'kernel'> {
   /** The site snapshot the session started with; a reload never changes it. */
   readonly site: SiteConfig;
   readonly pool: PassivePortPool;
@@ -85,7 +85,7 @@ export class ControlSession {
     this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
     const upstreamTls = upstreamTlsOf(site, metrics, this.log);
     this.data = new DataConnector({
-      pool, metrics, log: this.log,
+      pool, kernel: context.kernel, metrics, log: this.log,
       connectTimeoutMs: site.upstreamConnectTimeoutMs,
       passiveTimeoutMs: site.passiveTimeoutMs,
       stallTimeoutMs: site.dataStallTimeoutMs,

@@ -67,10 +67,21 @@ export type ActiveDecision = Refusal | { readonly kind: 'active'; readonly targe
 export type PassiveReplyDecision =
   /** Relay mode: a port of ftpmasq's own range answers (formatRelayedPassiveReply). */
   | { readonly kind: 'relay' }
+  /**
+   * Kernel mode, IPv4 client: answered as in relay mode, and the kernel forwards the port to the
+   * server's (one nftables transaction per transfer, src/kernel/). An IPv6 client's data is
+   * relayed: there is no NAT from IPv6 to the IPv4 server.
+   */
+  | { readonly kind: 'kernel' }
   /** Rewrite mode: the answer names the server's port; `rewrite` is the counted kind. */
   | { readonly kind: 'rewrite'; readonly answer: Buffer; readonly rewrite: 'pasv' | 'epsv' }
   /** Rewrite mode: the server's reply is passed on unchanged. */
   | { readonly kind: 'pass' };
+
+/** Kernel mode: the site's passive data is forwarded by nftables (the daemon starts the forwarder for it). */
+export function forwardsInKernel(site: Pick<SitePolicy, 'mode'>): boolean {
+  return site.mode === 'kernel';
+}
 
 function refusal(reason: RefusalReason, reply: string, details: Readonly<Record<string, string | number>>): Refusal {
   return { kind: 'refuse', reason, reply, details };
@@ -98,7 +109,7 @@ export function decidePasv(site: SitePolicy, facts: SessionFacts): PasvDecision 
   if (facts.epsvAllSeen) return refusalAfterEpsvAll('PASV');
   // An IPv6 client would come back over IPv4 from an address ftpmasq cannot tie to its control
   // connection, so the data-peer check could not hold: refused even with an IPv4 public address.
-  if (site.mode === 'relay' && (ipFamily(facts.clientAddress) === 6 || advertisedIpv4(site, facts) === undefined)) {
+  if (site.mode !== 'rewrite' && (ipFamily(facts.clientAddress) === 6 || advertisedIpv4(site, facts) === undefined)) {
     return refusal('ipv6_pasv', '425 PASV cannot name an IPv6 address; use EPSV.\r\n', { verb: 'PASV' });
   }
   return { kind: 'passive', exchange: { upstreamReply: 227, answerAs: 227 } };
@@ -154,6 +165,7 @@ export function decidePassiveReply(
   facts: SessionFacts,
 ): PassiveReplyDecision {
   if (site.mode === 'relay') return { kind: 'relay' };
+  if (site.mode === 'kernel') return ipFamily(facts.clientAddress) === 4 ? { kind: 'kernel' } : { kind: 'relay' };
   if (exchange.answerAs === 229) {
     // EPSV translated to PASV upstream: the port is the server's, reached through the NAT.
     return { kind: 'rewrite', answer: format229(reply.upstreamPort, '|', reply.eol), rewrite: 'epsv' };

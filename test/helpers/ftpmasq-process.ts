@@ -20,7 +20,7 @@ const READY_MESSAGE = 'ftpmasq ready';
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-export type FtpmasqMode = 'relay' | 'rewrite';
+export type FtpmasqMode = 'relay' | 'rewrite' | 'kernel';
 
 export interface FtpmasqExit {
   readonly code: number | null;

@@ -130,7 +130,12 @@ export type NatMode =
    * from the client's own address while the control connection comes from ftpmasq (10.0.11.1), which
    * ProFTPD 1.3.8 accepts with its defaults.
    */
-  | 'passive-only';
+  | 'passive-only'
+  /**
+   * No NAT rule of the test's, forwarding on: ftpmasq --mode kernel installs its own nftables
+   * forwarding per transfer (issue 14), and nothing else reaches the server.
+   */
+  | 'forwarding';
 
 export interface Topology {
   readonly gateway: string;
@@ -250,6 +255,9 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
         return;
       case 'passive-only':
         await iptables(dnat(passiveRange));
+        await setForwarding(true);
+        return;
+      case 'forwarding':
         await setForwarding(true);
         return;
       default: {

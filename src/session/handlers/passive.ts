@@ -133,11 +133,16 @@ function answerPassiveReply(
       return undefined;
     case 'relay':
       return relayPassiveReply(intent, reply, scope);
+    case 'kernel':
+      return relayPassiveReply(intent, reply, scope, 'kernel');
   }
 }
 
-/** Relay mode: a port of the pool is bound and held for the client, and named in the answer. */
-async function relayPassiveReply(intent: PassiveIntent, reply: UpstreamPassive, scope: SessionScope): Promise<void> {
+/**
+ * Relay mode: a port of the pool is bound and held for the client, and named in the answer.
+ * Kernel mode: the same port, forwarded by the kernel to the server's before the client hears of it.
+ */
+async function relayPassiveReply(intent: PassiveIntent, reply: UpstreamPassive, scope: SessionScope, path: 'relay' | 'kernel' = 'relay'): Promise<void> {
   const lease = await scope.data.acquirePort();
   if (scope.isClosed()) {
     lease?.release();
@@ -148,7 +153,14 @@ async function relayPassiveReply(intent: PassiveIntent, reply: UpstreamPassive, 
     scope.finish("425 Can't open data connection: no free passive port.\r\n");
     return;
   }
-  scope.data.preparePassive(lease, reply.upstreamPort);
+  if (path === 'relay') {
+    scope.data.preparePassive(lease, reply.upstreamPort);
+  } else if (!(await scope.data.prepareKernelPassive(lease, reply.upstreamPort))) {
+    if (!scope.isClosed()) scope.finish("425 Can't open data connection: the kernel could not forward a passive port.\r\n");
+    return;
+  } else if (scope.isClosed()) {
+    return;
+  }
   const { answer, rewrite } = formatRelayedPassiveReply(
     intent,
     advertisedPassivePort(scope.site, lease.port),

@@ -25,6 +25,8 @@ export type DataPlanner = Pick<
   | 'takeStall'
   | 'abortTransfers'
   | 'takeTlsRefusal'
+  | 'prepareKernelPassive'
+  | 'transferReplied'
 > & { readonly currentRelay: GatedRelay | undefined };
 
 /**

@@ -55,6 +55,8 @@ function gateTransferReply(line: Buffer, code: number, scope: SessionScope): Pro
  * stall timeout closed the transfer's relay, the client gets 426, not the server's success.
  */
 function finishTransfer(line: Buffer, code: number, scope: SessionScope): void {
+  // Kernel mode has no relay to wait for: the server's own ordering stands in for the gate, as behind a NAT.
+  scope.data.transferReplied();
   const tlsRefusal = scope.data.takeTlsRefusal();
   if (tlsRefusal !== undefined) {
     // vsftpd's answer to the same refusal (require_ssl_reuse); the client got none of the data.

@@ -12,6 +12,8 @@ import { type E2eEnvironment, setUpEnvironment } from './environment.js';
 import { MetricsSample } from './proxy-checks.js';
 
 const LOG_TAIL_LINES = 60;
+/** random-64MiB.bin, which each client of the matrix downloads once. */
+const LARGE_FILE_BYTES = 64 * 1024 * 1024;
 /** Each client of the matrix: one listing, three downloads, one upload. */
 const DATA_CONNECTIONS_PER_CLIENT = 5;
 const MATRIX_DATA_CONNECTIONS = CLIENT_KINDS.length * DATA_CONNECTIONS_PER_CLIENT;
@@ -87,6 +89,31 @@ export function describeCoreProxy(mode: FtpmasqMode, nat: NatMode): void {
         const epsvReplies = fromServer.filter((reply) => reply.startsWith('229 '));
         expect(epsvReplies, logTail()).toHaveLength(DATA_CONNECTIONS_PER_CLIENT);
         expect(fromServer.filter((reply) => reply.startsWith('227 ')), logTail()).toHaveLength(MATRIX_DATA_CONNECTIONS - DATA_CONNECTIONS_PER_CLIENT);
+      });
+    }
+
+    if (mode === 'kernel') {
+      // Issue 14: the kernel's counters reach ftpmasq_data_bytes_total once each forwarding is
+      // removed (up to 3 s after its final reply): at least every payload byte of the matrix.
+      it('counted every byte of the matrix in the kernel (ftpmasq_data_bytes_total)', async () => {
+        const { tools, topology, upload } = requireEnv();
+        const atLeast = { toClient: CLIENT_KINDS.length * LARGE_FILE_BYTES, toServer: CLIENT_KINDS.length * upload.size };
+        let counted = { toClient: 0, toServer: 0 };
+        for (let attempt = 0; attempt < 40; attempt++) {
+          const run = await topology.exec(topology.gateway, tools.curl, ['--silent', '--show-error', '--max-time', '5', METRICS_URL]);
+          const sample = new MetricsSample(run.stdout.toString('utf8'));
+          counted = {
+            toClient: sample.value('ftpmasq_data_bytes_total{direction="to_client"}'),
+            toServer: sample.value('ftpmasq_data_bytes_total{direction="to_server"}'),
+          };
+          if (counted.toClient >= atLeast.toClient && counted.toServer >= atLeast.toServer) break;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        console.log(`[e2e] ftpmasq --mode kernel: kernel counters ${JSON.stringify(counted)}, payload at least ${JSON.stringify(atLeast)}`);
+        expect(counted.toClient, logTail()).toBeGreaterThanOrEqual(atLeast.toClient);
+        expect(counted.toServer, logTail()).toBeGreaterThanOrEqual(atLeast.toServer);
+        // IP and TCP headers on top of the payload, not a second copy of it.
+        expect(counted.toClient).toBeLessThan(atLeast.toClient * 1.2);
       });
     }
 

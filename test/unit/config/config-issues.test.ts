@@ -83,7 +83,7 @@ describe('formOf', () => {
     { path: ['idleTimeout'], form: 'a duration such as 30s, 1.5s, 500ms or 5m' },
     { path: ['maxSessions'], form: 'a whole number' },
     { path: ['passivePorts'], form: 'LOW-HIGH (e.g. 60000-60999)' },
-    { path: ['mode'], form: 'relay|rewrite' },
+    { path: ['mode'], form: 'relay|rewrite|kernel' },
   ])('$path: $form', ({ path, form }) => {
     expect(formOf(path)).toBe(form);
   });

@@ -47,7 +47,7 @@ describe('config/ftpmasq.schema.json', () => {
 
   it('lists the choices of each choice option', () => {
     const site = propertiesOf(siteItem, 'site');
-    expect(objectAt(site['mode'], 'mode')['enum']).toEqual(['relay', 'rewrite']);
+    expect(objectAt(site['mode'], 'mode')['enum']).toEqual(['relay', 'rewrite', 'kernel']);
     expect(objectAt(site['epsv'], 'epsv')['enum']).toEqual(['passthrough', 'translate', 'disable']);
   });
 });

@@ -197,7 +197,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'an empty public address', text: 'upstream: a:21\npublicAddress:\n', message: `${SOURCE}: publicAddress: expected an IPv4 or IPv6 address, or a DNS name, got an empty value` },
     { title: 'a mapping in a listen list', text: 'upstream: a:21\nlisten: ["127.0.0.1:21", {host: x}]\n', message: `${SOURCE}: listen[1]: expected IP:PORT or [IPv6]:PORT, got a mapping` },
     { title: 'a mapping for listen', text: 'upstream: a:21\nlisten: {host: x}\n', message: `${SOURCE}: listen: expected IP:PORT or a list of them, got a mapping` },
-    { title: 'a number for a choice', text: 'upstream: a:21\nmode: 5\n', message: `${SOURCE}: mode: expected one of relay|rewrite, got 5` },
+    { title: 'a number for a choice', text: 'upstream: a:21\nmode: 5\n', message: `${SOURCE}: mode: expected one of relay|rewrite|kernel, got 5` },
     // Values of the wrong form: the parsers' own expected form, the value as text
     {
       title: 'one number for a passive range',

@@ -229,7 +229,7 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--public-address-refresh below 1s', input: { upstream: UPSTREAM, publicAddressRefresh: '500ms' }, expected: { field: '--public-address-refresh', expected: 'a duration of at least 1s', received: '500ms' } },
     { title: '--passive-ports below 1024', input: { upstream: UPSTREAM, passivePorts: '1000-2000' }, expected: { field: '--passive-ports', expected: 'LOW-HIGH with 1024 <= LOW <= HIGH <= 65535', received: '1000-2000' } },
     { title: '--passive-ports reversed', input: { upstream: UPSTREAM, passivePorts: '60999-60000' }, expected: { field: '--passive-ports', expected: 'LOW-HIGH with 1024 <= LOW <= HIGH <= 65535', received: '60999-60000' } },
-    { title: '--mode unknown', input: { upstream: UPSTREAM, mode: 'nat' }, expected: { field: '--mode', expected: 'one of relay|rewrite', received: 'nat' } },
+    { title: '--mode unknown', input: { upstream: UPSTREAM, mode: 'nat' }, expected: { field: '--mode', expected: 'one of relay|rewrite|kernel', received: 'nat' } },
     { title: '--epsv unknown', input: { upstream: UPSTREAM, epsv: 'on' }, expected: { field: '--epsv', expected: 'one of passthrough|translate|disable', received: 'on' } },
     { title: '--active unknown', input: { upstream: UPSTREAM, active: 'yes' }, expected: { field: '--active', expected: 'one of relay|disable', received: 'yes' } },
     { title: '--log-level unknown', input: { upstream: UPSTREAM, logLevel: 'verbose' }, expected: { field: '--log-level', expected: 'one of fatal|error|warn|info|debug|trace|silent', received: 'verbose' } },

@@ -10,6 +10,7 @@ import {
   decidePasv,
   dropsFeatureLine,
   formatRelayedPassiveReply,
+  forwardsInKernel,
   type SessionFacts,
   type SitePolicy,
 } from '../../../src/site/site-policy.js';
@@ -29,8 +30,8 @@ const V6: SessionFacts = { clientAddress: '2001:db8::2', ownAddress: '2001:db8::
 const AFTER_EPSV_ALL: SessionFacts = { ...V4, epsvAllSeen: true };
 
 describe('the combinations', () => {
-  it('cover 2 modes x 3 epsv x 2 active x 2 public addresses', () => {
-    expect(new Set(SITES.map(siteName)).size).toBe(24);
+  it('cover 3 modes x 3 epsv x 2 active x 2 public addresses', () => {
+    expect(new Set(SITES.map(siteName)).size).toBe(36);
   });
 });
 
@@ -58,7 +59,7 @@ describe('decidePasv', () => {
     });
     // Relay mode cannot tie an IPv6 client's data connection over IPv4 to it: refused, even with a public IPv4.
     expect(decidePasv(site, V6)).toEqual(
-      site.mode === 'relay'
+      site.mode !== 'rewrite'
         ? { kind: 'refuse', reason: 'ipv6_pasv', reply: '425 PASV cannot name an IPv6 address; use EPSV.\r\n', details: { verb: 'PASV' } }
         : passive,
     );
@@ -222,6 +223,19 @@ describe('decidePassiveReply', () => {
       expect(decidePassiveReply(site, translated, reply(PUBLIC_227), V4)).toEqual({ kind: 'relay' });
     },
   );
+
+  it.each(SITES.filter((site) => site.mode === 'kernel').map((site) => ({ name: siteName(site), site })))(
+    'kernel mode forwards an IPv4 client\'s port in the kernel and relays an IPv6 client\'s data: $name',
+    ({ site }) => {
+      expect(decidePassiveReply(site, pasv, reply(PRIVATE_227), V4)).toEqual({ kind: 'kernel' });
+      expect(decidePassiveReply(site, translated, reply(PUBLIC_227), V4)).toEqual({ kind: 'kernel' });
+      expect(decidePassiveReply(site, { upstreamReply: 229, answerAs: 229 }, reply(PRIVATE_227), V6)).toEqual({ kind: 'relay' });
+    },
+  );
+
+  it.each(MODES.map((mode) => ({ mode, expected: mode === 'kernel' })))('forwardsInKernel($mode) is $expected', ({ mode, expected }) => {
+    expect(forwardsInKernel({ mode })).toBe(expected);
+  });
 
   describe.each(SITES.filter((site) => site.mode === 'rewrite').map((site) => ({ name: siteName(site), site })))('rewrite mode: $name', ({ site }) => {
     const advertised = site.publicAddress ?? V4.ownAddress;

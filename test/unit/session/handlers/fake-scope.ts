@@ -98,6 +98,10 @@ export interface FakeData extends DataPlanner {
   stalled: boolean;
   /** A PROT P data connection was refused (reported once). */
   tlsRefusal: string | undefined;
+  /** What prepareKernelPassive resolves (kernel mode: the forward was installed). */
+  kernelInstalled: boolean;
+  /** Transfer final replies the handlers reported (kernel mode removes the transfer's forward then). */
+  transfersReplied: number;
   readonly calls: string[];
 }
 
@@ -111,6 +115,13 @@ export function fakeData(): FakeData {
     stalled: false,
     calls: [],
     tlsRefusal: undefined,
+    kernelInstalled: true,
+    transfersReplied: 0,
+    prepareKernelPassive: (lease, upstreamPort) => {
+      data.calls.push(`prepareKernelPassive ${lease.port} ${upstreamPort}`);
+      return Promise.resolve(data.kernelInstalled);
+    },
+    transferReplied: () => void data.transfersReplied++,
     takeTlsRefusal: () => {
       const refusal = data.tlsRefusal;
       data.tlsRefusal = undefined;

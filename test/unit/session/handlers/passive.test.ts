@@ -112,6 +112,29 @@ describe('the passive reply', () => {
     expect(scope.recorded.toClient).toEqual([]);
   });
 
+  it('kernel mode: the port is forwarded by the kernel before the client hears of it', async () => {
+    const scope = fakeScope({ mode: 'kernel' });
+    scope.fakeData.lease = fakeLease(60005);
+    await answerDataSetupReply(PASV_INTENT, 227, [UPSTREAM_227], scope);
+    expect(scope.fakeData.calls).toEqual(['acquirePort', 'prepareKernelPassive 60005 60000']);
+    expect(scope.recorded.toClient).toEqual(['227 Entering Passive Mode (203,0,113,10,234,101).\r\n']);
+  });
+
+  it('kernel mode, the forward could not be installed: 425, nothing announced', async () => {
+    const scope = fakeScope({ mode: 'kernel' });
+    scope.fakeData.lease = fakeLease(60005);
+    scope.fakeData.kernelInstalled = false;
+    await answerDataSetupReply(PASV_INTENT, 227, [UPSTREAM_227], scope);
+    expect(scope.recorded.toClient).toEqual(["425 Can't open data connection: the kernel could not forward a passive port.\r\n"]);
+  });
+
+  it('kernel mode, IPv6 client (EPSV): its data is relayed, there is no NAT to the IPv4 server', async () => {
+    const scope = fakeScope({ mode: 'kernel' }, { clientAddress: '2001:db8::2', ownAddress: '2001:db8::10', epsvAllSeen: false });
+    scope.fakeData.lease = fakeLease(60001);
+    await answerDataSetupReply(EPSV_INTENT, 229, [Buffer.from('229 Extended Passive Mode (|||50000|)\r\n')], scope);
+    expect(scope.fakeData.calls).toEqual(['acquirePort', 'preparePassive 60001 50000']);
+  });
+
   it('rewrite mode: an unroutable 227 names the advertised address and the server port, at once', async () => {
     const scope = fakeScope({ mode: 'rewrite', publicAddress: '198.51.100.10' });
     expect(answerDataSetupReply(PASV_INTENT, 227, [UPSTREAM_227], scope)).toBeUndefined();

@@ -169,6 +169,25 @@ describe('the transfer gate', () => {
   });
 });
 
+describe('kernel mode (issue 14): the final reply ends the transfer', () => {
+  it.each([
+    { title: 'a positive reply, no relay', code: 226 },
+    { title: 'a negative reply, no relay', code: 550 },
+  ])('$title: reported once to the data connector as it goes out', ({ code }) => {
+    const scope = fakeScope({ mode: 'kernel' });
+    expect(answerTransferReply(Buffer.from(`${code} done\r\n`), code, scope)).toBeUndefined();
+    expect(scope.recorded.toClient).toEqual([`${code} done\r\n`]);
+    expect(scope.fakeData.transfersReplied).toBe(1);
+  });
+
+  it('not before the reply has gone out', () => {
+    const scope = fakeScope({ mode: 'kernel' });
+    scope.fakeData.settling = new Promise(() => undefined);
+    void answerTransferReply(Buffer.from('226 done\r\n'), 226, scope);
+    expect(scope.fakeData.transfersReplied).toBe(0);
+  });
+});
+
 describe('ABOR (issue 11, item 3)', () => {
   it.each([
     ['plain', Buffer.from('ABOR\r\n')],
