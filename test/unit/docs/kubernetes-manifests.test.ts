@@ -155,6 +155,13 @@ describe('deploy/kubernetes/*.yaml', () => {
       expect(asRecord(volume?.['configMap'])['name']).toBe(asRecord(configMap?.['metadata'])['name']);
       expect(asRecord(container?.['readinessProbe'])['httpGet']).toMatchObject({ path: '/readyz' });
     });
+
+    it("names the image npm run container:build makes: localhost/ftpmasq:<package.json's version>", () => {
+      const version = String(asRecord(JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')))['version']);
+      const workload = objects.find((object) => ['StatefulSet', 'DaemonSet', 'Deployment'].includes(String(object['kind']))) ?? {};
+      const images = asArray(podSpecOf(workload)['containers']).map((container) => asRecord(container)['image']);
+      expect(images).toEqual([`localhost/ftpmasq:${version}`]);
+    });
   });
 
   it('the checks fail what they should: a string replicas (schema), a misspelled field (field names)', () => {
