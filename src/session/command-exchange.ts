@@ -214,9 +214,10 @@ export class CommandExchange implements SessionScope {
 
   send(line: Buffer): void {
     if (this.isClosed()) return;
-    if (!this.client.write(line)) {
+    if (!this.client.write(line) && !this.client.isPausedFor('replies-unread')) {
       this.upstream?.pause('backpressure');
       this.client.pause('replies-unread');
+      this.log.debug('client not reading its replies: reading paused');
     }
   }
 
@@ -228,6 +229,17 @@ export class CommandExchange implements SessionScope {
   passOn(lines: readonly Buffer[]): void {
     for (const line of lines) this.send(line);
     this.completeHead();
+  }
+
+  transferPending(): boolean {
+    return this.pending.hasTransfer();
+  }
+
+  finishStatusDuringTransfer(line: Buffer): boolean {
+    if (!this.pending.completeStatusBehindTransfer()) return false;
+    this.send(line);
+    this.options.onCompleted();
+    return true;
   }
 
   private completeHead(): void {
