@@ -2,7 +2,8 @@
  * Faults end to end (issue 11, "Faults end to end"), through ftpmasq in relay mode to the real
  * ProFTPD: the upstream's session process killed mid-download and mid-upload (the client never
  * gets a 2xx for the cut transfer, and the server is used again at once), and a client killed
- * mid-download (ftpmasq releases its passive port and session at once, not after a timeout).
+ * mid-download (ftpmasq releases its passive port and session at once, not after a timeout), and
+ * the passive range exhausted and recovered.
  *
  * ProFTPD forks one process per session and titles it with the command it runs
  * (`proftpd: scott - 203.0.113.2: RETR random-64MiB.bin`): the test kills that process, which it
@@ -150,5 +151,25 @@ describe('faults through ftpmasq (relay mode) to ProFTPD', () => {
     }, 'the passive port or the session is still held', 5000);
     const records = proxy.records('data connection closed').map((record) => record['reason']);
     expect(records).toContain('client-error');
+  });
+
+  it('the passive range exhausted: the next session gets 425 and goes on; once the port is free, downloads work again', async () => {
+    const { topology, clientDir, proftpd } = requireEnv();
+    // One passive port (a later --passive-ports wins over the helper's).
+    await proxy.start(['--passive-ports', '60000-60000']);
+    const holder = client('4M').download(LARGE_FILE, join(clientDir, 'holder.bin'));
+    await eventually(async () => (await proxy.metrics()).value('ftpmasq_passive_ports_in_use') === 1, 'the first download never held the port');
+    const refused = await client().download(SAMPLE_FILE, join(clientDir, 'refused.txt'));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/^< 425 /m);
+    expect((await proxy.metrics()).value('ftpmasq_refusals_total{reason="passive_ports_exhausted"}')).toBe(1);
+    // The holder is the only client left: end it, and the port comes back at once.
+    await killWhenRunning(topology.client.namespace, 'ftp://');
+    await holder;
+    await eventually(async () => (await proxy.metrics()).value('ftpmasq_passive_ports_in_use') === 0, 'the port was never released', 5000);
+    const local = join(clientDir, 'recovered.txt');
+    const recovered = await client().download(SAMPLE_FILE, local);
+    expect(recovered.code, describeRun(recovered)).toBe(0);
+    expect((await figuresOf(local, SAMPLE_FILE)).sha256).toBe(proftpd.fixtures.get(SAMPLE_FILE)?.sha256);
   });
 });
