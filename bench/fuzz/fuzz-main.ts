@@ -13,7 +13,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     sessions: { type: 'string', default: '40' },
     'rss-mib': { type: 'string', default: '300' },
-    // Two runs at once need two ranges; each is split in half, one half per site.
+    // Two runs at once need two ranges; each is split in three, one part per relay-mode site.
     'passive-ports': { type: 'string', default: '27900-27999' },
   },
 });
@@ -27,11 +27,11 @@ if (!(minutes > 0) || !Number.isInteger(sessionsPerRound) || sessionsPerRound < 
 const range = /^(\d+)-(\d+)$/.exec(values['passive-ports']);
 const low = Number(range?.[1]);
 const high = Number(range?.[2]);
-if (range === null || !(low >= 1024 && high <= 65535 && high - low >= 3)) {
-  console.error(`--passive-ports: expected LOW-HIGH (1024-65535, at least 4 ports), got ${values['passive-ports']}`);
+if (range === null || !(low >= 1024 && high <= 65535 && high - low >= 5)) {
+  console.error(`--passive-ports: expected LOW-HIGH (1024-65535, at least 6 ports), got ${values['passive-ports']}`);
   process.exit(2);
 }
-const middle = Math.floor((low + high) / 2);
+const third = Math.floor((high - low + 1) / 3);
 const seed = chooseSeed(values.seed);
 console.log(`fuzz: seed ${seed} (repeat with: npm run fuzz -- --seed ${seed} --minutes ${minutes})`);
 const report = await runFuzz({
@@ -39,7 +39,7 @@ const report = await runFuzz({
   durationMs: minutes * 60_000,
   sessionsPerRound,
   rssLimitBytes: rssMib * 1024 * 1024,
-  passivePorts: { good: `${low}-${middle}`, hostile: `${middle + 1}-${high}` },
+  passivePorts: { good: `${low}-${low + third - 1}`, hostile: `${low + third}-${low + 2 * third - 1}`, ipv6: `${low + 2 * third}-${high}` },
   log: (line) => console.log(line),
 });
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -1,10 +1,14 @@
 /**
- * The fuzzer of the running proxy: the built CLI with two sites, `good` in front of the
- * in-process LegacyFtpServer and `hostile` in front of a generated hostile upstream, both with
- * one-second timeouts. Each round runs generated hostile client sessions against both sites at
- * once, then proves the process is still whole with a fresh, well-formed session that downloads a
- * file and compares its SHA-256. At the end every session, passive port and descriptor must have
- * been released. Used by test/integration/fuzz-proxy.test.ts (about 30 s) and `npm run fuzz`.
+ * The fuzzer of the running proxy: the built CLI with five sites, all with one-second timeouts:
+ * `good` (relay mode) in front of the in-process LegacyFtpServer; `hostile` (relay mode) and
+ * `rewrite` (rewrite mode, the 227 rewritten to 127.0.0.1) in front of a generated hostile
+ * upstream; `ipv6` (relay mode, listening on ::1: EPSV, EPRT |2|::1|, PASV refused) in front of
+ * LegacyFtpServer; and `rewrite-good` (rewrite mode) in front of LegacyFtpServer, for the checked
+ * downloads only. Each round runs generated hostile client sessions against the first four at
+ * once, then proves the process is still whole with fresh, well-formed sessions that download a
+ * file and compare its SHA-256: by PASV relayed, by EPSV over IPv6, and by PASV rewritten. At the
+ * end every session, passive port and descriptor must have been released. Used by
+ * test/integration/fuzz-proxy.test.ts (about 30 s) and `npm run fuzz`.
  */
 import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
 import { RawFtpClient, sha256 } from '../../test/helpers/raw-ftp-client.js';
@@ -32,8 +36,8 @@ export interface FuzzOptions {
   readonly sessionsPerRound: number;
   /** The proxy's resident set must stay under this after every round. */
   readonly rssLimitBytes: number;
-  /** Two disjoint `low-high` ranges, one per site. */
-  readonly passivePorts: { readonly good: string; readonly hostile: string };
+  /** Three disjoint `low-high` ranges, one per relay-mode site (a rewrite-mode site takes no port). */
+  readonly passivePorts: { readonly good: string; readonly hostile: string; readonly ipv6: string };
   readonly log?: (line: string) => void;
 }
 
@@ -46,6 +50,7 @@ export interface FuzzReport {
   /** The longest wait from a client's last action to the proxy's close. */
   readonly slowestCloseMs: number;
   readonly bytesSent: number;
+  /** Every checked download (CHECKED_DOWNLOADS.length after the start and after each round). */
   readonly checkedDownloads: number;
   readonly start: ProxySample;
   readonly end: ProxySample;
@@ -64,18 +69,43 @@ export interface FuzzReport {
 
 const MIB = 1024 * 1024;
 
-async function checkedDownload(proxy: ProxyProcess, content: Buffer): Promise<void> {
-  const client = await RawFtpClient.open(proxy.site('good'));
+/** The well-formed downloads after every round: relayed PASV, relayed EPSV over IPv6, rewritten PASV. */
+export const CHECKED_DOWNLOADS = [
+  { site: 'good', mode: 'pasv' },
+  { site: 'ipv6', mode: 'epsv' },
+  { site: 'rewrite-good', mode: 'pasv' },
+] as const;
+
+/** The sites the generated sessions go to, in turn. */
+const FUZZED_SITES = ['good', 'hostile', 'rewrite', 'ipv6'] as const;
+
+async function checkedDownload(proxy: ProxyProcess, content: Buffer, site: string, mode: 'pasv' | 'epsv'): Promise<void> {
+  const client = await RawFtpClient.open(proxy.site(site));
   try {
     await client.login();
-    const result = await client.retrieve('sample.bin', { mode: 'pasv' });
+    const result = await client.retrieve('sample.bin', { mode });
     if (result.final.code !== 226 || sha256(result.data) !== sha256(content)) {
-      throw new Error(`download: final ${result.final.code}, ${result.data.length} of ${content.length} bytes, checksum ${sha256(result.data) === sha256(content) ? 'right' : 'wrong'}\n${client.transcript()}`);
+      throw new Error(`download (site ${site}, ${mode}): final ${result.final.code}, ${result.data.length} of ${content.length} bytes, checksum ${sha256(result.data) === sha256(content) ? 'right' : 'wrong'}\n${client.transcript()}`);
     }
     await client.quit();
   } finally {
     await client.close();
   }
+}
+
+/** Every checked download once; the failures, each naming its site and mode. */
+async function checkedDownloads(proxy: ProxyProcess, content: Buffer): Promise<{ done: number; failures: string[] }> {
+  let done = 0;
+  const failures: string[] = [];
+  for (const { site, mode } of CHECKED_DOWNLOADS) {
+    try {
+      await checkedDownload(proxy, content, site, mode);
+      done++;
+    } catch (error) {
+      failures.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return { done, failures };
 }
 
 /** Samples until `condition` holds or `timeoutMs` passes; the last sample and whether it held. */
@@ -106,9 +136,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     passiveTimeout: SITE_TIMEOUT,
     upstreamConnectTimeout: SITE_TIMEOUT,
   };
+  const legacyAddress = `127.0.0.1:${legacyEndpoint.port}`;
+  const rewrite = { mode: 'rewrite', publicAddress: '127.0.0.1' };
   const proxy = await ProxyProcess.start([
-    { name: 'good', listen: '127.0.0.1:0', upstream: `127.0.0.1:${legacyEndpoint.port}`, passivePorts: options.passivePorts.good, ...timeouts },
+    { name: 'good', listen: '127.0.0.1:0', upstream: legacyAddress, passivePorts: options.passivePorts.good, ...timeouts },
     { name: 'hostile', listen: '127.0.0.1:0', upstream: hostile.address, passivePorts: options.passivePorts.hostile, ...timeouts },
+    { name: 'rewrite', listen: '127.0.0.1:0', upstream: hostile.address, ...rewrite, ...timeouts },
+    { name: 'ipv6', listen: '[::1]:0', upstream: legacyAddress, passivePorts: options.passivePorts.ipv6, ...timeouts },
+    { name: 'rewrite-good', listen: '127.0.0.1:0', upstream: legacyAddress, ...rewrite, ...timeouts },
   ]);
   const failures: string[] = [];
   const unansweredHangs: string[] = [];
@@ -118,11 +153,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let closedByClient = 0;
   let slowestCloseMs = 0;
   let bytesSent = 0;
-  let checkedDownloads = 0;
+  let checkedCount = 0;
   let peakRssBytes = 0;
   try {
-    await checkedDownload(proxy, content);
-    checkedDownloads++;
+    const first = await checkedDownloads(proxy, content);
+    checkedCount += first.done;
+    if (first.failures.length > 0) throw new Error(`before any fuzzing: ${first.failures.join('\n')}`);
     const { sample: start } = await sampleUntil(proxy, (sample) => sample.sessionsActive === 0, 5000);
     peakRssBytes = start.rssBytes;
     log(`seed ${options.seed}: proxy pid ${proxy.pid}, ${start.fds} fds, RSS ${(start.rssBytes / MIB).toFixed(1)} MiB at the start`);
@@ -131,7 +167,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       rounds++;
       const runs = Array.from({ length: options.sessionsPerRound }, (_, index) => {
         const sessionPrng = prng.fork();
-        const site = index % 2 === 0 ? 'good' : 'hostile';
+        const site = FUZZED_SITES[index % FUZZED_SITES.length] ?? 'good';
         const label = `round ${rounds} session ${index} (site ${site}, session seed ${sessionPrng.seed})`;
         const plan = generatePlan(sessionPrng);
         return runClientPlan(proxy.site(site), plan, sessionPrng, SESSION_CLOSE_BOUND_MS).then(
@@ -155,12 +191,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         failures.push(`round ${rounds}: the proxy exited (${proxy.exitDescription()})`);
         break;
       }
-      try {
-        await checkedDownload(proxy, content);
-        checkedDownloads++;
-      } catch (error) {
-        failures.push(`round ${rounds}: the well-formed session failed: ${error instanceof Error ? error.message : String(error)}`);
-      }
+      const checked = await checkedDownloads(proxy, content);
+      checkedCount += checked.done;
+      for (const failure of checked.failures) failures.push(`round ${rounds}: the well-formed session failed: ${failure}`);
       const { rssBytes: rss, heapUsedBytes: heap, sessionsActive } = await proxy.sample();
       peakRssBytes = Math.max(peakRssBytes, rss);
       if (rss > options.rssLimitBytes) failures.push(`round ${rounds}: RSS ${(rss / MIB).toFixed(1)} MiB over the ${(options.rssLimitBytes / MIB).toFixed(0)} MiB bound`);
@@ -183,7 +216,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (!released) {
       failures.push(`after ${rounds} rounds: ${end.sessionsActive} sessions, ${end.passivePortsInUse} passive ports, ${end.fds} fds (${start.fds} at the start) still held`);
     }
-    return { seed: options.seed, rounds, sessions, closedByProxy, closedByClient, slowestCloseMs, bytesSent, checkedDownloads, start, end, peakRssBytes, failures, replyTimeout, unansweredHangs };
+    return { seed: options.seed, rounds, sessions, closedByProxy, closedByClient, slowestCloseMs, bytesSent, checkedDownloads: checkedCount, start, end, peakRssBytes, failures, replyTimeout, unansweredHangs };
   } finally {
     await proxy.stop();
     await hostile.close();

@@ -19,7 +19,7 @@ const TELNET_NEGOTIATIONS = [0xfb, 0xfc, 0xfd, 0xfe];
 const VERBS = [
   'USER', 'PASS', 'PORT', 'EPRT', 'PASV', 'EPSV', 'AUTH', 'ABOR', 'REST', 'RETR', 'STOR', 'APPE', 'LIST', 'NLST',
   'MLSD', 'NOOP', 'TYPE', 'STAT', 'FEAT', 'SIZE', 'CWD', 'PWD', 'SYST', 'OPTS', 'PBSZ', 'PROT', 'CCC', 'QUIT',
-  'port', 'Pasv', 'ePsV', 'XYZZY', '',
+  'port', 'Pasv', 'ePsV', 'XYZZY', '', 'EPSV', 'EPRT', 'LPSV', 'LPRT',
 ];
 
 /** One step of a session's plan. `own-port` arguments are filled in with the session's listener. */
@@ -57,6 +57,8 @@ function addressArgument(prng: Prng, verb: string): string {
   const port = prng.chance(0.5) ? OWN_PORT_MARK : String(prng.pick([0, 1, 21, 1023, 1024, 65535, 65536, 99999, -1]));
   const host = prng.pick(['127.0.0.1', '127.0.0.2', '127.1', '300.1.1.1', '127.0.0.1.5', '', '::1', '0x7f.0.0.1']);
   if (verb.toUpperCase() === 'EPRT') {
+    // An IPv6 client's own EPRT, as an IPv6 session sends it (the address may be wrong for an IPv4 one).
+    if (prng.chance(0.3)) return `|2|::1|${port}|`;
     const delimiter = prng.pick(['|', '!', '|', ' ', '', '||']);
     const family = prng.pick(['1', '2', '3', '', 'x']);
     return `${delimiter}${family}${delimiter}${host}${delimiter}${port}${delimiter}`;
@@ -163,9 +165,10 @@ export class SessionHangError extends Error {}
  * the client's last action.
  */
 export async function runClientPlan(endpoint: { host: string; port: number }, plan: ClientPlan, prng: Prng, closeBoundMs: number): Promise<ClientSessionResult> {
-  if (!endpoint.host.startsWith('127.')) throw new Error(`the fuzzer dials only loopback, not ${endpoint.host}`);
+  if (!endpoint.host.startsWith('127.') && endpoint.host !== '::1') throw new Error(`the fuzzer dials only loopback, not ${endpoint.host}`);
   const listener = net.createServer((socket) => handleDataSocket(socket, prng.fork(), 'read'));
-  await new Promise<void>((resolve) => listener.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
+  // The session's own PORT/EPRT target, in the control connection's family (::1 for an IPv6 site).
+  await new Promise<void>((resolve) => listener.listen({ host: endpoint.host === '::1' ? '::1' : '127.0.0.1', port: 0 }, () => resolve()));
   const listenerAddress = listener.address();
   const ownPort = listenerAddress !== null && typeof listenerAddress !== 'string' ? listenerAddress.port : 0;
   const dataSockets = new Set<net.Socket>();

@@ -183,7 +183,9 @@ export function hostileUpstreamScript(seedPrng: Prng, options: HostileUpstreamOp
             await write('226 unasked\r\n200 twice\r\n');
             break;
           case 13:
-            await write(`229 Entering Extended Passive Mode (${prng.pick(['|||0|', '|||70000|', '|||22|', '!!!x!', '|1|10.0.0.1|2121|', '||||'])})\r\n`);
+            await write(
+              `229 Entering Extended Passive Mode (${prng.pick(['|||0|', '|||70000|', '|||22|', '!!!x!', '|1|10.0.0.1|2121|', '||||', `|2|::1|${await openDataPort(prng, servers, sockets)}|`, '|2|fd00::1|2121|', '|||65535|'])})\r\n`,
+            );
             break;
           default:
             await write('500 no\r\n');

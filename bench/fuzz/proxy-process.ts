@@ -63,9 +63,11 @@ export function cliSupportsFlag(flag: string): boolean {
   return help.stdout.includes(`${flag} `);
 }
 
+/** `host:port` or `[v6]:port`, as the ready record names a listener. */
 function parseEndpoint(text: string): Endpoint {
   const colon = text.lastIndexOf(':');
-  return { host: text.slice(0, colon), port: Number(text.slice(colon + 1)) };
+  const host = text.slice(0, colon);
+  return { host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host, port: Number(text.slice(colon + 1)) };
 }
 
 /** Sums every sample of `name` in a Prometheus text exposition (all label sets). */

@@ -5,6 +5,7 @@
  * parsers of values.ts, so a file and a flag accept the same forms and fail the same way.
  */
 import { z } from 'zod';
+import { MAX_COMMAND_LINE_BYTES } from '../protocol/command.js';
 import { DEFAULT_SITE_NAME, specOf } from './option-specs.js';
 import { findSiteConflict } from './site-conflicts.js';
 import {
@@ -58,11 +59,13 @@ export const SITE_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 export const SITE_NAME_FORM = 'a name of letters, digits, "_", "." and "-"';
 
 /**
- * A command line must hold at least `PORT h1,h2,h3,h4,p1,p2` or an EPRT with an IPv6 address;
- * above 64 KiB the cap would no longer bound anything a server accepts.
+ * A command line must hold at least `PORT h1,h2,h3,h4,p1,p2` or an EPRT with an IPv6 address.
+ * The most is the command parser's own limit (MAX_COMMAND_LINE_BYTES, 4096: what ProFTPD and
+ * vsftpd read in one piece): above it every longer line was refused as ambiguous all the same,
+ * so a larger value only looked effective.
  */
 export const MIN_COMMAND_BYTES = 128;
-export const MAX_COMMAND_BYTES = 65_536;
+export const MAX_COMMAND_BYTES = MAX_COMMAND_LINE_BYTES;
 
 function parseCommandBytes(field: string, text: string): number {
   const expected = `a whole number from ${MIN_COMMAND_BYTES} to ${MAX_COMMAND_BYTES}`;

@@ -225,7 +225,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
     key: 'maxCommandBytes',
     flag: '--max-command-bytes',
     valueName: 'N',
-    description: 'longest client command line, CRLF included; a longer one gets 500 and never reaches the server',
+    description: 'longest client command line, CRLF included (128 to 4096); a longer one gets 500 and never reaches the server',
     defaultValue: '4096',
     scope: 'site',
   },

@@ -92,3 +92,12 @@ export class ReplyTracker {
 export function isPreliminary(code: number): boolean {
   return code >= 100 && code < 200;
 }
+
+/**
+ * The codes of a reply to STAT (RFC 959 4.2: 211 system status, 212 directory status, 213 file
+ * status). Never the final reply to a transfer command, so one that comes while a transfer awaits
+ * its final reply answers a STAT sent during it.
+ */
+export function isStatusReply(code: number): boolean {
+  return code >= 211 && code <= 213;
+}

@@ -8,7 +8,7 @@
  * as a line's unfinished tail. Either way ftpmasq sends the server a plain `ABOR`, which no server
  * can read as anything else.
  */
-import type { ClientCommand } from './command.js';
+import { parseCommand, type ClientCommand } from './command.js';
 
 const IAC = 0xff;
 const DM = 0xf2;
@@ -49,4 +49,14 @@ export function readUrgentAbort(line: Buffer): ClientCommand | undefined {
   const rest = line.subarray(start).toString('latin1');
   if (!/^abor(\r\n|\r|\n)?$/i.test(rest)) return undefined;
   return { verb: 'ABOR', argument: Buffer.alloc(0), line, forward: ABOR_LINE };
+}
+
+/**
+ * True for a line that is an ABOR in any form ftpmasq dispatches as one: what a paused client
+ * channel still hands on at once.
+ */
+export function isAbortLine(line: Buffer): boolean {
+  const parsed = parseCommand(line);
+  if (parsed.ok) return parsed.value.verb === 'ABOR';
+  return readUrgentAbort(line) !== undefined;
 }

@@ -235,9 +235,10 @@ export class CommandExchange implements SessionScope {
 
   send(line: Buffer): void {
     if (this.isClosed()) return;
-    if (!this.client.write(line)) {
+    if (!this.client.write(line) && !this.client.isPausedFor('replies-unread')) {
       this.upstream?.pause('backpressure');
       this.client.pause('replies-unread');
+      this.log.debug('client not reading its replies: reading paused');
     }
   }
 
@@ -254,6 +255,17 @@ export class CommandExchange implements SessionScope {
   private handlerOf(verb: string): CommandHandler {
     const early = this.upstream === undefined ? this.options.handlerBeforeUpstream?.(verb) : undefined;
     return early ?? handlerFor(verb);
+  }
+
+  transferPending(): boolean {
+    return this.pending.hasTransfer();
+  }
+
+  finishStatusDuringTransfer(line: Buffer): boolean {
+    if (!this.pending.completeStatusBehindTransfer()) return false;
+    this.send(line);
+    this.options.onCompleted();
+    return true;
   }
 
   private completeHead(): void {

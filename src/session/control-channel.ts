@@ -9,6 +9,13 @@ export interface ChannelFraming extends LineReaderOptions {
    * was taken as urgent data, which never comes); a lone LF right after it is dropped.
    */
   readonly completesTail?: (tail: Buffer) => boolean;
+  /**
+   * A line this returns true for (ABOR, in any form) is handed on at once even while reading is
+   * paused for a scanned reason (SCANNED_PAUSES): the channel goes on reading, up to
+   * READ_AHEAD_BYTES, to find it. Without it, no ABOR was read from a client that did not read
+   * its replies, and the server went on with the transfer.
+   */
+  readonly urgentLine?: (line: Buffer) => boolean;
 }
 
 /**
@@ -47,6 +54,17 @@ type Inbound = Buffer | 'too-long' | { readonly end: Buffer | undefined };
 const WITHHOLDS_LINES: ReadonlySet<PauseReason> = new Set<PauseReason>(['pipeline']);
 
 /**
+ * Pauses during which a channel with `urgentLine` still reads, to find an ABOR: the client does
+ * not read its replies, or has too many commands in flight. What it reads meanwhile waits (the
+ * read-ahead), bounded; the ABOR alone goes on at once, ahead of the commands read before it and
+ * not yet handed on: RFC 959 (4.1.3) has the server discard what precedes the Synch of an abort.
+ */
+const SCANNED_PAUSES: ReadonlySet<PauseReason> = new Set<PauseReason>(['replies-unread', 'pipeline']);
+
+/** The most a paused channel reads ahead looking for an ABOR; then it really stops reading. */
+export const READ_AHEAD_BYTES = 16 * 1024;
+
+/**
  * One side of a control connection (client or upstream): the stream, its line reader, the
  * reasons it is paused and the lines read but not yet handled. The session routes between two of
  * them and never touches a stream itself.
@@ -62,6 +80,9 @@ export class ControlChannel {
   private readonly pauses = new Set<PauseReason>();
   /** Read, not yet handed to the session: lines wait here while the channel is held. */
   private readonly inbound: Inbound[] = [];
+  /** Read while paused for a scanned reason: handed on (after `inbound`) once no such reason is left. */
+  private readAhead: Inbound[] = [];
+  private readAheadBytes = 0;
   private held = false;
   private pumping = false;
   private endQueued = false;
@@ -71,6 +92,7 @@ export class ControlChannel {
   private dropLoneLf = false;
 
   private readonly onData = (chunk: Buffer): void => {
+    const arrived: Inbound[] = [];
     const result = this.reader.push(chunk);
     let skipped = result.ok ? result.skipped : undefined;
     if (this.dropLoneLf && result.lines[0]?.length === 1 && result.lines[0][0] === 0x0a) {
@@ -79,23 +101,25 @@ export class ControlChannel {
     }
     this.dropLoneLf = false;
     if (skipped === undefined) {
-      for (const line of result.lines) this.inbound.push(line);
+      for (const line of result.lines) arrived.push(line);
     } else {
       let next = 0;
       result.lines.forEach((line, index) => {
-        for (; skipped[next] === index; next++) this.inbound.push('too-long');
-        this.inbound.push(line);
+        for (; skipped[next] === index; next++) arrived.push('too-long');
+        arrived.push(line);
       });
-      for (; next < skipped.length; next++) this.inbound.push('too-long');
+      for (; next < skipped.length; next++) arrived.push('too-long');
     }
-    if (!result.ok) this.inbound.push('too-long');
+    if (!result.ok) arrived.push('too-long');
     const tail = this.reader.peekPending();
     if (tail !== undefined && this.framing.completesTail?.(tail) === true) {
       this.reader.takePending();
       // The client did send the LF: as urgent data, which the socket does not hand over.
-      this.inbound.push(Buffer.concat([tail, LINE_FEED]));
+      arrived.push(Buffer.concat([tail, LINE_FEED]));
       this.dropLoneLf = true;
     }
+    for (const item of arrived) this.enqueue(item);
+    if (this.readAhead.length > 0 && !this.canScan()) this.current.pause();
     this.pump();
   };
   private readonly onEnd = (): void => this.queueEnd();
@@ -130,16 +154,26 @@ export class ControlChannel {
     return this.current.write(bytes);
   }
 
+  isPausedFor(reason: PauseReason): boolean {
+    return this.pauses.has(reason);
+  }
+
   pause(reason: PauseReason): void {
     this.pauses.add(reason);
-    this.current.pause();
+    if (!this.canScan()) this.current.pause();
   }
 
   resume(reason: PauseReason): void {
     if (!this.pauses.delete(reason)) return;
+    const readAheadDue = this.readAhead.length > 0 && !this.scannedPause();
+    if (readAheadDue) {
+      this.inbound.push(...this.readAhead);
+      this.readAhead = [];
+      this.readAheadBytes = 0;
+    }
     // Not at once: resume is called while a reply is routed, and a command handled inside that
     // would see the queue half updated.
-    if (WITHHOLDS_LINES.has(reason)) queueMicrotask(() => this.pump());
+    if (WITHHOLDS_LINES.has(reason) || readAheadDue) queueMicrotask(() => this.pump());
     if (this.pauses.size > 0 || this.stopped) return;
     this.current.resume();
   }
@@ -171,7 +205,8 @@ export class ControlChannel {
   takeUnread(): Buffer {
     const parts: Buffer[] = [];
     const markers: Inbound[] = [];
-    for (const item of this.inbound.splice(0)) {
+    this.readAheadBytes = 0;
+    for (const item of [...this.inbound.splice(0), ...this.readAhead.splice(0)]) {
       if (Buffer.isBuffer(item)) parts.push(item);
       else markers.push(item);
     }
@@ -234,6 +269,37 @@ export class ControlChannel {
   private stop(): void {
     this.stopped = true;
     this.inbound.length = 0;
+    this.readAhead = [];
+    this.readAheadBytes = 0;
+  }
+
+  /** Paused, and every reason is one the channel still reads through (looking for an ABOR). */
+  private scannedPause(): boolean {
+    if (this.framing.urgentLine === undefined || this.pauses.size === 0) return false;
+    for (const reason of this.pauses) if (!SCANNED_PAUSES.has(reason)) return false;
+    return true;
+  }
+
+  /** Reading may go on although paused: a scanned pause only, and room left in the read-ahead. */
+  private canScan(): boolean {
+    return !this.stopped && this.scannedPause() && this.readAheadBytes < READ_AHEAD_BYTES;
+  }
+
+  /**
+   * A line or event just read: to `inbound`, or, during a scanned pause, to the read-ahead (the
+   * order kept: once anything waits there, everything after it does); an urgent line goes on now.
+   */
+  private enqueue(item: Inbound): void {
+    if (this.readAhead.length === 0 && !this.scannedPause()) {
+      this.inbound.push(item);
+      return;
+    }
+    if (Buffer.isBuffer(item) && this.framing.urgentLine?.(item) === true && !this.held && !this.stopped) {
+      this.handlers.line(item);
+      return;
+    }
+    this.readAhead.push(item);
+    this.readAheadBytes += Buffer.isBuffer(item) ? item.length : item === 'too-long' ? this.reader.maxLineBytes : 0;
   }
 
   private attach(stream: Duplex): void {
@@ -249,13 +315,28 @@ export class ControlChannel {
   private queueEnd(): void {
     if (this.endQueued) return;
     this.endQueued = true;
-    this.inbound.push({ end: this.reader.takePending() });
+    this.enqueue({ end: this.reader.takePending() });
     this.pump();
   }
 
   private withholdsLines(): boolean {
     for (const reason of this.pauses) if (WITHHOLDS_LINES.has(reason)) return true;
     return false;
+  }
+
+  /** An ABOR read in the same chunk as commands the pipeline pause withholds goes on without them. */
+  private handOnUrgentLines(): void {
+    const isUrgent = this.framing.urgentLine;
+    if (isUrgent === undefined) return;
+    for (let index = 0; index < this.inbound.length && !this.stopped; ) {
+      const item = this.inbound[index];
+      if (Buffer.isBuffer(item) && isUrgent(item)) {
+        this.inbound.splice(index, 1);
+        this.handlers.line(item);
+      } else {
+        index++;
+      }
+    }
   }
 
   private pump(): void {
@@ -269,6 +350,7 @@ export class ControlChannel {
         else if (item === 'too-long') this.handlers.tooLong();
         else this.handlers.end(item.end);
       }
+      if (!this.held && !this.stopped && this.withholdsLines()) this.handOnUrgentLines();
     } finally {
       this.pumping = false;
     }
@@ -276,3 +358,4 @@ export class ControlChannel {
 }
 
 function ignoreError(): void {}
+

@@ -8,7 +8,7 @@ import { ClientTlsSession } from '../net/tls-session.js';
 import { upstreamTlsOf } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
 import type { SiteMetrics } from '../observability/metrics.js';
-import { isUrgentAbortTail } from '../protocol/urgent-abort.js';
+import { isAbortLine, isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange, type SessionActivity } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
@@ -80,7 +80,7 @@ export class ControlSession {
         this.upstream?.resume('backpressure');
         this.client.resume('replies-unread');
       },
-    }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail });
+    }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail, urgentLine: isAbortLine });
     const { site, pool, metrics } = context;
     this.clientTls = site.tls === undefined ? undefined : new ClientTlsSession(site.tls, metrics, this.log);
     const upstreamTls = upstreamTlsOf(site, metrics, this.log);

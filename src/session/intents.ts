@@ -17,6 +17,12 @@ export type Intent =
   /** RETR, STOR, LIST ...: the final reply waits until the data relay has flushed. */
   | { readonly kind: 'transfer'; readonly command?: ClientCommand }
   /**
+   * STAT sent while a transfer awaits its final reply. RFC 959 (4.1.3) lets a server answer it
+   * during the transfer, so its 211/212/213 may come before the transfer's final reply; ProFTPD
+   * 1.3.8 answers after it, in order (docs/DESIGN.md, "STAT during a transfer").
+   */
+  | { readonly kind: 'status' }
+  /**
    * PASV or EPSV sent upstream for a client's PASV or EPSV: the reply is answered as a 227 or
    * 229 naming ftpmasq's own port (relay mode) or the public address (rewrite mode).
    */
@@ -68,6 +74,21 @@ export class IntentQueue {
   /** A PASV sent for a PORT/EPRT still awaits its reply. */
   hasActive(): boolean {
     return this.pending.some((intent) => intent.kind === 'active');
+  }
+
+  /** A transfer command still awaits its final reply. */
+  hasTransfer(): boolean {
+    return this.pending.some((intent) => intent.kind === 'transfer');
+  }
+
+  /**
+   * A STAT right behind the transfer at the head got its reply first: it is removed, the head
+   * stays. False (nothing removed) when the queue is not so.
+   */
+  completeStatusBehindTransfer(): boolean {
+    if (this.pending[0]?.kind !== 'transfer' || this.pending[1]?.kind !== 'status') return false;
+    this.pending.splice(1, 1);
+    return true;
   }
 
   /** The head has had its final reply: removed, with the local replies now due after it. */

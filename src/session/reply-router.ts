@@ -1,4 +1,4 @@
-import { ReplyTracker, isPreliminary } from '../protocol/reply-tracker.js';
+import { ReplyTracker, isPreliminary, isStatusReply } from '../protocol/reply-tracker.js';
 import { finishFeatureReply, passFeatureLine } from './handlers/features.js';
 import { answerDataSetupReply } from './handlers/passive.js';
 import type { SessionScope } from './handlers/scope.js';
@@ -69,7 +69,10 @@ export class ReplyRouter {
       scope.send(line);
       return undefined;
     }
-    if (head.kind === 'transfer') return answerTransferReply(line, code, scope);
+    if (head.kind === 'transfer') {
+      if (isStatusReply(code) && scope.finishStatusDuringTransfer(line)) return undefined;
+      return answerTransferReply(line, code, scope);
+    }
     if (head.kind === 'feat') {
       finishFeatureReply(line, code, reply.first, scope);
       return undefined;

@@ -302,6 +302,33 @@ export async function runFtplibAbort(options: ClientOptions, remote: string, nex
   return { run, abort: value.abort.filter((reply): reply is string => typeof reply === 'string'), noop: value.noop, received: value.received, nextSha256: value.next_sha256 };
 }
 
+export interface StatResult {
+  readonly run: RunResult;
+  /** The two replies after the download, in the order they came (each reply's lines joined by LF). */
+  readonly replies: readonly string[];
+  readonly noop: string;
+  readonly received: number;
+  readonly sha256: string;
+}
+
+/** ftplib: RETR `remote`, STAT after its first MiB, the rest of the data, then the two replies and a NOOP. */
+export async function runFtplibStat(options: ClientOptions, remote: string): Promise<StatResult> {
+  const run = await runFtplib(options, [], ['stat', remote]);
+  const line = run.stdout.toString('utf8').trim();
+  const value: unknown = line === '' ? undefined : JSON.parse(line);
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    !('replies' in value && Array.isArray(value.replies) && value.replies.every((reply) => typeof reply === 'string')) ||
+    !('noop' in value && typeof value.noop === 'string') ||
+    !('received' in value && typeof value.received === 'number') ||
+    !('sha256' in value && typeof value.sha256 === 'string')
+  ) {
+    return { run, replies: [], noop: '', received: 0, sha256: '' };
+  }
+  return { run, replies: value.replies.filter((reply): reply is string => typeof reply === 'string'), noop: value.noop, received: value.received, sha256: value.sha256 };
+}
+
 export interface AcceptRecorder {
   readonly host: ClientHost;
   readonly address: string;

@@ -86,10 +86,10 @@ export async function waitUntil(
   }
 }
 
-/** The integration tier's network rule: only 127.0.0.0/8 is ever dialled. */
+/** The integration tier's network rule: only loopback (127.0.0.0/8, ::1) is ever dialled. */
 export function assertLoopback(host: string): void {
-  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) {
-    throw new Error(`refusing to dial ${host}: the integration tests connect only to loopback (127.0.0.0/8)`);
+  if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) && host !== '::1') {
+    throw new Error(`refusing to dial ${host}: the integration tests connect only to loopback (127.0.0.0/8, ::1)`);
   }
 }
 

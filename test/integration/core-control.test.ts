@@ -398,10 +398,11 @@ describe('teardown', () => {
       client.socket.destroy();
     }
     await waitUntil(() => upstream.connections.length >= before + quitters, 2000, () => 'upstream connections missing');
-    const started = Date.now();
-    await Promise.all(upstream.connections.slice(before).map((connection) => connection.waitForHangUp(500)));
-    expect(Date.now() - started).toBeLessThan(500);
-    await waitUntil(() => proxy.daemon.sessionCount() === 0, 500, () => `${proxy.daemon.sessionCount()} sessions open`);
+    // The bug held each upstream connection for the 2 s close grace: a hang-up within 1.5 s can
+    // only be the at-once path. The bound separates the two paths; it measures no speed (was a
+    // 500 ms elapsed-time assertion, tight on a loaded machine).
+    await Promise.all(upstream.connections.slice(before).map((connection) => connection.waitForHangUp(1500)));
+    await waitUntil(() => proxy.daemon.sessionCount() === 0, 1500, () => `${proxy.daemon.sessionCount()} sessions open`);
   });
 
   it('closes an upstream that never greets once the client half-closes: the EOF goes on at once, the greeting timeout ends it', async () => {

@@ -26,6 +26,8 @@ import {
 } from './support/daemon-fixtures.js';
 
 // This file's passive ranges: 22200-22299.
+/** In this file's block and in no range of it: nothing ever listens there. */
+const DEAD_PORT = 22299;
 const { legacyServer, scripted, openLoggedIn } = createProxyHarness({ passivePorts: '22200-22209' });
 
 const SLOW_FILE = patternedFile(24 * 16_384, 7);
@@ -199,16 +201,19 @@ describe('drain', () => {
 describe('readiness and removed sites', () => {
   it('/readyz is 503 while one site of two has its upstream down, naming that site; 200 once the site is removed', async () => {
     const up = await legacyServer();
-    const down = await legacyServer();
-    await down.legacy.close();
+    // Was a closed LegacyFtpServer's port: an ephemeral port, which another file's listener
+    // could take before the check dialled it (south then looked up, and the test timed out under
+    // load). A port of this file's own block, below the ephemeral range, that nothing listens on
+    // stays refused.
+    const down = `127.0.0.1:${DEAD_PORT}`;
     const north = siteConfig('north', { upstream: up.address, passivePorts: '22250-22250' });
     const { daemon } = await startDaemon(
-      daemonConfig([north, siteConfig('south', { upstream: down.address, passivePorts: '22251-22251' })], {
+      daemonConfig([north, siteConfig('south', { upstream: down, passivePorts: '22251-22251' })], {
         metricsListen: { host: '127.0.0.1', port: 0 },
       }),
     );
     const metrics = metricsOf(daemon);
-    await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 503, 3000, () => 'south never unready');
+    await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 503, 10_000, () => 'south never unready');
     const { body } = await httpGet(metrics, '/readyz');
     expect(body).toMatch(new RegExp(`^upstream unreachable: .*ECONNREFUSED.* \\(site south\\)\nconfig: ${daemon.configHash}\n$`));
     const exposition = (await httpGet(metrics, '/metrics')).body;

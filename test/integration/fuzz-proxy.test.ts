@@ -1,11 +1,12 @@
 /**
- * The fuzzer of the running proxy, short (about 30 s): the built CLI with a site in front of
- * LegacyFtpServer and one in front of a generated hostile upstream, hostile client sessions against
- * both, a checksummed download after every round. See docs/TESTING.md; `npm run fuzz` runs it for
+ * The fuzzer of the running proxy, short (about 30 s): the built CLI with relay-mode sites in
+ * front of LegacyFtpServer (on 127.0.0.1 and on ::1) and of a generated hostile upstream, and a
+ * rewrite-mode site in front of that upstream; hostile client sessions against all four, and
+ * checksummed downloads (relayed PASV, EPSV over IPv6, rewritten PASV) after every round. See docs/TESTING.md; `npm run fuzz` runs it for
  * minutes. A failure names the seed: FUZZ_SEED=S npm test repeats the run's inputs.
  */
 import { describe, expect, it } from 'vitest';
-import { runFuzz, SESSION_CLOSE_BOUND_MS } from '../../bench/fuzz/fuzz-run.js';
+import { CHECKED_DOWNLOADS, runFuzz, SESSION_CLOSE_BOUND_MS } from '../../bench/fuzz/fuzz-run.js';
 import { chooseSeed } from '../../bench/fuzz/prng.js';
 
 const MIB = 1024 * 1024;
@@ -28,13 +29,13 @@ describe('fuzzer of the running proxy', () => {
         durationMs: DURATION_MS,
         sessionsPerRound: 30,
         rssLimitBytes: RSS_LIMIT_BYTES,
-        // Two disjoint ranges from this file's block 27000-27099.
-        passivePorts: { good: '27000-27049', hostile: '27050-27099' },
+        // Three disjoint ranges from this file's block 27000-27099.
+        passivePorts: { good: '27000-27033', hostile: '27034-27066', ipv6: '27067-27099' },
       });
       const summary = `fuzz seed ${seed} (repeat: FUZZ_SEED=${seed} npx vitest run test/integration/fuzz-proxy.test.ts)`;
       expect(report.failures, summary).toEqual([]);
       expect(report.rounds, summary).toBeGreaterThanOrEqual(3);
-      expect(report.checkedDownloads, summary).toBe(report.rounds + 1);
+      expect(report.checkedDownloads, summary).toBe((report.rounds + 1) * CHECKED_DOWNLOADS.length);
       expect(report.sessions, summary).toBe(report.rounds * 30);
       expect(report.slowestCloseMs, summary).toBeLessThanOrEqual(SESSION_CLOSE_BOUND_MS);
       expect(report.peakRssBytes, summary).toBeLessThan(RSS_LIMIT_BYTES);

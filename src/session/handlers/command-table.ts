@@ -4,7 +4,7 @@ import { handleFeat, handleLongAddressCommand } from './features.js';
 import { handleEpsv, handlePasv } from './passive.js';
 import type { CommandHandler } from './scope.js';
 import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from './security.js';
-import { handleAbort, handleTransfer } from './transfer.js';
+import { handleAbort, handleStat, handleTransfer } from './transfer.js';
 
 /** Every other command goes upstream as it came (ending in CRLF), its reply passed back unchanged. */
 export const forwardPlain: CommandHandler = (command, scope) => {
@@ -28,6 +28,7 @@ export const COMMAND_HANDLERS: ReadonlyMap<string, CommandHandler> = new Map<str
   ['LPRT', handleLongAddressCommand],
   ['FEAT', handleFeat],
   ['ABOR', handleAbort],
+  ['STAT', handleStat],
   ...[...TRANSFER_VERBS].map((verb): [string, CommandHandler] => [verb, handleTransfer]),
 ]);
 

@@ -70,6 +70,13 @@ export interface SessionScope {
   finish(reply: string | Buffer): void;
   /** Sends the server's reply lines as they came, and the head is done. */
   passOn(lines: readonly Buffer[]): void;
+  /** A transfer command sent upstream still awaits its final reply. */
+  transferPending(): boolean;
+  /**
+   * The last line of the reply to a STAT sent during the transfer at the head, come before the
+   * transfer's own final reply: sent, and that STAT is done. False when no such STAT awaits one.
+   */
+  finishStatusDuringTransfer(line: Buffer): boolean;
 }
 
 export type CommandHandler = (command: ClientCommand, scope: SessionScope) => void;

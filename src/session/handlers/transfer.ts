@@ -101,3 +101,11 @@ export const handleAbort: CommandHandler = (_command, scope) => {
   scope.forward(ABOR_LINE, { kind: 'plain' });
   scope.data.abortTransfers();
 };
+
+/**
+ * STAT: forwarded at once, as any command. During a transfer its reply is told apart from the
+ * transfer's, since a server may answer it before the transfer ends.
+ */
+export const handleStat: CommandHandler = (command, scope) => {
+  scope.forward(command.forward, { kind: scope.transferPending() ? 'status' : 'plain' });
+};

@@ -5,6 +5,7 @@ Usage: ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT list
        ftplib-client.py [--active] HOST PORT USER PASSWORD TIMEOUT put LOCAL REMOTE
        ftplib-client.py HOST PORT USER PASSWORD TIMEOUT commands COMMAND [COMMAND ...]
        ftplib-client.py HOST PORT USER PASSWORD TIMEOUT abort REMOTE NEXT
+       ftplib-client.py HOST PORT USER PASSWORD TIMEOUT stat REMOTE
 
 `trust_server_pasv_ipv4_address = True` restores the behaviour of Python before 3.6.13 / 3.7.10 / 3.8.8:
 the data connection goes to the address inside the 227 reply, not to the control peer. ftplib sends PASV
@@ -20,6 +21,11 @@ FEAT, a PASV by hand, a PORT that must be refused, a RETR that must fail.
 data) and reads the replies to it: the abort's, and after a 426 the 226 that RFC 959 says follows. Then it
 sends NOOP and downloads NEXT, and prints one JSON object: {"abort": [replies], "noop": reply,
 "received": bytes read before the abort, "next_sha256": hex}.
+
+`stat` starts RETR REMOTE, reads its first 1 MiB, sends STAT on the control connection, reads the rest
+of the data to its end, then reads two replies (in the order they come) and sends NOOP. It prints one
+JSON object: {"replies": [the two replies, lines joined by "\\n"], "noop": reply, "received": bytes,
+"sha256": hex of the whole download}.
 
 TIMEOUT (seconds) bounds every socket operation, control and data, so a failure is fast. The LIST output
 goes to stdout as UTF-8; the protocol trace (set_debuglevel) goes to stderr. Exit status: 0 done, 1 FTP
@@ -49,6 +55,30 @@ def abort_download(ftp, remote, following, out):
     digest = hashlib.sha256()
     ftp.retrbinary("RETR " + following, digest.update, blocksize=1 << 16)
     out.write(json.dumps({"abort": replies, "noop": noop, "received": received, "next_sha256": digest.hexdigest()}).encode("utf-8") + b"\n")
+
+
+def stat_during_download(ftp, remote, out):
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd("RETR " + remote)
+    digest = hashlib.sha256()
+    received = 0
+    while received < (1 << 20):
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            break
+        digest.update(chunk)
+        received += len(chunk)
+    ftp.putcmd("STAT")
+    while True:
+        chunk = conn.recv(1 << 16)
+        if not chunk:
+            break
+        digest.update(chunk)
+        received += len(chunk)
+    conn.close()
+    replies = [ftp.getmultiline(), ftp.getmultiline()]
+    noop = ftp.voidcmd("NOOP")
+    out.write(json.dumps({"replies": replies, "noop": noop, "received": received, "sha256": digest.hexdigest()}).encode("utf-8") + b"\n")
 
 
 def send_commands(ftp, commands, out):
@@ -98,6 +128,8 @@ def main(argv):
             send_commands(ftp, operands, out)
         elif operation == "abort" and len(operands) == 2:
             abort_download(ftp, operands[0], operands[1], out)
+        elif operation == "stat" and len(operands) == 1:
+            stat_during_download(ftp, operands[0], out)
         else:
             sys.stderr.write(__doc__)
             return 2

@@ -245,8 +245,8 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
     { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
     { title: '--reply-timeout zero', input: { upstream: UPSTREAM, replyTimeout: '0s' }, expected: { field: '--reply-timeout', expected: 'a duration above zero', received: '0s' } },
-    { title: '--max-command-bytes below a PORT line', input: { upstream: UPSTREAM, maxCommandBytes: '64' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 65536', received: '64' } },
-    { title: '--max-command-bytes above 64 KiB', input: { upstream: UPSTREAM, maxCommandBytes: '65537' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 65536', received: '65537' } },
+    { title: '--max-command-bytes below a PORT line', input: { upstream: UPSTREAM, maxCommandBytes: '64' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 4096', received: '64' } },
+    { title: "--max-command-bytes above the command parser's limit (4096)", input: { upstream: UPSTREAM, maxCommandBytes: '4097' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 4096', received: '4097' } },
     { title: '--max-sessions zero', input: { upstream: UPSTREAM, maxSessions: '0' }, expected: { field: '--max-sessions', expected: 'a whole number from 1 to 1000000', received: '0' } },
     {
       title: '--allow-client with host bits set',

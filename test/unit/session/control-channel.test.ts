@@ -1,8 +1,8 @@
 import { setImmediate as tick } from 'node:timers/promises';
 import { Duplex, PassThrough, duplexPair } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { isUrgentAbortTail } from '../../../src/protocol/urgent-abort.js';
-import { type ChannelFraming, ControlChannel, type ControlChannelHandlers } from '../../../src/session/control-channel.js';
+import { isAbortLine, isUrgentAbortTail } from '../../../src/protocol/urgent-abort.js';
+import { type ChannelFraming, ControlChannel, type ControlChannelHandlers, READ_AHEAD_BYTES } from '../../../src/session/control-channel.js';
 
 type Event = { kind: 'line'; text: string } | { kind: 'too-long' } | { kind: 'end'; unterminated: string | undefined } | { kind: 'close' } | { kind: 'error'; message: string } | { kind: 'drain' };
 
@@ -273,5 +273,50 @@ describe('ControlChannel framing for the client side (issue 11)', () => {
     peer.write('A\r\nBBBBBBBBBB\r\nC\r\n');
     await tick();
     expect(events.map((event) => (event.kind === 'line' ? event.text : event.kind))).toEqual(['A\r\n', 'too-long', 'C\r\n']);
+  });
+});
+
+describe('ControlChannel: an ABOR read through a pause (issue 11, ABOR while the client is paused)', () => {
+  const framing: ChannelFraming = { overlong: 'skip', urgentLine: isAbortLine };
+
+  it.each(['replies-unread', 'pipeline'] as const)('paused for %s: later lines wait, an ABOR goes on at once, the rest after resume in order', async (reason) => {
+    const { channel, peer, lines } = open({ framing });
+    peer.write('NOOP\r\n');
+    await tick();
+    channel.pause(reason);
+    peer.write('PWD\r\nSTAT\r\nABOR\r\nSYST\r\n');
+    await tick();
+    expect(lines()).toEqual(['NOOP\r\n', 'ABOR\r\n']);
+    channel.resume(reason);
+    await tick();
+    expect(lines()).toEqual(['NOOP\r\n', 'ABOR\r\n', 'PWD\r\n', 'STAT\r\n', 'SYST\r\n']);
+  });
+
+  it(`reads at most ${READ_AHEAD_BYTES} bytes ahead, then stops reading; an ABOR past that waits`, async () => {
+    const { channel, peer, local, lines } = open({ framing });
+    channel.pause('replies-unread');
+    const noops = 'NOOP\r\n'.repeat(Math.ceil((2 * READ_AHEAD_BYTES) / 6));
+    for (let offset = 0; offset < noops.length; offset += 1024) {
+      peer.write(noops.slice(offset, offset + 1024));
+      await tick();
+    }
+    peer.write('ABOR\r\n');
+    await tick();
+    expect(lines()).toEqual([]);
+    expect(local.isPaused()).toBe(true);
+    expect(local.readableLength).toBeGreaterThan(0);
+    channel.resume('replies-unread');
+    for (let i = 0; i < 10 && lines().length < noops.length / 6 + 1; i++) await tick();
+    expect(lines()).toHaveLength(noops.length / 6 + 1);
+    expect(lines().at(-1)).toBe('ABOR\r\n');
+  });
+
+  it('without urgentLine (the upstream side) a pause stops reading at once, as before', async () => {
+    const { channel, peer, local, lines } = open();
+    channel.pause('replies-unread');
+    peer.write('ABOR\r\n');
+    await tick();
+    expect(lines()).toEqual([]);
+    expect(local.isPaused()).toBe(true);
   });
 });

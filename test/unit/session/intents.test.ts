@@ -39,4 +39,19 @@ describe('IntentQueue', () => {
     queue.push({ kind: 'active', clientTarget: { host: '127.0.0.1', port: 5000 }, verb: 'PORT' });
     expect(queue.hasActive()).toBe(true);
   });
+
+  it('takes a STAT right behind the transfer at the head, and nothing else', () => {
+    const queue = new IntentQueue();
+    queue.completeHead();
+    expect(queue.hasTransfer()).toBe(false);
+    queue.push({ kind: 'transfer' });
+    expect(queue.completeStatusBehindTransfer()).toBe(false);
+    queue.push({ kind: 'status' });
+    queue.push({ kind: 'plain' });
+    expect(queue.hasTransfer()).toBe(true);
+    expect(queue.completeStatusBehindTransfer()).toBe(true);
+    expect(queue.head).toEqual({ kind: 'transfer' });
+    expect(queue.length).toBe(2);
+    expect(queue.completeStatusBehindTransfer()).toBe(false);
+  });
 });

@@ -25,6 +25,25 @@ describe('ReplyRouter', () => {
     expect(codes).toEqual([150]);
   });
 
+  it('a 213 to a STAT sent during the transfer passes at once and leaves the transfer awaiting its reply', () => {
+    const scope = fakeScope();
+    scope.statusAwaited = true;
+    const { codes, work } = routeAll(['213-Status\r\n', ' 1024 bytes\r\n', '213 End\r\n'], { kind: 'transfer' }, scope);
+    expect(scope.recorded.toClient).toEqual(['213-Status\r\n', ' 1024 bytes\r\n', '213 End\r\n']);
+    expect(scope.recorded.completed).toEqual([]);
+    expect(scope.statusAwaited).toBe(false);
+    expect(work).toEqual([undefined, undefined, undefined]);
+    expect(codes).toEqual([213]);
+  });
+
+  it.each([226, 250, 426, 451])('a %i while a STAT awaits its reply is the transfer\'s, not the STAT\'s', (code) => {
+    const scope = fakeScope();
+    scope.statusAwaited = true;
+    routeAll([`${code} Transfer done\r\n`], { kind: 'transfer' }, scope);
+    expect(scope.recorded.completed).toEqual([1]);
+    expect(scope.statusAwaited).toBe(true);
+  });
+
   it('passes a stray line that is no reply', () => {
     const { scope, codes } = routeAll(['hello\r\n'], { kind: 'plain' });
     expect(scope.recorded.toClient).toEqual(['hello\r\n']);

@@ -5,7 +5,7 @@ import { COMMAND_HANDLERS, forwardPlain, handlerFor } from '../../../../src/sess
 import { handleFeat, handleLongAddressCommand } from '../../../../src/session/handlers/features.js';
 import { handleEpsv, handlePasv } from '../../../../src/session/handlers/passive.js';
 import { handleAuth, handleCcc, handleLogin, handlePbsz, handleProt } from '../../../../src/session/handlers/security.js';
-import { handleAbort, handleTransfer } from '../../../../src/session/handlers/transfer.js';
+import { handleAbort, handleStat, handleTransfer } from '../../../../src/session/handlers/transfer.js';
 import { command, fakeScope } from './fake-scope.js';
 
 describe('the command table', () => {
@@ -23,14 +23,26 @@ describe('the command table', () => {
     { verb: 'LPRT', handler: handleLongAddressCommand },
     { verb: 'FEAT', handler: handleFeat },
     { verb: 'ABOR', handler: handleAbort },
+    { verb: 'STAT', handler: handleStat },
     ...['RETR', 'STOR', 'STOU', 'APPE', 'LIST', 'NLST', 'MLSD'].map((verb) => ({ verb, handler: handleTransfer })),
     ...['CWD', 'SIZE', 'NOOP', 'QUIT', ''].map((verb) => ({ verb, handler: forwardPlain })),
   ])('$verb', ({ verb, handler }) => {
     expect(handlerFor(verb)).toBe(handler);
   });
 
-  it('names 22 verbs', () => {
-    expect(COMMAND_HANDLERS.size).toBe(22);
+  it('names 23 verbs', () => {
+    expect(COMMAND_HANDLERS.size).toBe(23);
+  });
+
+  it('STAT goes upstream at once; its intent says whether a transfer awaits its reply', () => {
+    const scope = fakeScope();
+    handleStat(command('STAT'), scope);
+    scope.transferRunning = true;
+    handleStat(command('STAT'), scope);
+    expect(scope.recorded.forwarded).toEqual([
+      { line: 'STAT\r\n', intent: { kind: 'plain' } },
+      { line: 'STAT\r\n', intent: { kind: 'status' } },
+    ]);
   });
 
   it('forwards any other command as the same bytes, Telnet prefix and all', () => {

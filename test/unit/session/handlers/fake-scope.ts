@@ -174,6 +174,10 @@ export interface FakeScope extends SessionScope {
   readonly metricsRegistry: Metrics;
   closed: boolean;
   currentFacts: SessionFacts;
+  /** What `transferPending()` answers. */
+  transferRunning: boolean;
+  /** A STAT sent during the transfer awaits its reply: `finishStatusDuringTransfer` takes one. */
+  statusAwaited: boolean;
 }
 
 export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = IPV4_CLIENT): FakeScope {
@@ -194,6 +198,8 @@ export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = 
     metricsRegistry: metrics,
     closed: false,
     currentFacts: facts,
+    transferRunning: false,
+    statusAwaited: false,
     site: { ...SITE, ...site },
     metrics: metrics.forSite('test'),
     log,
@@ -220,6 +226,13 @@ export function fakeScope(site: Partial<SiteConfig> = {}, facts: SessionFacts = 
     finish: (reply) => {
       recorded.toClient.push(typeof reply === 'string' ? reply : reply.toString('latin1'));
       recorded.completed.push(recorded.toClient.length);
+    },
+    transferPending: () => scope.transferRunning,
+    finishStatusDuringTransfer: (line) => {
+      if (!scope.statusAwaited) return false;
+      scope.statusAwaited = false;
+      recorded.toClient.push(line.toString('latin1'));
+      return true;
     },
     passOn: (lines) => {
       for (const line of lines) recorded.toClient.push(line.toString('latin1'));
