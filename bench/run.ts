@@ -298,7 +298,8 @@ async function main(): Promise<number> {
           try {
             const measurement = await scenario.measure(world, variant, round);
             results.push({ scenario: scenario.id, variant, round, figures: measurement.figures });
-            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}`);
+            const notes = measurement.notes === undefined ? '' : ` ${JSON.stringify(measurement.notes)}`;
+            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}${notes}`);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             results.push({ scenario: scenario.id, variant, round, figures: {}, error: message });

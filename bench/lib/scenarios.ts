@@ -102,12 +102,16 @@ async function curl(world: World, target: Target, args: readonly string[]): Prom
  */
 const FTPS_ARGS = ['--ssl-reqd', '--insecure', '--verbose'] as const;
 
-/** Throws unless curl's trace shows a protected data channel: PROT P accepted and a second TLS handshake. */
-function requireProtectedData(trace: string): void {
-  const handshakes = trace.split('\n').filter((line) => line.startsWith('* SSL connection using')).length;
-  if (!/^> PROT P\r?$/m.test(trace) || !/^< 200/m.test(trace.slice(trace.indexOf('> PROT P'))) || handshakes < 2) {
-    throw new Error(`not an FTPS transfer with PROT P (${handshakes} TLS handshakes): ${trace.slice(-2000)}`);
+/**
+ * Throws unless curl's trace shows a protected data channel: PROT P accepted and a second TLS
+ * handshake (the data connection). Returns the data connection's protocol and cipher.
+ */
+function requireProtectedData(trace: string): string {
+  const handshakes = trace.split('\n').filter((line) => line.startsWith('* SSL connection using'));
+  if (!/^> PROT P\r?$/m.test(trace) || !/^< 200/m.test(trace.slice(trace.indexOf('> PROT P'))) || handshakes.length < 2) {
+    throw new Error(`not an FTPS transfer with PROT P (${handshakes.length} TLS handshakes): ${trace.slice(-2000)}`);
   }
+  return handshakes.at(-1)?.replace('* SSL connection using ', '').trim() ?? '';
 }
 
 /** 1 GiB (or --quick's size) download to /dev/null, or upload from tmpfs, with curl; plain FTP or explicit FTPS. */
@@ -129,7 +133,7 @@ export async function measureTransfer(
   } else {
     figures = await curl(world, target, [...tls, '--upload-file', file.path, `{URL}${remoteName}`]);
   }
-  if (security === 'ftps') requireProtectedData(figures.trace);
+  const dataTls = security === 'ftps' ? requireProtectedData(figures.trace) : undefined;
   const cpu = await window.close();
   if (direction === 'upload') {
     const stored = await stat(join(world.ftpRoot, remoteName));
@@ -148,6 +152,7 @@ export async function measureTransfer(
       softirqPerGiB: cpu.softirq / gib,
       seconds,
     },
+    ...(dataTls === undefined ? {} : { notes: { dataTls } }),
   };
 }
 
