@@ -6,6 +6,7 @@
  *   npm run bench                      the full run that docs/PERFORMANCE.md quotes
  *   npm run bench -- --quick           smaller sizes, one round: a smoke test of the whole bench
  *   npm run bench -- --rounds 5 --only download,upload --variants direct,relay
+ *   npm run bench -- --only ftps-download,ftps-upload   only the FTPS transfers (relay and mod_proxy)
  *   npm run bench -- --cpu-prof        ftpmasq writes .cpuprofile files to bench/results/profiles/
  *
  * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
@@ -107,6 +108,17 @@ function scenarios(settings: Settings): Scenario[] {
       variants: VARIANTS,
       measure: (world, variant, round) => measureTransfer(world, world.target(variant), 'upload', `${variant}-${round}`),
     },
+    ...(['download', 'upload'] as const).map((direction) => ({
+      // Issue 12: explicit FTPS towards the client, terminated by ftpmasq (relay) or by mod_proxy
+      // with mod_tls, in front of the same plain legacy ProFTPD.
+      id: `ftps-${direction}`,
+      variants: ['relay', 'modproxy'] as const,
+      async measure(world: World, variant: Variant, round: number): Promise<Measurement> {
+        const target = (await world.ftps()).target(variant);
+        if (target === undefined) throw new Error(`no FTPS target for ${variant}`);
+        return measureTransfer(world, target, direction, `ftps-${variant}-${round}`, 'ftps');
+      },
+    })),
     {
       id: 'sessions-1',
       variants: VARIANTS,
@@ -286,7 +298,8 @@ async function main(): Promise<number> {
           try {
             const measurement = await scenario.measure(world, variant, round);
             results.push({ scenario: scenario.id, variant, round, figures: measurement.figures });
-            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}`);
+            const notes = measurement.notes === undefined ? '' : ` ${JSON.stringify(measurement.notes)}`;
+            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}${notes}`);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             results.push({ scenario: scenario.id, variant, round, figures: {}, error: message });

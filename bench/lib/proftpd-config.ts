@@ -69,6 +69,22 @@ export interface ProxyConfigOptions {
   readonly passivePorts: { readonly low: number; readonly high: number };
   readonly backend: string;
   readonly maxInstances: number;
+  /** mod_tls terminates explicit FTPS towards clients (required on control and data); the backend stays plain. */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+}
+
+/** mod_tls towards clients: TLS 1.2 and 1.3, required, session reuse on data (its default, which curl does). */
+function frontendTls(runDir: string, tls: { readonly certPath: string; readonly keyPath: string }): string {
+  return `<IfModule mod_tls.c>
+  TLSEngine                 on
+  TLSLog                    ${runDir}/tls.log
+  TLSProtocol               TLSv1.2 TLSv1.3
+  TLSRequired               on
+  TLSRSACertificateFile     ${tls.certPath}
+  TLSRSACertificateKeyFile  ${tls.keyPath}
+  TLSVerifyClient           off
+</IfModule>
+`;
 }
 
 /** ProFTPD mod_proxy (Debian proftpd-mod-proxy) as a reverse proxy in the gateway namespace. */
@@ -93,6 +109,6 @@ LoadModule            mod_proxy.c
   ProxyReverseServers       ${options.backend}
   ProxyDataTransferPolicy   client
   ProxyTimeoutConnect       5sec
-</IfModule>
-`;
+${options.tls === undefined ? '' : '  # The backend is the plain legacy server: no AUTH TLS towards it.\n  ProxyTLSEngine            off\n'}</IfModule>
+${options.tls === undefined ? '' : frontendTls(options.runDir, options.tls)}`;
 }

@@ -67,6 +67,8 @@ interface CurlFigures {
   readonly timeTotal: number;
   readonly timePretransfer: number;
   readonly clientCpu: number;
+  /** curl's stderr: with --verbose, the FTP dialogue and the TLS handshakes. */
+  readonly trace: string;
 }
 
 async function curl(world: World, target: Target, args: readonly string[]): Promise<CurlFigures> {
@@ -90,21 +92,48 @@ async function curl(world: World, target: Target, args: readonly string[]): Prom
   const [, user = 'NaN', system = 'NaN'] = timeLine.split(' ');
   if (result.code !== 0) throw new Error(`curl failed (${result.code}): ${result.stderr.trim()}`);
   const [down = 0, up = 0, total = Number.NaN, pretransfer = Number.NaN] = out;
-  return { size: Math.max(down, up), timeTotal: total, timePretransfer: pretransfer, clientCpu: Number(user) + Number(system) };
+  return { size: Math.max(down, up), timeTotal: total, timePretransfer: pretransfer, clientCpu: Number(user) + Number(system), trace: result.stderr };
 }
 
-/** 1 GiB (or --quick's size) download to /dev/null, or upload from tmpfs, with curl. */
-export async function measureTransfer(world: World, target: Target, direction: 'download' | 'upload', tag: string): Promise<Measurement> {
+/**
+ * Explicit FTPS as a modern client asks for it: AUTH TLS, PROT P, TLS on every data connection
+ * (curl resumes the control connection's session on them). The certificate is the bench's own
+ * self-signed one, so it is not verified.
+ */
+const FTPS_ARGS = ['--ssl-reqd', '--insecure', '--verbose'] as const;
+
+/**
+ * Throws unless curl's trace shows a protected data channel: PROT P accepted and a second TLS
+ * handshake (the data connection). Returns the data connection's protocol and cipher.
+ */
+function requireProtectedData(trace: string): string {
+  const handshakes = trace.split('\n').filter((line) => line.startsWith('* SSL connection using'));
+  if (!/^> PROT P\r?$/m.test(trace) || !/^< 200/m.test(trace.slice(trace.indexOf('> PROT P'))) || handshakes.length < 2) {
+    throw new Error(`not an FTPS transfer with PROT P (${handshakes.length} TLS handshakes): ${trace.slice(-2000)}`);
+  }
+  return handshakes.at(-1)?.replace('* SSL connection using ', '').trim() ?? '';
+}
+
+/** 1 GiB (or --quick's size) download to /dev/null, or upload from tmpfs, with curl; plain FTP or explicit FTPS. */
+export async function measureTransfer(
+  world: World,
+  target: Target,
+  direction: 'download' | 'upload',
+  tag: string,
+  security: 'plain' | 'ftps' = 'plain',
+): Promise<Measurement> {
   const file = world.files.big;
   const window = new CpuWindow(target);
   let figures: CurlFigures;
   const remoteName = `upload-${tag}.bin`;
+  const tls = security === 'ftps' ? FTPS_ARGS : [];
   if (direction === 'download') {
-    figures = await curl(world, target, ['--output', '/dev/null', `{URL}${file.name}`]);
+    figures = await curl(world, target, [...tls, '--output', '/dev/null', `{URL}${file.name}`]);
     if (figures.size !== file.size) throw new Error(`downloaded ${figures.size} bytes, expected ${file.size}`);
   } else {
-    figures = await curl(world, target, ['--upload-file', file.path, `{URL}${remoteName}`]);
+    figures = await curl(world, target, [...tls, '--upload-file', file.path, `{URL}${remoteName}`]);
   }
+  const dataTls = security === 'ftps' ? requireProtectedData(figures.trace) : undefined;
   const cpu = await window.close();
   if (direction === 'upload') {
     const stored = await stat(join(world.ftpRoot, remoteName));
@@ -123,6 +152,7 @@ export async function measureTransfer(world: World, target: Target, direction: '
       softirqPerGiB: cpu.softirq / gib,
       seconds,
     },
+    ...(dataTls === undefined ? {} : { notes: { dataTls } }),
   };
 }
 

@@ -14,6 +14,12 @@
  *   (e) kernel   203.0.113.10:2107 ftpmasq --mode kernel  -> ProFTPD "legacy"; ftpmasq passive 57000-57999,
  *                                   each transfer forwarded by ftpmasq's nftables table (issue 14)
  *
+ * Started on first use, for the FTPS scenarios (issue 12), both terminating explicit FTPS (AUTH TLS,
+ * PROT P) in front of the same plain "legacy" ProFTPD, with one certificate made by openssl at run time:
+ *
+ *   (b) relay    203.0.113.10:2108 ftpmasq --mode relay --tls-cert/--tls-key; passive 56000-56999
+ *   (d) modproxy 203.0.113.10:2109 ProFTPD mod_proxy with mod_tls towards clients; passive 58000-58999
+ *
  * The namespaces come from the end-to-end harness (test/helpers/topology.ts); the NAT rules,
  * the ProFTPD instances and the proxies are the benchmark's own. Every address used is inside
  * these namespaces.
@@ -75,6 +81,8 @@ export const PORTS = {
   scriptedRelay: 2105,
   scriptedRewrite: 2106,
   kernel: 2107,
+  ftpsRelay: 2108,
+  ftpsModproxy: 2109,
   legacyServer: 2121,
   fixedServer: 21,
   scriptedUpstream: 2200,
@@ -117,6 +125,11 @@ export interface Target {
   readonly server: RunningProcess;
 }
 
+/** The FTPS terminators (ftpmasq relay and mod_proxy) in front of the plain legacy ProFTPD. */
+export interface FtpsSet {
+  target(variant: Variant): Target | undefined;
+}
+
 /** The scripted upstream and the proxies in front of it (no mod_proxy: it forks per session anyway). */
 export interface ScriptedSet {
   readonly upstream: RunningProcess;
@@ -137,6 +150,8 @@ export interface World {
   startFtpmasq(options: FtpmasqStart): Promise<RunningProcess>;
   /** Started on first use: the scripted upstream (LegacyFtpServer) with ftpmasq relay and rewrite in front. */
   scripted(): Promise<ScriptedSet>;
+  /** Started on first use: ftpmasq relay and mod_proxy terminating explicit FTPS (issue 12). */
+  ftps(): Promise<FtpsSet>;
   /** `ip netns exec <client> prlimit ... <file> <args>` as an argv. */
   clientArgv(file: string, args: readonly string[]): string[];
   teardown(): Promise<void>;
@@ -150,6 +165,8 @@ export interface FtpmasqStart {
   readonly passivePorts: string;
   readonly metricsPort: number;
   readonly cpuProfileDir?: string | undefined;
+  /** More flags for this instance (the FTPS certificate). */
+  readonly extraArgs?: readonly string[];
 }
 
 function findTool(candidates: readonly string[], aptPackage: string, problems: string[]): string {
@@ -370,6 +387,7 @@ export async function createWorld(options: WorldOptions): Promise<World> {
         '--passive-ports', start.passivePorts,
         '--mode', start.mode,
         '--metrics-listen', `127.0.0.1:${start.metricsPort}`,
+        ...(start.extraArgs ?? []),
       ];
       const logPath = join(workDir, `${start.name}.log`);
       const { child, process: running } = spawnLogged(start.name, argv, logPath);
@@ -424,6 +442,40 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       return { upstream, target: (variant) => targets[variant] };
     };
 
+    let ftps: Promise<FtpsSet> | undefined;
+    const startFtps = async (): Promise<FtpsSet> => {
+      // A self-signed certificate for the public address, made now and removed with the work
+      // directory; the clients do not verify it (--insecure): both proxies present the same one.
+      const certPath = join(workDir, 'ftps-cert.pem');
+      const keyPath = join(workDir, 'ftps-key.pem');
+      await runChecked(tools.openssl, [
+        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=${PUBLIC_ADDRESS}`,
+        '-addext', `subjectAltName=IP:${PUBLIC_ADDRESS}`, '-keyout', keyPath, '-out', certPath,
+      ]);
+      log('starting the FTPS terminators (ftpmasq relay and mod_proxy with mod_tls)');
+      const modproxyTls = await startProftpd('proftpd-modproxy-ftps', topology.gateway, (runDir) =>
+        reverseProxyConfig({
+          runDir,
+          port: PORTS.ftpsModproxy,
+          passivePorts: { low: 58000, high: 58999 },
+          backend: `ftp://${SERVER_ADDRESS}:${PORTS.legacyServer}`,
+          maxInstances,
+          tls: { certPath, keyPath },
+        }),
+      );
+      const relayTls = await startFtpmasq({
+        name: 'ftpmasq-ftps-relay', mode: 'relay', listenPort: PORTS.ftpsRelay, upstreamPort: PORTS.legacyServer,
+        passivePorts: '56000-56999', metricsPort: 9470, cpuProfileDir: options.cpuProfileDir,
+        extraArgs: ['--tls-cert', certPath, '--tls-key', keyPath],
+      });
+      for (const port of [PORTS.ftpsModproxy, PORTS.ftpsRelay]) await waitForFtpBanner(tools.ip, clientArgs, PUBLIC_ADDRESS, port, 15_000);
+      const targets: Partial<Record<Variant, Target>> = {
+        relay: { variant: 'relay', endpoint: { host: PUBLIC_ADDRESS, port: PORTS.ftpsRelay }, proxy: relayTls, forkingProxy: false, server: legacyServer },
+        modproxy: { variant: 'modproxy', endpoint: { host: PUBLIC_ADDRESS, port: PORTS.ftpsModproxy }, proxy: modproxyTls, forkingProxy: true, server: legacyServer },
+      };
+      return { target: (variant) => targets[variant] };
+    };
+
     const processes: Record<Variant, RunningProcess | undefined> = { direct: undefined, relay, rewrite, modproxy, kernel };
     const world: World = {
       tools,
@@ -443,6 +495,7 @@ export async function createWorld(options: WorldOptions): Promise<World> {
       }),
       startFtpmasq,
       scripted: () => (scripted ??= startScripted()),
+      ftps: () => (ftps ??= startFtps()),
       clientArgv: (file, args) => [tools.ip, ...clientArgs, tools.prlimit, `--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--', file, ...args],
       teardown,
     };
