@@ -17,7 +17,7 @@ const IMPURE_MODULES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-bench/**', 'dist-check/**', 'node_modules/**', 'bench/results/**'] },
+  { ignores: ['dist/**', 'dist-bench/**', 'dist-check/**', 'node_modules/**', 'bench/results/**', '.container/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

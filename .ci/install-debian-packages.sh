@@ -9,7 +9,8 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
+  # Another apt-get (an unattended upgrade) may hold the dpkg lock for a while: wait for it.
+  apt-get -o DPkg::Lock::Timeout=300 update -q
   # ProFTPD's package starts a system daemon where it can; tests and bench run their own in namespaces.
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -10,10 +10,15 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-# npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks.
-packages=(proftpd-basic curl lftp python3 iproute2 iptables nftables procps openssl prometheus systemd)
+# npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks;
+# the container build and run need podman, runc and debootstrap (deploy/docker/build-image.sh).
+packages=(proftpd-basic curl lftp python3 iproute2 iptables procps openssl prometheus systemd nftables podman runc debootstrap)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund
 npm test
 npm run test:e2e
+# The package and the container as an operator installs them (deploy/README.md).
+npm run test:package
+npm run container:build
+npm run container:test

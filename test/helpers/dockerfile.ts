@@ -1,8 +1,7 @@
 /**
- * Just enough of the Dockerfile and .dockerignore formats to check deploy/docker/Dockerfile without
- * a container runtime: instructions by stage (continuation lines joined, comments dropped), the
- * exec-form JSON arrays, and .dockerignore matching (Go filepath.Match patterns plus `**`, a
- * directory excluding everything under it, `!` re-including, the last matching line winning).
+ * Just enough of the Dockerfile format to check deploy/docker/Dockerfile in npm test, where no
+ * container runtime runs (npm run container:test builds and runs the image itself): instructions
+ * by stage (continuation lines joined, comments dropped) and the exec-form JSON arrays.
  */
 
 export interface Instruction {
@@ -13,7 +12,7 @@ export interface Instruction {
 }
 
 export interface Stage {
-  /** The image after FROM, as written (`${NODE_IMAGE}`). */
+  /** The image after FROM, as written (`${BASE_IMAGE}`). */
   readonly from: string;
   /** The name after AS, if any. */
   readonly name: string | undefined;
@@ -92,39 +91,4 @@ export function parseCopy(args: string): Copy {
   const destination = words.pop();
   if (destination === undefined || words.length === 0) throw new Error(`COPY needs a source and a destination: ${args}`);
   return { fromStage, sources: words, destination };
-}
-
-/** The patterns of a .dockerignore, in order; `!` lines re-include. */
-export function parseDockerignore(text: string): { pattern: RegExp; exclude: boolean }[] {
-  return text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'))
-    .map((line) => {
-      const exclude = !line.startsWith('!');
-      const body = (exclude ? line : line.slice(1)).replace(/^\/+/, '').replace(/\/+$/, '');
-      let source = '';
-      for (let index = 0; index < body.length; index += 1) {
-        const char = body[index] ?? '';
-        if (char === '*' && body[index + 1] === '*') {
-          source += '.*';
-          index += 1;
-        } else if (char === '*') source += '[^/]*';
-        else if (char === '?') source += '[^/]';
-        else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-      }
-      return { pattern: new RegExp(`^${source}$`), exclude };
-    });
-}
-
-/** Whether a context path (relative, `/`-separated) stays out of the build context. */
-export function isIgnored(patterns: readonly { pattern: RegExp; exclude: boolean }[], path: string): boolean {
-  const parts = path.split('/');
-  // A pattern that matches a parent directory covers everything below it.
-  const prefixes = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
-  let ignored = false;
-  for (const { pattern, exclude } of patterns) {
-    if (prefixes.some((prefix) => pattern.test(prefix))) ignored = exclude;
-  }
-  return ignored;
 }
