@@ -28,6 +28,7 @@ export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
+import { workersProcessFields } from './process-fields-workers.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -188,6 +189,7 @@ const processFields = {
   logLevel: choiceOption('logLevel', LOG_LEVELS),
   metricsListen: optionWithDefault('metricsListen', parseMetricsListen),
   drainTimeout: optionWithDefault('drainTimeout', parseDuration),
+  ...workersProcessFields,
 };
 
 type SiteOptionValues = z.output<z.ZodObject<typeof siteOptionFields>>;
@@ -269,6 +271,8 @@ export const sitesDocumentSchema = z
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
+      // Absent for one process: a configuration that does not use workers hashes as it always did.
+      ...(document.workers === 1 ? {} : { workers: document.workers }),
       sites: document.sites,
     };
   })
@@ -283,6 +287,7 @@ export const flatDocumentSchema = z
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
+      ...(document.workers === 1 ? {} : { workers: document.workers }),
       sites: [toSiteConfig(DEFAULT_SITE_NAME, document, context)],
     }),
   )

@@ -9,6 +9,7 @@ import { DURATION_FORM } from './values.js';
 import { ACCESS_OPTION_SPECS } from './option-specs-access.js';
 import { TLS_OPTION_SPECS } from './option-specs-tls.js';
 import { SCALE_OPTION_SPECS } from './option-specs-scale.js';
+import { WORKERS_OPTION_SPECS } from './option-specs-workers.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -56,6 +57,7 @@ export interface RawOptions {
   passivePortSlice?: string;
   passivePortSharing?: string;
   advertisedPassivePortOffset?: string;
+  workers?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -227,6 +229,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...ACCESS_OPTION_SPECS,
   ...TLS_OPTION_SPECS,
   ...SCALE_OPTION_SPECS,
+  ...WORKERS_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

@@ -1,6 +1,13 @@
 import http from 'node:http';
 import type { Endpoint } from '../config/values.js';
-import type { Metrics } from './metrics.js';
+/**
+ * What /metrics serves: one process's Metrics, or the sum over every worker (worker-pool.ts).
+ * `setReadinessProbe` lets `ftpmasq_ready` give the answer /readyz gives.
+ */
+export interface MetricsSource {
+  readonly registry: { metrics(): Promise<string>; readonly contentType: string };
+  setReadinessProbe(probe: () => boolean): void;
+}
 
 export interface HealthState {
   /** Listeners bound and the upstream answered its last check. */
@@ -16,7 +23,7 @@ export interface RunningHttpServer {
  * /metrics (Prometheus text format), /healthz (the process answers) and /readyz (listeners up
  * and upstream reachable at the last check). Nothing else is served.
  */
-export async function startHttpServer(endpoint: Endpoint, metrics: Metrics, health: HealthState): Promise<RunningHttpServer> {
+export async function startHttpServer(endpoint: Endpoint, metrics: MetricsSource, health: HealthState): Promise<RunningHttpServer> {
   metrics.setReadinessProbe(() => health.ready().ready);
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
