@@ -5,11 +5,12 @@
  * reloads both (a bad file is counted once), SIGTERM drains a transfer in each and exits 0, and a
  * killed worker is replaced.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalFtpmasq, startLocalFtpmasq, writeConfigFile } from '../helpers/ftpmasq-process.js';
+import { CLI_PATH, type LocalFtpmasq, startLocalFtpmasq, writeConfigFile } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
@@ -133,6 +134,9 @@ describe('--workers 2', () => {
 
     const exposition = (await httpGet(started.metrics, '/metrics')).body;
     expect(seriesValue(exposition, 'ftpmasq_sessions_total{site="default"}')).toBe(20);
+    // Process-wide gauges are merged, not summed: 1 when every worker is ready, one build.
+    expect(seriesValue(exposition, 'ftpmasq_ready')).toBe(1);
+    expect(exposition).toMatch(/^ftpmasq_build_info\{[^}]*\} 1$/m);
     const readyz = await httpGet(started.metrics, '/readyz');
     expect(readyz.status).toBe(200);
     expect(readyz.body).toMatch(/^ready\nworker 0 \(pid \d+\): ready; config: [0-9a-f]{12}\nworker 1 \(pid \d+\): ready; config: [0-9a-f]{12}\n$/);
@@ -206,5 +210,15 @@ describe('--workers 2', () => {
     }
     proxy?.signal('SIGTERM');
     expect(await proxy?.waitForExit(EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
+  });
+
+  it('refuses more workers than a passive range has ports: one line naming the site, exit 2, no worker started', () => {
+    const result = spawnSync(process.execPath, [CLI_PATH, '--upstream', '127.0.0.1:21', '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--passive-ports', '29800-29802', '--workers', '4'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe('ftpmasq: workers: site "default": the passive range 29800-29802 has 3 ports, too few for 4 slices (at least one port each)\n');
+    expect(result.stdout).not.toContain('ftpmasq ready');
   });
 });
