@@ -42,6 +42,8 @@ export class WorkerPool {
   private readonly slots: Slot[];
   private state: 'starting' | 'running' | 'draining' = 'starting';
   private stopSignals = 0;
+  /** The last stop signal forwarded, for a worker that starts listening only after it. */
+  private stopSignal: HandledSignal | undefined;
   private http: RunningHttpServer | undefined;
   private readonly aggregator = new AggregatorRegistry();
   private resolveDone: ((outcome: PoolOutcome) => void) | undefined;
@@ -101,7 +103,10 @@ export class WorkerPool {
     worker.on('message', (message: unknown) => {
       const health = parseHealthMessage(message);
       if (health === undefined) return;
+      const first = slot.health === undefined;
       slot.health = { ...health, at: Date.now() };
+      // Its first report comes once it listens for forwarded signals: a stop it missed is sent now.
+      if (first && this.stopSignal !== undefined) this.send(worker, this.stopSignal);
       if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) this.state = 'running';
     });
     worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));
@@ -146,7 +151,7 @@ export class WorkerPool {
       } catch (error) {
         // Every worker would fail alike; one of them counts and logs the failure, once.
         logger.warn({ error: error instanceof Error ? error.message : String(error) }, 'reload: invalid configuration; every worker keeps the running one');
-        const first = this.slots.find((slot) => slot.worker !== undefined);
+        const first = this.slots.find((slot) => slot.worker !== undefined && slot.health !== undefined);
         if (first?.worker !== undefined) this.send(first.worker, 'SIGHUP');
         return;
       }
@@ -164,8 +169,10 @@ export class WorkerPool {
     this.finishIfAllStopped({ kind: 'stopped' });
   }
 
+  /** To every worker that listens for forwarded signals yet (it has reported its health once). */
   private broadcast(signal: HandledSignal): void {
-    for (const slot of this.slots) if (slot.worker !== undefined) this.send(slot.worker, signal);
+    if (signal !== 'SIGHUP') this.stopSignal = signal;
+    for (const slot of this.slots) if (slot.worker !== undefined && slot.health !== undefined) this.send(slot.worker, signal);
   }
 
   private send(worker: Worker, signal: HandledSignal): void {

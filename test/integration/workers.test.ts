@@ -212,6 +212,15 @@ describe('--workers 2', () => {
     expect(await proxy?.waitForExit(EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
   });
 
+  it('SIGTERM as soon as the first worker is ready still stops a worker that is still starting: exit 0', async () => {
+    const upstream = await scripted(trickleScript(FILES, TRICKLE));
+    proxy = await startLocalFtpmasq(['--config', configFile({ upstream: upstream.address, passivePorts: '29800-29809' })]);
+    proxy.signal('SIGTERM');
+    expect(await proxy.waitForExit(EXIT_TIMEOUT_MS)).toEqual({ code: 0, signal: null });
+    const stopped = proxy.logRecords.filter((record) => record['msg'] === 'stopped').map((record) => record['worker'] ?? record['role']);
+    expect(stopped).toEqual(expect.arrayContaining([0, 1, 'primary']));
+  });
+
   it('refuses more workers than a passive range has ports: one line naming the site, exit 2, no worker started', () => {
     const result = spawnSync(process.execPath, [CLI_PATH, '--upstream', '127.0.0.1:21', '--listen', '127.0.0.1:0', '--metrics-listen', 'off', '--passive-ports', '29800-29802', '--workers', '4'], {
       encoding: 'utf8',
