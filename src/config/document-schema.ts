@@ -28,7 +28,7 @@ export type { ValueIssueParams } from './schema-builders.js';
 import { CIDR_FORM } from '../protocol/cidr.js';
 import { type IssueSink, toSiteTls } from './site-tls-options.js';
 import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
-import { workersProcessFields } from './process-fields-workers.js';
+import { checkWorkersFit, workersProcessFields } from './process-fields-workers.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -267,6 +267,7 @@ export const sitesDocumentSchema = z
       context.addIssue({ code: 'custom', message: conflict.detail, path: [...conflict.path], params });
       return z.NEVER;
     }
+    if (!checkWorkersFit(document.workers, document.sites, context)) return z.NEVER;
     return {
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
@@ -283,13 +284,17 @@ export const flatDocumentSchema = z
   .strictObject({ ...siteOptionFields, ...processFields })
   .superRefine(checkModeKeys)
   .transform(
-    (document, context): DaemonConfig => ({
-      logLevel: document.logLevel,
-      metricsListen: document.metricsListen,
-      drainTimeoutMs: document.drainTimeout,
-      ...(document.workers === 1 ? {} : { workers: document.workers }),
-      sites: [toSiteConfig(DEFAULT_SITE_NAME, document, context)],
-    }),
+    (document, context): DaemonConfig => {
+      const site = toSiteConfig(DEFAULT_SITE_NAME, document, context);
+      checkWorkersFit(document.workers, [site], context);
+      return {
+        logLevel: document.logLevel,
+        metricsListen: document.metricsListen,
+        drainTimeoutMs: document.drainTimeout,
+        ...(document.workers === 1 ? {} : { workers: document.workers }),
+        sites: [site],
+      };
+    },
   )
   .meta({ title: 'ftpmasq configuration for one site', description: `every key at the top; the site is named "${DEFAULT_SITE_NAME}"` });
 

@@ -227,7 +227,7 @@ describe('--workers 2', () => {
       timeout: 10_000,
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toBe('ftpmasq: workers: site "default": the passive range 29800-29802 has 3 ports, too few for 4 slices (at least one port each)\n');
+    expect(result.stderr).toBe('ftpmasq: --workers: 4 workers need at least 4 ports in every passive range (one slice each); site "default" has 29800-29802\n');
     expect(result.stdout).not.toContain('ftpmasq ready');
   });
 });

@@ -1,7 +1,9 @@
 /** `workers: N`: each worker's configuration, the value of --workers, and the IPC messages read back. */
 import { describe, expect, it } from 'vitest';
 import { MAX_WORKERS, parseWorkers } from '../../../src/config/process-fields-workers.js';
+import { configFromDocument } from '../../../src/config/load-config.js';
 import { buildConfig } from '../../../src/config/schema.js';
+import { configErrorOf } from '../config/config-error-of.js';
 import { ConfigError } from '../../../src/config/values.js';
 import { checkWorkerSlices, configForWorker } from '../../../src/daemon/worker-config.js';
 import { parseHealthMessage, parseSignalMessage } from '../../../src/daemon/worker-messages.js';
@@ -61,6 +63,17 @@ describe('--workers', () => {
 
   it('auto is capped at the most workers there may be', () => {
     expect(parseWorkers('--workers', 'auto', 10_000)).toBe(MAX_WORKERS);
+  });
+
+  it('refuses more workers than a passive range has ports, naming the key, the count and the site', () => {
+    expect(configErrorOf(() => buildConfig({ upstream: '10.0.0.1:21', passivePorts: '60000-60002', workers: '4' })).message).toBe(
+      '--workers: 4 workers need at least 4 ports in every passive range (one slice each); site "default" has 60000-60002',
+    );
+    const document = { workers: '3', sites: [{ name: 'a', listen: '0.0.0.0:21', upstream: '10.0.0.1:21', passivePorts: '60000-60009' }, { name: 'b', listen: '0.0.0.0:2121', upstream: '10.0.0.2:21', passivePorts: '61000-61001' }] };
+    expect(configErrorOf(() => configFromDocument(document, { source: 'f.yaml' })).message).toBe(
+      'f.yaml: workers: 3 workers need at least 3 ports in every passive range (one slice each); site "b" has 61000-61001',
+    );
+    expect(buildConfig({ upstream: '10.0.0.1:21', passivePorts: '60000-60002', workers: '3' }).workers).toBe(3);
   });
 
   it('one worker (the default) leaves the configuration as it was before workers existed', () => {
