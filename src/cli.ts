@@ -17,6 +17,10 @@ import { ConfigError } from './config/values.js';
 import { KernelSetupError, ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
+import { checkWorkerSlices, configForWorker } from './daemon/worker-config.js';
+import { WorkerPool } from './daemon/worker-pool.js';
+import { primarySignals, serveWorker, workerSlice } from './daemon/worker-process.js';
+import type { SliceSpec } from './site/port-slices.js';
 import { createLogger } from './observability/logger.js';
 import { findOpenFilesShortfall, readOpenFilesLimit } from './observability/process-limits.js';
 import { packageVersion } from './package-info.js';
@@ -52,7 +56,8 @@ function buildProgram(io: CommandIo): Command {
   );
   program.action(async (options: Record<string, unknown>) => {
     const configPath = options['config'];
-    await runProxy({ ...(typeof configPath === 'string' ? { configPath } : {}), flags: toRawOptions(options) });
+    const exitCode = await runProxy({ ...(typeof configPath === 'string' ? { configPath } : {}), flags: toRawOptions(options) });
+    if (exitCode !== EXIT_OK) io.setExitCode(exitCode);
   });
   program.addCommand(buildDemoCommand(io));
   program.addCommand(buildProbeCommand(io));
@@ -80,17 +85,38 @@ interface ConfigRequest {
   readonly flags: RawOptions;
 }
 
-/** The one place the CLI obtains a configuration, at start and on SIGHUP. */
-function obtainConfig(request: ConfigRequest): LoadedConfig {
-  return loadConfig(request);
+/** The one place the CLI obtains a configuration, at start and on SIGHUP; a worker's is narrowed to its slice. */
+function obtainConfig(request: ConfigRequest, slice?: SliceSpec): LoadedConfig {
+  const loaded = loadConfig(request);
+  if (slice === undefined) return loaded;
+  const narrowed = configForWorker(loaded.config, slice);
+  if (!narrowed.ok) throw new ConfigError('workers', '', String(slice.count), narrowed.reason);
+  return { ...loaded, config: narrowed.value };
 }
 
-async function runProxy(request: ConfigRequest): Promise<void> {
-  // Before anything else: a SIGHUP or SIGTERM during start-up is handled once the daemon runs.
-  const supervisor = new Supervisor(process);
-  const loaded = obtainConfig(request);
+/** `workers: N` above 1 in the first process: it forks the workers and serves only metrics and signals. */
+async function runPrimary(loaded: LoadedConfig, request: ConfigRequest, supervisor: Supervisor): Promise<number> {
   const { config } = loaded;
-  const logger = createLogger(config.logLevel);
+  const count = config.workers ?? 1;
+  const slices = checkWorkerSlices(config, count);
+  if (!slices.ok) throw new ConfigError('workers', '', String(count), slices.reason);
+  const logger = createLogger(config.logLevel).child({ role: 'primary' });
+  const pool = new WorkerPool({ count, logger, metricsListen: config.metricsListen, signals: process, validateReload: () => obtainConfig(request) });
+  supervisor.dispose();
+  const outcome = await pool.run();
+  logger.info({ outcome: outcome.kind }, 'stopped');
+  logger.flush();
+  return outcome.kind === 'failed-start' ? outcome.exitCode : EXIT_OK;
+}
+
+async function runProxy(request: ConfigRequest): Promise<number> {
+  const slice = workerSlice();
+  // Before anything else: a SIGHUP or SIGTERM during start-up is handled once the daemon runs.
+  const supervisor = new Supervisor(slice === undefined ? process : primarySignals());
+  const loaded = obtainConfig(request, slice);
+  const { config } = loaded;
+  if (slice === undefined && (config.workers ?? 1) > 1) return runPrimary(loaded, request, supervisor);
+  const logger = slice === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker: slice.index, pid: process.pid });
   const daemon = await start(config, { logger, configHash: loaded.hash });
   const openFiles = readOpenFilesLimit();
   const shortfall =
@@ -130,9 +156,12 @@ async function runProxy(request: ConfigRequest): Promise<void> {
     },
     'ftpmasq ready',
   );
-  const outcome = await supervisor.run(daemon, { logger, reload: () => obtainConfig(request) });
+  const worker = slice === undefined ? undefined : serveWorker(daemon);
+  const outcome = await supervisor.run(daemon, { logger, reload: () => obtainConfig(request, slice) });
   logger.info({ cut: outcome.cut, timedOut: outcome.timedOut, forced: outcome.forced }, 'stopped');
   logger.flush();
+  worker?.finish();
+  return EXIT_OK;
 }
 
 /**

@@ -167,6 +167,8 @@ export interface FtpmasqStart {
   readonly cpuProfileDir?: string | undefined;
   /** More flags for this instance (the FTPS certificate). */
   readonly extraArgs?: readonly string[];
+  /** `--workers N`: ready once every worker has logged `ftpmasq ready`. */
+  readonly workers?: number | undefined;
 }
 
 function findTool(candidates: readonly string[], aptPackage: string, problems: string[]): string {
@@ -226,11 +228,11 @@ function spawnLogged(name: string, argv: readonly string[], logPath: string): { 
   return { child, process: { name, pid: child.pid, logPath, stop } };
 }
 
-async function waitForLogLine(path: string, needle: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitForLogLine(path: string, needle: string, child: ChildProcess, timeoutMs: number, times = 1): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-    if (text.includes(needle)) return;
+    if (text.split(needle).length - 1 >= times) return;
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`exited before "${needle}":\n${text.slice(-3000)}`);
     }
@@ -388,11 +390,12 @@ export async function createWorld(options: WorldOptions): Promise<World> {
         '--mode', start.mode,
         '--metrics-listen', `127.0.0.1:${start.metricsPort}`,
         ...(start.extraArgs ?? []),
+        ...(start.workers === undefined ? [] : ['--workers', String(start.workers)]),
       ];
       const logPath = join(workDir, `${start.name}.log`);
       const { child, process: running } = spawnLogged(start.name, argv, logPath);
       undo.push(() => running.stop());
-      await waitForLogLine(logPath, 'ftpmasq ready', child, 15_000);
+      await waitForLogLine(logPath, 'ftpmasq ready', child, 15_000, start.workers ?? 1);
       return running;
     };
 

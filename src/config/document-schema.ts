@@ -33,6 +33,7 @@ import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
 import { PROXYPROTO_FILE_ONLY_KEYS, proxyProtocolSiteFields, toSiteProxyProtocol } from './site-fields-proxyproto.js';
 import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
+import { checkWorkersFit, workersProcessFields } from './process-fields-workers.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -197,6 +198,7 @@ const processFields = {
   logLevel: choiceOption('logLevel', LOG_LEVELS),
   metricsListen: optionWithDefault('metricsListen', parseMetricsListen),
   drainTimeout: optionWithDefault('drainTimeout', parseDuration),
+  ...workersProcessFields,
 };
 
 type SiteOptionValues = z.output<z.ZodObject<typeof siteOptionFields>>;
@@ -285,10 +287,13 @@ export const sitesDocumentSchema = z
       context.addIssue({ code: 'custom', message: conflict.detail, path: [...conflict.path], params });
       return z.NEVER;
     }
+    if (!checkWorkersFit(document.workers, document.sites, context)) return z.NEVER;
     return {
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
+      // Absent for one process: a configuration that does not use workers hashes as it always did.
+      ...(document.workers === 1 ? {} : { workers: document.workers }),
       sites: document.sites,
     };
   })
@@ -299,12 +304,17 @@ export const flatDocumentSchema = z
   .strictObject({ ...siteOptionFields, ...processFields })
   .superRefine(checkModeKeys)
   .transform(
-    (document, context): DaemonConfig => ({
-      logLevel: document.logLevel,
-      metricsListen: document.metricsListen,
-      drainTimeoutMs: document.drainTimeout,
-      sites: [toSiteConfig(DEFAULT_SITE_NAME, document, context)],
-    }),
+    (document, context): DaemonConfig => {
+      const site = toSiteConfig(DEFAULT_SITE_NAME, document, context);
+      checkWorkersFit(document.workers, [site], context);
+      return {
+        logLevel: document.logLevel,
+        metricsListen: document.metricsListen,
+        drainTimeoutMs: document.drainTimeout,
+        ...(document.workers === 1 ? {} : { workers: document.workers }),
+        sites: [site],
+      };
+    },
   )
   .meta({ title: 'ftpmasq configuration for one site', description: `every key at the top; the site is named "${DEFAULT_SITE_NAME}"` });
 

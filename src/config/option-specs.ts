@@ -12,6 +12,7 @@ import { PUBLIC_ADDRESS_OPTION_SPECS } from './option-specs-public-address.js';
 import { UPSTREAM_TLS_OPTION_SPECS } from './option-specs-upstream-tls.js';
 import { PROXYPROTO_OPTION_SPECS } from './option-specs-proxyproto.js';
 import { SCALE_OPTION_SPECS } from './option-specs-scale.js';
+import { WORKERS_OPTION_SPECS } from './option-specs-workers.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -67,6 +68,7 @@ export interface RawOptions {
   passivePortSlice?: string;
   passivePortSharing?: string;
   advertisedPassivePortOffset?: string;
+  workers?: string;
 }
 
 /** The options that take a list: repeated flags, a YAML list in a file. */
@@ -243,6 +245,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...UPSTREAM_TLS_OPTION_SPECS,
   ...PROXYPROTO_OPTION_SPECS,
   ...SCALE_OPTION_SPECS,
+  ...WORKERS_OPTION_SPECS,
 ];
 
 /** Sets a list option's values, however many the flags or the file gave. */

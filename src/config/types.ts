@@ -159,5 +159,7 @@ export interface DaemonConfig {
   readonly metricsListen: Endpoint | undefined;
   /** How long SIGTERM/SIGINT waits for running transfers before closing everything. */
   readonly drainTimeoutMs: number;
+  /** Worker processes (docs/DESIGN.md, "Workers"); absent or 1: this process serves alone. */
+  readonly workers?: number;
   readonly sites: readonly SiteConfig[];
 }

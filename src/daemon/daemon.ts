@@ -73,6 +73,8 @@ export interface RunningDaemon {
   readonly configHash: string;
   /** Open sessions of every site, those of removed sites still draining included. */
   sessionCount(): number;
+  /** What /readyz answers: running, and every site's upstream answered its last check. */
+  readiness(): { ready: boolean; detail: string };
   /** Applies `next` as a transaction; on failure the running configuration stays. */
   reload(next: DaemonConfig, hash?: string): Promise<ReloadResult>;
   /** A reload that could not even produce a configuration (an invalid file): logged and counted. */
@@ -374,7 +376,7 @@ class Daemon implements RunningDaemon {
   }
 
   /** /readyz and `ftpmasq_ready`: running, and every site's upstream answered its last check. */
-  private readiness(): { ready: boolean; detail: string } {
+  readiness(): { ready: boolean; detail: string } {
     const config = `config: ${this.configHash}`;
     if (this.state !== 'running') return { ready: false, detail: `${this.state}\n${config}` };
     const failing = [...this.sites.values()].filter((site) => !site.isRetiring && !site.upstream.reachable);

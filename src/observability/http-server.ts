@@ -2,7 +2,14 @@ import http from 'node:http';
 import type { Endpoint } from '../config/values.js';
 import { LIVE_PAGE_HEADERS, LIVE_PAGE_HTML } from './live-page.js';
 import { formatLiveJson, type LiveSessionsDocument } from './live-view.js';
-import type { Metrics } from './metrics.js';
+/**
+ * What /metrics serves: one process's Metrics, or the sum over every worker (worker-pool.ts).
+ * `setReadinessProbe` lets `ftpmasq_ready` give the answer /readyz gives.
+ */
+export interface MetricsSource {
+  readonly registry: { metrics(): Promise<string>; readonly contentType: string };
+  setReadinessProbe(probe: () => boolean): void;
+}
 
 export interface HealthState {
   /** Listeners bound and the upstream answered its last check. */
@@ -26,7 +33,7 @@ export interface LiveSessions {
  */
 export async function startHttpServer(
   endpoint: Endpoint,
-  metrics: Metrics,
+  metrics: MetricsSource,
   health: HealthState,
   live?: LiveSessions,
 ): Promise<RunningHttpServer> {

@@ -234,6 +234,8 @@ export class Metrics {
       name: 'ftpmasq_ready',
       help: "1 when /readyz answers 200 (running, not draining, every site's upstream reachable at the last check), else 0.",
       registers,
+      // With workers (worker-pool.ts) the primary's /metrics merges every worker's: ready when all are.
+      aggregator: 'min',
       // Read at scrape time, so the gauge is never staler than /readyz itself.
       collect: () => {
         this.ready.set(this.readinessProbe?.() === true ? 1 : 0);
@@ -243,6 +245,7 @@ export class Metrics {
       name: 'ftpmasq_draining',
       help: '1 from the first SIGTERM/SIGINT until the process has stopped (listeners closed, running transfers finishing), else 0.',
       registers,
+      aggregator: 'max',
     });
     this.configReloads = new Counter({
       name: 'ftpmasq_config_reloads_total',
@@ -255,12 +258,14 @@ export class Metrics {
       help: 'Always 1, labelled with the hash of the running configuration (the one /readyz and the ready log line name).',
       labelNames: ['hash'],
       registers,
+      aggregator: 'max',
     });
     this.buildInfo = new Gauge({
       name: 'ftpmasq_build_info',
       help: 'Always 1, labelled with the ftpmasq version and the Node.js version of the running process.',
       labelNames: ['version', 'node'],
       registers,
+      aggregator: 'max',
     });
     const build = options.buildInfo ?? currentBuildInfo();
     this.buildInfo.set({ version: build.version, node: build.node }, 1);

@@ -22,6 +22,7 @@ describe('renderEffectiveConfig', () => {
         'logLevel: info',
         'metricsListen: 127.0.0.1:9464',
         'drainTimeout: 30s',
+        'workers: 1',
         'sites:',
         '  - name: default',
         '    listen:',

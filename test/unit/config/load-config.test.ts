@@ -36,7 +36,7 @@ const B = ['name: b', 'upstream: 10.0.0.2:21', 'listen: 127.0.0.1:2122', 'passiv
 const SITE_KEY_LIST =
   'name, listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, passivePortSlice, passivePortSharing, advertisedPassivePortOffset';
 const FLAT_KEY_LIST =
-  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, passivePortSlice, passivePortSharing, advertisedPassivePortOffset, logLevel, metricsListen, drainTimeout, sites';
+  'listen, upstream, publicAddress, publicAddressRefresh, passivePorts, mode, epsv, active, passiveTimeout, upstreamConnectTimeout, maxSessions, greetingTimeout, loginTimeout, idleTimeout, dataStallTimeout, allowClients, denyClients, maxSessionsPerClient, advertise, passThroughClients, replyTimeout, maxCommandBytes, tlsCert, tlsKey, tlsListen, clientTls, dataTlsReuse, allowClearData, routes, upstreamTls, upstreamTlsCa, upstreamTlsFingerprint, allowPlainClients, proxyProtocol, proxyProtocolData, upstreamProxyProtocol, upstreamProxyProtocolData, passivePortSlice, passivePortSharing, advertisedPassivePortOffset, logLevel, metricsListen, drainTimeout, workers, sites';
 
 describe('configFromDocument: valid files', () => {
   it('reads a file with two sites, every default filled in', () => {
@@ -171,7 +171,7 @@ describe('configFromDocument: every kind of error, one line with the key path', 
     { title: 'a mistyped process key', text: `logLevl: debug\n${sitesFile(A)}`, message: `${SOURCE}: logLevl: unknown key; did you mean logLevel?` },
     { title: 'an unknown site key', text: sitesFile([...A, 'colour: red']), message: `${SOURCE}: sites[0].colour: unknown key; expected one of ${SITE_KEY_LIST}` },
     { title: 'an unknown key in the second site', text: sitesFile(A, [...B, 'password: x']), message: `${SOURCE}: sites[1].password: unknown key; expected one of ${SITE_KEY_LIST}` },
-    { title: 'an unknown key at the top of a sites file', text: `colour: red\n${sitesFile(A)}`, message: `${SOURCE}: colour: unknown key; expected one of logLevel, metricsListen, drainTimeout, sites` },
+    { title: 'an unknown key at the top of a sites file', text: `colour: red\n${sitesFile(A)}`, message: `${SOURCE}: colour: unknown key; expected one of logLevel, metricsListen, drainTimeout, workers, sites` },
     { title: 'an unknown key in a one-site file', text: 'upstream: a:21\ntimeout: 5s\n', message: `${SOURCE}: timeout: unknown key; expected one of ${FLAT_KEY_LIST}` },
     // Keys valid elsewhere
     {

@@ -244,6 +244,8 @@ describe('buildConfig with a missing or bad value', () => {
     { title: '--idle-timeout beyond the timer limit', input: { upstream: UPSTREAM, idleTimeout: '597h' }, expected: { field: '--idle-timeout', expected: 'a duration of at most 2147483647ms', received: '597h' } },
     { title: '--data-stall-timeout negative', input: { upstream: UPSTREAM, dataStallTimeout: '-1s' }, expected: { field: '--data-stall-timeout', expected: DURATION_FORM, received: '-1s' } },
     { title: '--drain-timeout upper-case unit', input: { upstream: UPSTREAM, drainTimeout: '30S' }, expected: { field: '--drain-timeout', expected: DURATION_FORM, received: '30S' } },
+    { title: '--workers zero', input: { upstream: UPSTREAM, workers: '0' }, expected: { field: '--workers', expected: 'auto or a whole number from 1 to 256', received: '0' } },
+    { title: '--workers a word other than auto', input: { upstream: UPSTREAM, workers: 'all' }, expected: { field: '--workers', expected: 'auto or a whole number from 1 to 256', received: 'all' } },
     { title: '--reply-timeout zero', input: { upstream: UPSTREAM, replyTimeout: '0s' }, expected: { field: '--reply-timeout', expected: 'a duration above zero', received: '0s' } },
     { title: '--max-command-bytes below a PORT line', input: { upstream: UPSTREAM, maxCommandBytes: '64' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 4096', received: '64' } },
     { title: "--max-command-bytes above the command parser's limit (4096)", input: { upstream: UPSTREAM, maxCommandBytes: '4097' }, expected: { field: '--max-command-bytes', expected: 'a whole number from 128 to 4096', received: '4097' } },
@@ -347,8 +349,8 @@ describe('OPTION_SPECS', () => {
     }
   });
 
-  it('only --log-level, --metrics-listen and --drain-timeout are process-wide', () => {
-    expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout']);
+  it('only --log-level, --metrics-listen, --drain-timeout and --workers are process-wide', () => {
+    expect(OPTION_SPECS.filter((spec) => spec.scope === 'process').map((spec) => spec.flag)).toEqual(['--log-level', '--metrics-listen', '--drain-timeout', '--workers']);
   });
 
   it('only --upstream, --public-address, the client lists and the TLS settings lack a default; only --listen, the client lists and --tls-listen repeat', () => {

@@ -1,0 +1,14 @@
+/** The option of the multi-process relay (docs/DESIGN.md, "Workers"): how many processes serve. */
+import type { OptionSpec } from './option-specs.js';
+
+export const WORKERS_OPTION_SPECS: readonly OptionSpec[] = [
+  {
+    key: 'workers',
+    flag: '--workers',
+    valueName: 'N|auto',
+    description:
+      'worker processes sharing the control listeners, each owning its own slice of every passive range; auto is the number of cores, 1 is one process',
+    defaultValue: '1',
+    scope: 'process',
+  },
+];

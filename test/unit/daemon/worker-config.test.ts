@@ -1,0 +1,105 @@
+/** `workers: N`: each worker's configuration, the value of --workers, and the IPC messages read back. */
+import { describe, expect, it } from 'vitest';
+import { MAX_WORKERS, parseWorkers } from '../../../src/config/process-fields-workers.js';
+import { configFromDocument } from '../../../src/config/load-config.js';
+import { buildConfig } from '../../../src/config/schema.js';
+import { configErrorOf } from '../config/config-error-of.js';
+import { ConfigError } from '../../../src/config/values.js';
+import { checkWorkerSlices, configForWorker } from '../../../src/daemon/worker-config.js';
+import { parseHealthMessage, parseSignalMessage } from '../../../src/daemon/worker-messages.js';
+import { daemonConfig, siteConfig } from '../../integration/support/daemon-fixtures.js';
+
+const TWO_SITES = daemonConfig(
+  [siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: '60000-60009' }), siteConfig('b', { upstream: '10.0.0.2:21', passivePorts: '61000-61002' })],
+  { metricsListen: { host: '127.0.0.1', port: 9464 }, workers: 2 },
+);
+
+describe('configForWorker', () => {
+  it.each([
+    { title: 'worker 0 of 2', slice: { index: 0, count: 2 }, expected: [{ low: 60000, high: 60004 }, { low: 61000, high: 61001 }] },
+    { title: 'worker 1 of 2', slice: { index: 1, count: 2 }, expected: [{ low: 60005, high: 60009 }, { low: 61002, high: 61002 }] },
+    { title: 'worker 2 of 3', slice: { index: 2, count: 3 }, expected: [{ low: 60007, high: 60009 }, { low: 61002, high: 61002 }] },
+  ])('$title: every site narrowed to its slice, no metrics listener, the rest unchanged', ({ slice, expected }) => {
+    const narrowed = configForWorker(TWO_SITES, slice);
+    expect(narrowed.ok).toBe(true);
+    if (!narrowed.ok) return;
+    expect(narrowed.value.sites.map((site) => site.passivePorts)).toEqual(expected);
+    expect(narrowed.value.metricsListen).toBeUndefined();
+    expect(narrowed.value.sites.map((site) => ({ ...site, passivePorts: undefined }))).toEqual(TWO_SITES.sites.map((site) => ({ ...site, passivePorts: undefined })));
+  });
+
+  it('names the site whose range is too small for the workers', () => {
+    expect(checkWorkerSlices(TWO_SITES, 3)).toEqual({ ok: true, value: null });
+    const tooMany = checkWorkerSlices(TWO_SITES, 4);
+    expect(tooMany.ok).toBe(false);
+    if (!tooMany.ok) expect(tooMany.reason).toBe('site "b": the passive range 61000-61002 has 3 ports, too few for 4 slices (at least one port each)');
+  });
+
+  it('the slices of every worker cover the range once', () => {
+    const ports = [0, 1, 2].flatMap((index) => {
+      const narrowed = configForWorker(TWO_SITES, { index, count: 3 });
+      if (!narrowed.ok) throw new Error(narrowed.reason);
+      const range = narrowed.value.sites[0]?.passivePorts ?? { low: 0, high: -1 };
+      return Array.from({ length: range.high - range.low + 1 }, (_, offset) => range.low + offset);
+    });
+    expect(ports).toEqual(Array.from({ length: 10 }, (_, offset) => 60000 + offset));
+  });
+});
+
+describe('--workers', () => {
+  it.each([
+    { text: '1', expected: 1 },
+    { text: '4', expected: 4 },
+    { text: 'auto', expected: 6 },
+    { text: 'AUTO', expected: 6 },
+    { text: ` ${MAX_WORKERS}`, expected: MAX_WORKERS },
+  ])('$text is $expected (on 6 cores)', ({ text, expected }) => {
+    expect(parseWorkers('--workers', text, 6)).toBe(expected);
+  });
+
+  it.each(['0', '-1', '1.5', 'all', '', String(MAX_WORKERS + 1)])('%j is refused naming the flag and the form', (text) => {
+    expect(() => parseWorkers('--workers', text, 6)).toThrow(new ConfigError('--workers', `auto or a whole number from 1 to ${MAX_WORKERS}`, text));
+  });
+
+  it('auto is capped at the most workers there may be', () => {
+    expect(parseWorkers('--workers', 'auto', 10_000)).toBe(MAX_WORKERS);
+  });
+
+  it('refuses more workers than a passive range has ports, naming the key, the count and the site', () => {
+    expect(configErrorOf(() => buildConfig({ upstream: '10.0.0.1:21', passivePorts: '60000-60002', workers: '4' })).message).toBe(
+      '--workers: 4 workers need at least 4 ports in every passive range (one slice each); site "default" has 60000-60002',
+    );
+    const document = { workers: '3', sites: [{ name: 'a', listen: '0.0.0.0:21', upstream: '10.0.0.1:21', passivePorts: '60000-60009' }, { name: 'b', listen: '0.0.0.0:2121', upstream: '10.0.0.2:21', passivePorts: '61000-61001' }] };
+    expect(configErrorOf(() => configFromDocument(document, { source: 'f.yaml' })).message).toBe(
+      'f.yaml: workers: 3 workers need at least 3 ports in every passive range (one slice each); site "b" has 61000-61001',
+    );
+    expect(buildConfig({ upstream: '10.0.0.1:21', passivePorts: '60000-60002', workers: '3' }).workers).toBe(3);
+  });
+
+  it('one worker (the default) leaves the configuration as it was before workers existed', () => {
+    expect(buildConfig({ upstream: '10.0.0.1:21' })).not.toHaveProperty('workers');
+    expect(buildConfig({ upstream: '10.0.0.1:21', workers: '1' })).not.toHaveProperty('workers');
+    expect(buildConfig({ upstream: '10.0.0.1:21', workers: '3' }).workers).toBe(3);
+  });
+});
+
+describe('worker messages', () => {
+  it.each([
+    { title: 'a signal', message: { ftpmasq: 'signal', signal: 'SIGHUP' }, expected: { ftpmasq: 'signal', signal: 'SIGHUP' } },
+    { title: 'a signal ftpmasq does not handle', message: { ftpmasq: 'signal', signal: 'SIGKILL' }, expected: undefined },
+    { title: "prom-client's message", message: { type: 'prom-client:getMetricsReq', requestId: 1 }, expected: undefined },
+    { title: 'not an object', message: 'SIGTERM', expected: undefined },
+    { title: 'null', message: null, expected: undefined },
+  ])('parseSignalMessage: $title', ({ message, expected }) => {
+    expect(parseSignalMessage(message)).toEqual(expected);
+  });
+
+  it.each([
+    { title: 'a report', message: { ftpmasq: 'health', ready: true, detail: 'ready' }, expected: { ftpmasq: 'health', ready: true, detail: 'ready' } },
+    { title: 'ready as text', message: { ftpmasq: 'health', ready: 'yes', detail: 'ready' }, expected: undefined },
+    { title: 'no detail', message: { ftpmasq: 'health', ready: false }, expected: undefined },
+    { title: 'a signal message', message: { ftpmasq: 'signal', signal: 'SIGHUP' }, expected: undefined },
+  ])('parseHealthMessage: $title', ({ message, expected }) => {
+    expect(parseHealthMessage(message)).toEqual(expected);
+  });
+});
