@@ -3,7 +3,8 @@
  * ProFTPD: the upstream's session process killed mid-download and mid-upload (the client never
  * gets a 2xx for the cut transfer, and the server is used again at once), and a client killed
  * mid-download (ftpmasq releases its passive port and session at once, not after a timeout), and
- * the passive range exhausted and recovered.
+ * the passive range exhausted and recovered; and the whole server killed mid-download, refused
+ * (421) while down, restarted and used again through the same ftpmasq.
  *
  * ProFTPD forks one process per session and titles it with the command it runs
  * (`proftpd: scott - 203.0.113.2: RETR random-64MiB.bin`): the test kills that process, which it
@@ -133,6 +134,29 @@ describe('faults through ftpmasq (relay mode) to ProFTPD', () => {
     const again = await client().upload(upload.path, 'after-kill.bin');
     expect(again.code, describeRun(again)).toBe(0);
     expect((await figuresOf(join(proftpd.root, 'after-kill.bin'), 'after-kill.bin')).sha256).toBe(upload.sha256);
+  });
+
+  it(`the whole server killed mid-download (master and sessions, kill -9): no 2xx; restarted, the same ftpmasq serves it again`, async () => {
+    const { topology, clientDir, proftpd } = requireEnv();
+    const local = join(clientDir, 'server-killed.bin');
+    const download = client('8M').download(LARGE_FILE, local);
+    await killWhenRunning(topology.server, `RETR ${LARGE_FILE}`);
+    // The master too, and any other session: nothing of the server is left in its namespace.
+    for (const pid of await pidsTitled(topology.server, 'proftpd')) process.kill(pid, 'SIGKILL');
+    const run = await download;
+    expect(run.code, describeRun(run)).not.toBe(0);
+    expect(positiveCompletions(run.stderr)).toEqual([]);
+    await eventually(async () => (await pidsTitled(topology.server, 'proftpd')).length === 0, 'a ProFTPD process survived kill -9');
+    const refused = await client().download(SAMPLE_FILE, join(clientDir, 'while-down.txt'));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/^< 421 /m);
+
+    await proftpd.restart();
+    const next = join(clientDir, 'after-restart.txt');
+    const again = await client().download(SAMPLE_FILE, next);
+    expect(again.code, describeRun(again)).toBe(0);
+    expect((await figuresOf(next, SAMPLE_FILE)).sha256).toBe(proftpd.fixtures.get(SAMPLE_FILE)?.sha256);
+    await eventually(async () => (await proxy.metrics()).value('ftpmasq_upstream_up') === 1, 'ftpmasq_upstream_up never came back to 1', 15_000);
   });
 
   it('a client killed mid-download: ftpmasq releases its passive port and its session at once (no timeout waited for)', async () => {

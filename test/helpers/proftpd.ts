@@ -122,6 +122,11 @@ export interface ProftpdServer {
   readLog(): Promise<string>;
   /** SIGTERM, then SIGKILL after a bound. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Starts it again with the same configuration and files, after it was killed (or stops it
+   * first); resolves once its banner is seen from the gateway again.
+   */
+  restart(): Promise<void>;
 }
 
 function fill(template: string, values: Readonly<Record<string, string>>): string {
@@ -187,17 +192,21 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
   await writeFile(configPath, `${config}${options.extraConfig ?? ''}`, { mode: 0o644 });
   await runChecked(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-t', '-c', configPath]);
 
-  const child = spawn(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-n', '-c', configPath], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
-  });
+  const launch = (): { child: ChildProcess; spawned: Promise<void> } => {
+    const launched = spawn(tools.ip, [...topology.execArgs(topology.server), tools.proftpd, '-n', '-c', configPath], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    launched.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const spawned = new Promise<void>((resolve, reject) => {
+      launched.once('spawn', resolve);
+      launched.once('error', reject);
+    });
+    return { child: launched, spawned };
+  };
+  let { child, spawned } = launch();
 
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -213,12 +222,20 @@ export async function startProftpd(options: ProftpdOptions): Promise<ProftpdServ
     const log = await readFile(join(runDir, 'proftpd.log'), 'utf8').catch(() => '');
     return `${log}${stderr === '' ? '' : `\n[stderr]\n${stderr}`}`;
   };
+  const restart = async (): Promise<void> => {
+    stopped = false;
+    await stop();
+    stopped = false;
+    ({ child, spawned } = launch());
+    await spawned;
+    await waitForFtpBanner(tools.ip, topology.execArgs(topology.gateway), SERVER_ADDRESS, port, START_TIMEOUT_MS);
+  };
 
   try {
     await spawned;
     // Proven from the gateway: the address ftpmasq dials, over the private link.
     const banner = await waitForFtpBanner(tools.ip, topology.execArgs(topology.gateway), SERVER_ADDRESS, port, START_TIMEOUT_MS);
-    return { root, fixtures, port, banner, readLog, stop };
+    return { root, fixtures, port, banner, readLog, stop, restart };
   } catch (error) {
     await stop();
     const reason = error instanceof Error ? error.message : String(error);
