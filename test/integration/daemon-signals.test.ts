@@ -3,14 +3,12 @@
  * logged, counted and changes nothing), SIGTERM drains (the running download completes intact while
  * new connections are refused and /readyz says draining) and exits 0, a second signal stops at once.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalFtpmasq, startLocalFtpmasq, writeConfigFile } from '../helpers/ftpmasq-process.js';
+import { describe, expect, it } from 'vitest';
+import { type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, isRefused, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
+import { useSpawnedCli } from './support/spawned-cli.js';
 
 // This file's passive ranges: 22300-22399.
 const { scripted } = createProxyHarness({ passivePorts: '22300-22309' });
@@ -22,26 +20,12 @@ const SLOW = { chunkBytes: 16_384, gapMs: 60 };
 const VERY_SLOW = { chunkBytes: 16_384, gapMs: 750 };
 const EXIT_TIMEOUT_MS = 10_000;
 
-let directory: string;
 let proxy: LocalFtpmasq | undefined;
-const clients: RawFtpClient[] = [];
-
-beforeEach(() => {
-  directory = mkdtempSync(join(tmpdir(), 'fmq-daemon-signals-'));
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  await proxy?.kill();
+const { clients, configFile } = useSpawnedCli('fmq-daemon-signals-', {}, () => {
+  const taken = proxy;
   proxy = undefined;
-  rmSync(directory, { recursive: true, force: true });
+  return taken;
 });
-
-function configFile(options: Readonly<Record<string, string>>): string {
-  const path = join(directory, 'ftpmasq.yaml');
-  writeConfigFile(path, { listen: ['127.0.0.1:0'], metricsListen: '127.0.0.1:0', logLevel: 'info', ...options });
-  return path;
-}
 
 /** The control and metrics addresses and the config hash the ready line names. */
 function readyFacts(started: LocalFtpmasq): { control: Endpoint; metrics: Endpoint; hash: string } {

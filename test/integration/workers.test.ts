@@ -6,14 +6,12 @@
  * killed worker is replaced.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CLI_PATH, type LocalFtpmasq, startLocalFtpmasq, writeConfigFile } from '../helpers/ftpmasq-process.js';
+import { describe, expect, it } from 'vitest';
+import { CLI_PATH, type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
+import { useSpawnedCli } from './support/spawned-cli.js';
 
 // This file's passive ranges: 29800-29899.
 const { scripted } = createProxyHarness({ passivePorts: '29800-29809' });
@@ -28,26 +26,12 @@ const FILES = new Map([
 const TRICKLE = { chunkBytes: 16_384, gapMs: 60 };
 const EXIT_TIMEOUT_MS = 15_000;
 
-let directory: string;
 let proxy: LocalFtpmasq | undefined;
-const clients: RawFtpClient[] = [];
-
-beforeEach(() => {
-  directory = mkdtempSync(join(tmpdir(), 'fmq-workers-'));
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  await proxy?.kill();
+const { clients, configFile } = useSpawnedCli('fmq-workers-', { workers: '2' }, () => {
+  const taken = proxy;
   proxy = undefined;
-  rmSync(directory, { recursive: true, force: true });
+  return taken;
 });
-
-function configFile(options: Readonly<Record<string, string>>): string {
-  const path = join(directory, 'ftpmasq.yaml');
-  writeConfigFile(path, { listen: ['127.0.0.1:0'], metricsListen: '127.0.0.1:0', logLevel: 'info', workers: '2', ...options });
-  return path;
-}
 
 interface Started {
   readonly control: Endpoint;
