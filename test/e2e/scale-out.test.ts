@@ -29,7 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FtpClient, createClient, describeRun, pasvPortsOf } from '../helpers/clients.js';
 import { type FtpmasqChild, type LogRecord, startFtpmasqWithArgs } from '../helpers/ftpmasq-process.js';
 import { JAPANESE_FILE, LARGE_FILE, figuresOf } from '../helpers/proftpd.js';
-import { PUBLIC_ADDRESS, type RunResult, SERVER_ADDRESS, isLiveRun, run, runChecked } from '../helpers/topology.js';
+import { PUBLIC_ADDRESS, type RunResult, SERVER_ADDRESS, isLiveRun, removeNamespace, runChecked } from '../helpers/topology.js';
 import { requireProgram } from '../helpers/prerequisites.js';
 import { type E2eEnvironment, setUpEnvironment } from './support/environment.js';
 
@@ -83,18 +83,6 @@ let env: E2eEnvironment;
 let nft: string;
 const replicaNamespaces: string[] = [];
 const replicas: FtpmasqChild[] = [];
-
-async function removeNamespace(ip: string, name: string): Promise<void> {
-  const pids = await run(ip, ['netns', 'pids', name]);
-  for (const pid of pids.stdout.toString('utf8').split(/\s+/).filter((word) => /^\d+$/.test(word))) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  await run(ip, ['netns', 'del', name]);
-}
 
 /** A crashed earlier run's replica namespaces (its pid is dead), and this pid's own from an earlier file. */
 async function removeStaleReplicaNamespaces(ip: string): Promise<void> {

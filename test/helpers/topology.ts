@@ -317,7 +317,8 @@ export async function createTopology(tools: TopologyTools): Promise<Topology> {
   };
 }
 
-async function removeNamespace(ip: string, name: string): Promise<void> {
+/** Ends whatever still runs in a namespace this run made, then deletes it. */
+export async function removeNamespace(ip: string, name: string): Promise<void> {
   // Whatever still runs inside (a ProFTPD session child, a client that hung) is ours: end it by pid.
   const pids = await run(ip, ['netns', 'pids', name]);
   for (const pid of pids.stdout.toString('utf8').split(/\s+/).filter((word) => /^\d+$/.test(word))) {
