@@ -32,8 +32,9 @@ export function createLogger(level: LogLevel, destination?: DestinationStream, o
     return pino(pinoOptions, { write: (line: string) => target.write(formatPrettyLine(line, { color })) });
   }
   // Synchronous writes to stdout: log lines are per session and per rewrite, never per data chunk,
-  // and a line written just before exit must not be lost.
-  return destination === undefined ? pino(pinoOptions) : pino(pinoOptions, destination);
+  // and a line written just before exit must not be lost. pino's own default for stdout is an
+  // asynchronous sonic-boom (one thread-pool write per line), hence the explicit destination.
+  return pino(pinoOptions, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** Terminal colours by level name; pino's numbers are read too, for lines from older versions. */

@@ -30,10 +30,49 @@ const UNROUTABLE_V6 = new Set([
   'droneRemoteIdProtocolEntityTags',
 ]);
 
+/** What the checks below need to know of one address string, parsed once. */
+interface AddressFacts {
+  /** The form we compare and log; the input unchanged when it is not an IP address. */
+  readonly normalized: string;
+  readonly family: 4 | 6 | undefined;
+  readonly unroutable: boolean;
+}
+
+/**
+ * Parsed addresses by their text. A session asks about the same few addresses (its client's,
+ * the server's, the public one) several times per data connection, and ipaddr.js parsing was
+ * 3 % of a short session's CPU (docs/PERFORMANCE.md). Bounded: emptied when full, so a flood of
+ * distinct client addresses costs a re-parse, never memory.
+ */
+const factsCache = new Map<string, AddressFacts>();
+export const ADDRESS_CACHE_LIMIT = 1024;
+
+function addressFacts(address: string): AddressFacts {
+  const cached = factsCache.get(address);
+  if (cached !== undefined) return cached;
+  const facts = parseFacts(address);
+  if (factsCache.size >= ADDRESS_CACHE_LIMIT) factsCache.clear();
+  factsCache.set(address, facts);
+  return facts;
+}
+
+function parseFacts(address: string): AddressFacts {
+  if (!ipaddr.isValid(address)) return { normalized: address, family: undefined, unroutable: true };
+  const parsed = ipaddr.process(address);
+  const range = parsed.range();
+  return parsed.kind() === 'ipv4'
+    ? { normalized: parsed.toString(), family: 4, unroutable: UNROUTABLE_V4.has(range) }
+    : { normalized: parsed.toString(), family: 6, unroutable: UNROUTABLE_V6.has(range) };
+}
+
+/** How many parsed addresses are kept now (tests: the bound holds). */
+export function addressCacheSize(): number {
+  return factsCache.size;
+}
+
 /** The address in the form we compare and log: IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. */
 export function normalizeAddress(address: string): string {
-  if (!ipaddr.isValid(address)) return address;
-  return ipaddr.process(address).toString();
+  return addressFacts(address).normalized;
 }
 
 export function isValidIp(address: string): boolean {
@@ -41,16 +80,12 @@ export function isValidIp(address: string): boolean {
 }
 
 export function ipFamily(address: string): 4 | 6 | undefined {
-  if (!ipaddr.isValid(address)) return undefined;
-  return ipaddr.process(address).kind() === 'ipv4' ? 4 : 6;
+  return addressFacts(address).family;
 }
 
 /** True when a client on the internet cannot reach the address (RFC 1918, loopback, CGNAT, ...). */
 export function isUnroutable(address: string): boolean {
-  if (!ipaddr.isValid(address)) return true;
-  const parsed = ipaddr.process(address);
-  const range = parsed.range();
-  return parsed.kind() === 'ipv4' ? UNROUTABLE_V4.has(range) : UNROUTABLE_V6.has(range);
+  return addressFacts(address).unroutable;
 }
 
 export function isSameHost(a: string, b: string): boolean {

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createLogger, formatPrettyLine } from '../../../src/observability/logger.js';
 
@@ -13,6 +14,12 @@ function parse(line: string | undefined): Record<string, unknown> {
 }
 
 describe('createLogger (JSON)', () => {
+  it('writes to stdout synchronously, as docs/LOGGING.md says (pino alone would queue each line to the thread pool)', () => {
+    const logger = createLogger('info', undefined, { pretty: false });
+    const stream: unknown = Reflect.get(logger, pino.symbols.streamSym);
+    expect(stream).toMatchObject({ sync: true, fd: 1 });
+  });
+
   it('writes one JSON object per line with level, ISO time, service and msg', () => {
     const out = capture();
     createLogger('info', out).info({ listen: ['203.0.113.10:21'] }, 'ftpmasq ready');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ADDRESS_CACHE_LIMIT,
+  addressCacheSize,
   type ActiveTargetDecision,
   checkActiveTarget,
   decidePasvRewrite,
@@ -107,6 +109,35 @@ describe('normalizeAddress', () => {
 
   it.each(cases)('$title', ({ input, expected }) => {
     expect(normalizeAddress(input)).toBe(expected);
+  });
+});
+
+describe('the parsed-address cache', () => {
+  it('stays within its bound and answers the same after it was emptied', () => {
+    const askAbout = (address: string): unknown => [normalizeAddress(address), ipFamily(address), isUnroutable(address)];
+    const first = askAbout('::ffff:10.0.0.1');
+    // More distinct addresses than the cache holds, as a flood of clients would bring.
+    for (let index = 0; index < ADDRESS_CACHE_LIMIT * 2 + 10; index++) {
+      const address = `2001:db8::${(index + 1).toString(16)}`;
+      expect(normalizeAddress(address)).toBe(address);
+      expect(addressCacheSize()).toBeLessThanOrEqual(ADDRESS_CACHE_LIMIT);
+    }
+    expect(askAbout('::ffff:10.0.0.1')).toEqual(first);
+    expect(first).toEqual(['10.0.0.1', 4, true]);
+  });
+
+  it('answers a repeated question from the cache with the same facts as the first time', () => {
+    const cases = ['203.0.113.7', '::FFFF:192.168.1.10', 'fe80::1%eth0', 'ftp.example.com', ''];
+    const once = cases.map((address) => [normalizeAddress(address), ipFamily(address), isUnroutable(address)]);
+    const twice = cases.map((address) => [normalizeAddress(address), ipFamily(address), isUnroutable(address)]);
+    expect(twice).toEqual(once);
+    expect(once).toEqual([
+      ['203.0.113.7', 4, true],
+      ['192.168.1.10', 4, true],
+      ['fe80::1%eth0', 6, true],
+      ['ftp.example.com', undefined, true],
+      ['', undefined, true],
+    ]);
   });
 });
 
