@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CLI_PATH, type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
-import { type Endpoint, RawFtpClient } from '../helpers/raw-ftp-client.js';
+import { type Endpoint, RawFtpClient, waitUntil } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
 import { useSpawnedCli } from './support/spawned-cli.js';
 
@@ -49,10 +49,11 @@ async function startWorkers(path: string): Promise<Started> {
   const first = Array.isArray(listen) ? String(listen[0]) : '';
   const metricsMatch = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(String(primary['metrics']));
   expect(metricsMatch).not.toBeNull();
-  return {
-    control: { host: '127.0.0.1', port: Number(first.split(':').at(-1)) },
-    metrics: { host: '127.0.0.1', port: Number(metricsMatch?.[1]) },
-  };
+  const metrics = { host: '127.0.0.1', port: Number(metricsMatch?.[1]) };
+  // A worker's `ftpmasq ready` line can come before the primary has its first health report, and
+  // until then the primary counts a worker's death as a failed start: wait for the primary's view.
+  await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 200, 10_000, () => 'the primary never saw both workers ready');
+  return { control: { host: '127.0.0.1', port: Number(first.split(':').at(-1)) }, metrics };
 }
 
 async function openLoggedIn(endpoint: Endpoint): Promise<RawFtpClient> {
