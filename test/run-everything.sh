@@ -13,8 +13,9 @@ fi
 
 # npm test itself needs systemd-analyze (systemd) and promtool (prometheus) for the deploy/ checks;
 # the container build and run need podman, runc and debootstrap (deploy/docker/build-image.sh);
-# the live view's browser test needs chromium; the PROXY protocol e2e needs haproxy.
-packages=(proftpd-basic proftpd-mod-crypto curl lftp python3 iproute2 iptables nftables procps openssl prometheus systemd chromium podman runc debootstrap haproxy)
+# the live view's browser test needs chromium; the PROXY protocol e2e needs haproxy; the Java FTPS
+# client test needs a JDK and Apache Commons Net.
+packages=(proftpd-basic proftpd-mod-crypto curl lftp python3 iproute2 iptables nftables procps openssl prometheus systemd chromium podman runc debootstrap haproxy openjdk-17-jdk-headless libcommons-net-java)
 bash .ci/install-debian-packages.sh "${packages[@]}"
 
 npm ci --no-audit --no-fund
