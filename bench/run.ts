@@ -29,6 +29,8 @@ import { PORTS, VARIANTS, type Target, type Variant, type World, createWorld } f
 import { PUBLIC_ADDRESS } from './lib/network.js';
 
 const MIB = 1024 * 1024;
+/** `--upstream-preconnect` of the preconnect scenarios: about what 20 clients use while ProFTPD's master sleeps. */
+const PRECONNECT = 16;
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
 
 interface Settings {
@@ -130,6 +132,21 @@ function scenarios(settings: Settings): Scenario[] {
       measure: (world, variant) => measureSessions(world, world.target(variant), 20, settings.sessions20, 90),
     },
     ...([1, 20] as const).map((clients) => ({
+      // upstreamPreconnect: each session takes an upstream connection ProFTPD's master accepted
+      // while earlier sessions ran, so its accept sleeps are off the session's path.
+      id: `sessions-${clients}-preconnect`,
+      variants: ['relay'] as const,
+      measure: (world: World, variant: Variant, round: number) =>
+        withFreshFtpmasq(
+          world,
+          variant,
+          `sessions-${clients}-preconnect-${round}`,
+          (target) => measureSessions(world, target, clients, clients === 1 ? settings.sessions1 : settings.sessions20, clients === 1 ? 60 : 90),
+          undefined,
+          ['--upstream-preconnect', String(PRECONNECT)],
+        ),
+    })),
+    ...([1, 20] as const).map((clients) => ({
       // ProFTPD's master sleeps 200 ms whenever a child's SIGCHLD interrupts its select (see
       // docs/PERFORMANCE.md): against it the session rate is ProFTPD's. Against the scripted
       // upstream, which answers from one event loop, the proxy is what is busy.
@@ -209,6 +226,7 @@ async function withFreshFtpmasq(
   tag: string,
   measure: (target: Target) => Promise<Measurement>,
   workers?: number,
+  extraArgs?: readonly string[],
 ): Promise<Measurement> {
   if (variant !== 'relay' && variant !== 'rewrite') return measure(world.target(variant));
   const proxy = await world.startFtpmasq({
@@ -219,6 +237,7 @@ async function withFreshFtpmasq(
     passivePorts: '54000-54999',
     metricsPort: 9466,
     workers,
+    extraArgs,
   });
   try {
     const forkingProxy = workers !== undefined && workers > 1;

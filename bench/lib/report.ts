@@ -38,6 +38,11 @@ export const ROWS: readonly Row[] = [
   { scenario: 'sessions-20', figure: 'p50Ms', label: 'short sessions, 20 clients, p50 ms', decimals: 1 },
   { scenario: 'sessions-20', figure: 'p99Ms', label: 'short sessions, 20 clients, p99 ms', decimals: 1 },
   { scenario: 'sessions-20', figure: 'proxyCpuMsPerSession', label: 'short sessions, 20 clients: proxy CPU ms/session', decimals: 2 },
+  { scenario: 'sessions-1-preconnect', figure: 'sessionsPerSecond', label: 'short sessions, 1 client, upstreamPreconnect, sessions/s', decimals: 0 },
+  { scenario: 'sessions-1-preconnect', figure: 'p50Ms', label: 'short sessions, 1 client, upstreamPreconnect, p50 ms', decimals: 2 },
+  { scenario: 'sessions-20-preconnect', figure: 'sessionsPerSecond', label: 'short sessions, 20 clients, upstreamPreconnect, sessions/s', decimals: 0 },
+  { scenario: 'sessions-20-preconnect', figure: 'p50Ms', label: 'short sessions, 20 clients, upstreamPreconnect, p50 ms', decimals: 1 },
+  { scenario: 'sessions-20-preconnect', figure: 'proxyCpuMsPerSession', label: 'short sessions, 20 clients, upstreamPreconnect: proxy CPU ms/session', decimals: 2 },
   { scenario: 'sessions-scripted-1', figure: 'sessionsPerSecond', label: 'short sessions vs scripted upstream, 1 client, sessions/s', decimals: 0 },
   { scenario: 'sessions-scripted-1', figure: 'p50Ms', label: 'short sessions vs scripted upstream, 1 client, p50 ms', decimals: 2 },
   { scenario: 'sessions-scripted-1', figure: 'p99Ms', label: 'short sessions vs scripted upstream, 1 client, p99 ms', decimals: 2 },
@@ -207,6 +212,11 @@ export function checkTargets(results: readonly RoundResult[], expected: { parall
       name,
       median(results, 'sessions-20', 'sessionsPerSecond', variant) / median(results, 'sessions-20', 'sessionsPerSecond', 'direct'),
     ]),
+    (value) => value >= 0.9,
+  );
+  judge(
+    '20-client session rate >= 0.9x direct (vs ProFTPD, relay with upstreamPreconnect)',
+    [['(b)', median(results, 'sessions-20-preconnect', 'sessionsPerSecond', 'relay') / median(results, 'sessions-20', 'sessionsPerSecond', 'direct')]],
     (value) => value >= 0.9,
   );
   judge(

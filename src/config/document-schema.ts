@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { MAX_COMMAND_LINE_BYTES } from '../protocol/command.js';
 import { DEFAULT_SITE_NAME, specOf } from './option-specs.js';
+import { PRECONNECT_SITE_FIELDS, toSitePreconnect } from './site-fields-preconnect.js';
 import { findSiteConflict } from './site-conflicts.js';
 import {
   type ValueIssueParams,
@@ -188,6 +189,7 @@ const siteOptionFields = {
   ...upstreamTlsFields,
   ...proxyProtocolSiteFields,
   ...scaleSiteFields,
+  ...PRECONNECT_SITE_FIELDS,
 };
 
 /** Site keys a file may set that have no flag: a list of mappings, or a key that only makes sense beside others. */
@@ -230,6 +232,8 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     context.addIssue({ code: 'custom', message: detail, path: ['routes'], params, input: values.routes });
   }
   const { passivePorts, ...scale } = toScaleFields(values, context);
+  const upstreamTlsSet = upstreamTls === undefined || upstreamTls === 'invalid' ? undefined : upstreamTls;
+  const preconnect = toSitePreconnect(values, { routes: values.routes, upstreamTls: upstreamTlsSet, upstreamProxyProtocol: values.upstreamProxyProtocol }, context);
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     ...(upstreamTls === undefined || upstreamTls === 'invalid' ? {} : { upstreamTls }),
@@ -259,6 +263,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     routes: values.routes,
     ...toSiteProxyProtocol(values, context),
     ...scale,
+    ...preconnect,
   };
 }
 

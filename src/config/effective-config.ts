@@ -6,6 +6,7 @@
 import { Document } from 'yaml';
 import { formatCidr } from '../protocol/cidr.js';
 import type { LoadedConfig } from './load-config.js';
+import { DEFAULT_PRECONNECT_MAX_AGE_MS } from './option-specs-preconnect.js';
 import type { DaemonConfig, SiteConfig, UpstreamTls } from './types.js';
 import { formatDuration, formatEndpoint, formatPortRange } from './values.js';
 
@@ -37,6 +38,8 @@ function siteDocument(site: SiteConfig): Record<string, unknown> {
     passThroughClients: site.passThroughClients.map(formatCidr),
     replyTimeout: formatDuration(site.replyTimeoutMs),
     maxCommandBytes: site.maxCommandBytes,
+    upstreamPreconnect: site.upstreamPreconnect ?? 0,
+    upstreamPreconnectMaxAge: formatDuration(site.upstreamPreconnectMaxAgeMs ?? DEFAULT_PRECONNECT_MAX_AGE_MS),
     routes: site.routes.map((route) => ({ user: route.user, upstream: formatEndpoint(route.upstream) })),
     ...(site.proxyProtocol === undefined
       ? {}

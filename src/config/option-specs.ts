@@ -13,6 +13,7 @@ import { UPSTREAM_TLS_OPTION_SPECS } from './option-specs-upstream-tls.js';
 import { PROXYPROTO_OPTION_SPECS } from './option-specs-proxyproto.js';
 import { SCALE_OPTION_SPECS } from './option-specs-scale.js';
 import { WORKERS_OPTION_SPECS } from './option-specs-workers.js';
+import { PRECONNECT_OPTION_SPECS } from './option-specs-preconnect.js';
 
 /** The name of the one site that flags, or a file without `sites:`, describe. */
 export const DEFAULT_SITE_NAME = 'default';
@@ -33,6 +34,8 @@ export interface RawOptions {
   upstream?: string;
   publicAddress?: string;
   publicAddressRefresh?: string;
+  upstreamPreconnect?: string;
+  upstreamPreconnectMaxAge?: string;
   passivePorts?: string;
   mode?: string;
   epsv?: string;
@@ -242,6 +245,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   ...ACCESS_OPTION_SPECS,
   ...TLS_OPTION_SPECS,
   ...PUBLIC_ADDRESS_OPTION_SPECS,
+  ...PRECONNECT_OPTION_SPECS,
   ...UPSTREAM_TLS_OPTION_SPECS,
   ...PROXYPROTO_OPTION_SPECS,
   ...SCALE_OPTION_SPECS,

@@ -136,6 +136,10 @@ export interface SiteConfig {
   readonly passivePortSharing?: boolean;
   /** Added to the bound passive port in the 227/229 a client is told (NodePort, balancer mappings; absent: 0). */
   readonly advertisedPassivePortOffset?: number;
+  /** Upstream control connections kept dialled and greeted for the next sessions (absent: none). */
+  readonly upstreamPreconnect?: number;
+  /** How long such a connection waits for a client before ftpmasq closes it (absent with upstreamPreconnect). */
+  readonly upstreamPreconnectMaxAgeMs?: number;
 }
 
 /** Connections from these sources must start with a PROXY header, within the timeout. */

@@ -13,6 +13,7 @@ import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
 import { isPublicAddressName, lookupIpv4, PublicAddress, type ResolveName } from './public-address.js';
 import { forwardsInKernel } from '../site/site-policy.js';
 import { UpstreamCheck } from './upstream-check.js';
+import { UpstreamSpares } from './upstream-spares.js';
 
 /** The log line of each refusal at accept time. */
 const ADMISSION_LOG_LINES: Readonly<Record<AdmissionRefusal['reason'], string>> = {
@@ -61,6 +62,8 @@ export class Site {
   private readonly upstreamCheck: UpstreamCheck;
   /** The lookups of a `publicAddress` given as a DNS name; undefined for an IP address or none. */
   private publicAddress: PublicAddress | undefined;
+  /** `upstreamPreconnect`: made again when a retired site is revived. */
+  private spares: UpstreamSpares;
   private retiring = false;
   /** Accepted on a proxyProtocol site, their PROXY header not read yet: stop() must not wait for their timeout. */
   private readonly awaitingHeader = new Set<net.Socket>();
@@ -73,6 +76,7 @@ export class Site {
     this.metrics = dependencies.metrics.forSite(config.name);
     this.logger = dependencies.logger.child({ site: config.name });
     this.publicAddress = this.makePublicAddress(config);
+    this.spares = new UpstreamSpares(config, this.metrics, this.logger);
     this.context = this.snapshot(config, this.makePool(config));
     this.reportPorts();
     this.upstreamCheck = new UpstreamCheck(config, this.metrics);
@@ -151,6 +155,7 @@ export class Site {
       this.publicAddress?.stop();
       this.publicAddress = this.makePublicAddress(next);
     }
+    this.spares.apply(next);
     this.context = this.snapshot(next, pool);
     this.dropUnusedPools();
     this.reportPorts();
@@ -164,6 +169,7 @@ export class Site {
     this.retiring = false;
     // Stopped by retire(): made again by apply().
     this.publicAddress = undefined;
+    this.spares = new UpstreamSpares(next, this.metrics, this.logger);
     this.apply(next);
     this.upstreamCheck.start();
   }
@@ -178,8 +184,7 @@ export class Site {
    */
   retire(drainTimeoutMs: number): void {
     this.retiring = true;
-    this.upstreamCheck.stop();
-    this.publicAddress?.stop();
+    this.stopChecking();
     const sessions = this.sessions.size;
     this.logger.info({ sessions, drainTimeoutMs }, 'site removed, draining its sessions');
     if (sessions === 0) {
@@ -218,12 +223,12 @@ export class Site {
   stopChecking(): void {
     this.upstreamCheck.stop();
     this.publicAddress?.stop();
+    this.spares.close();
   }
 
   /** Closes every session at once with 421 (stop). */
   closeAll(reason: string): void {
-    this.upstreamCheck.stop();
-    this.publicAddress?.stop();
+    this.stopChecking();
     for (const socket of this.awaitingHeader) socket.destroy();
     for (const session of [...this.sessions.keys()]) session.close(reason, SHUTDOWN_REPLY);
   }
@@ -232,7 +237,7 @@ export class Site {
     const resolved = this.publicAddress;
     const publicAddress = resolved === undefined ? undefined : () => resolved.current;
     const kernel = forwardsInKernel(config) ? this.dependencies.kernel : undefined;
-    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress, kernel };
+    return { site: config, pool, metrics: this.metrics, logger: this.logger, diagnosis: this.dependencies.diagnosis, publicAddress, kernel, spares: this.spares };
   }
 
   private makePublicAddress(config: SiteConfig): PublicAddress | undefined {

@@ -63,5 +63,13 @@ export type TlsResult = (typeof TLS_RESULTS)[number];
 export const ROUTED_VIA = ['route', 'upstream'] as const;
 export type RoutedVia = (typeof ROUTED_VIA)[number];
 
+/**
+ * What became of a preconnected upstream connection: a session took it, it waited
+ * upstreamPreconnectMaxAge, the server closed it first, the dial failed, or a reload or stop
+ * closed it.
+ */
+export const PRECONNECT_OUTCOMES = ['used', 'expired', 'closed', 'failed', 'discarded'] as const;
+export type PreconnectOutcome = (typeof PRECONNECT_OUTCOMES)[number];
+
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];

@@ -18,6 +18,7 @@ import {
   TLS_PROTOCOLS,
   RELOAD_RESULTS,
   ROUTED_VIA,
+  PRECONNECT_OUTCOMES,
   type ReloadOutcome,
 } from './metric-labels.js';
 
@@ -58,6 +59,7 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
   ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
   ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
   ftpmasq_routed_logins_total: { via: ROUTED_VIA },
+  ftpmasq_upstream_preconnects_total: { outcome: PRECONNECT_OUTCOMES },
 };
 
 /** Labels whose values are not a fixed list, and what the documentation says they hold. */
@@ -114,6 +116,8 @@ export class Metrics {
   readonly upstreamUp: Gauge<Site>;
   readonly publicAddressLookupFailures: Counter<Site>;
   readonly routedLogins: Counter<Site | 'via'>;
+  readonly upstreamPreconnects: Counter<Site | 'outcome'>;
+  readonly upstreamPreconnected: Gauge<Site>;
   readonly ready: Gauge;
   readonly draining: Gauge;
   readonly configReloads: Counter<'result'>;
@@ -216,6 +220,18 @@ export class Metrics {
       name: 'ftpmasq_routed_logins_total',
       help: "Logins on a site with routes, by whether a route matched the user name or the site's own upstream took it.",
       labelNames: [SITE_LABEL, 'via'],
+      registers,
+    });
+    this.upstreamPreconnects = new Counter({
+      name: 'ftpmasq_upstream_preconnects_total',
+      help: 'Upstream control connections dialled ahead of their sessions (upstreamPreconnect), by what became of them.',
+      labelNames: [SITE_LABEL, 'outcome'],
+      registers,
+    });
+    this.upstreamPreconnected = new Gauge({
+      name: 'ftpmasq_upstream_preconnected',
+      help: 'Upstream control connections dialled and waiting for a session now (upstreamPreconnect).',
+      labelNames: [SITE_LABEL],
       registers,
     });
     this.tlsHandshakes = new Counter({
@@ -328,6 +344,8 @@ export class Metrics {
       ['ftpmasq_upstream_up', this.upstreamUp],
       ['ftpmasq_public_address_lookup_failures_total', this.publicAddressLookupFailures],
       ['ftpmasq_routed_logins_total', this.routedLogins],
+      ['ftpmasq_upstream_preconnects_total', this.upstreamPreconnects],
+      ['ftpmasq_upstream_preconnected', this.upstreamPreconnected],
     ];
   }
 

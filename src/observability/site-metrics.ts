@@ -6,6 +6,7 @@ import type { Metrics } from './metrics.js';
 import {
   TLS_PROTOCOLS,
   type DataMode,
+  type PreconnectOutcome,
   type Direction,
   type RefusalReason,
   type RewriteKind,
@@ -84,6 +85,12 @@ export class SiteMetrics {
   /** A lookup of a publicAddress given as a DNS name failed (the last good address stays). */
   publicAddressLookupFailed(): void {
     this.metrics.publicAddressLookupFailures.inc(this.labels);
+  }
+
+  /** A preconnected upstream connection was used or closed; `waiting`: how many wait now. */
+  preconnect(outcome: PreconnectOutcome | undefined, waiting: number): void {
+    if (outcome !== undefined) this.metrics.upstreamPreconnects.inc({ ...this.labels, outcome });
+    this.metrics.upstreamPreconnected.set(this.labels, waiting);
   }
 
   upstreamReachable(reachable: boolean): void {

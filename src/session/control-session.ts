@@ -12,7 +12,7 @@ import { isAbortLine, isUrgentAbortTail } from '../protocol/urgent-abort.js';
 import { CommandExchange, type SessionActivity } from './command-exchange.js';
 import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
-import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener } from './login-router.js';
+import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener, type UpstreamSpareSource } from './login-router.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
 
 /** Shared by all sessions of one daemon; `kernel` in kernel mode. */
@@ -26,6 +26,8 @@ export interface SessionContext extends Pick<DataConnectorOptions, 'kernel'> {
   readonly diagnosis: { unroutablePasvWarned: boolean };
   /** A `publicAddress` given as a DNS name: its address now, read at each 227 (daemon/public-address.ts). */
   readonly publicAddress?: (() => string | undefined) | undefined;
+  /** `upstreamPreconnect`: upstream connections dialled ahead, taken before dialling (daemon/upstream-spares.ts). */
+  readonly spares?: UpstreamSpareSource | undefined;
 }
 
 /** How long a closing session waits for the peer to take its last reply before destroying. */
@@ -115,7 +117,7 @@ export class ControlSession {
       upgradeClient: () => this.upgradeClient(),
       handlerBeforeUpstream: (verb) => this.opener.handlerBeforeUpstream(verb),
     });
-    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics, upstreamTls, proxyHeader: upstreamProxyHeader(conn, 'control') });
+    this.opener = createUpstreamOpener({ site, exchange: this.exchange, log: this.log, metrics, upstreamTls, proxyHeader: upstreamProxyHeader(conn, 'control'), spares: context.spares });
     const awaitsReply = (): boolean => this.exchange.owesReply && !this.data.isBusy;
     this.timers = new SessionTimers(site, () => this.isIdle(), (timeout) => this.onTimeout(timeout), awaitsReply);
   }

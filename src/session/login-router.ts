@@ -34,6 +34,12 @@ export interface UpstreamOpener {
   close(): void;
 }
 
+/** Where a session's opener takes a preconnected upstream connection from (daemon/upstream-spares.ts). */
+export interface UpstreamSpareSource {
+  /** A connected upstream control connection with its greeting still to be read, or undefined. */
+  take(): Conn | undefined;
+}
+
 export interface OpenerContext {
   readonly site: SiteConfig;
   readonly exchange: CommandExchange;
@@ -43,6 +49,8 @@ export interface OpenerContext {
   readonly upstreamTls?: UpstreamTlsSession | undefined;
   /** `upstreamProxyProtocol`: the header to send first on the control connection to the server. */
   readonly proxyHeader?: Buffer | undefined;
+  /** `upstreamPreconnect`: connections dialled before the session, taken first. */
+  readonly spares?: UpstreamSpareSource | undefined;
 }
 
 /** Why opening failed: what is counted, logged, and the client's last reply. */
@@ -76,10 +84,10 @@ export function reportOpenFailure(error: unknown, metrics: SiteMetrics, log: Log
 }
 
 export function createUpstreamOpener(context: OpenerContext): UpstreamOpener {
-  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site, context.upstreamTls, context.proxyHeader);
+  return context.site.routes.length > 0 ? new LoginRouter(context) : new DirectOpener(context.site, context.upstreamTls, context.proxyHeader, context.spares);
 }
 
-/** Without routes: the site's upstream, dialled as the session starts; its greeting reaches the client. */
+/** Without routes: the site's upstream, preconnected or dialled as the session starts; its greeting reaches the client. */
 class DirectOpener implements UpstreamOpener {
   readonly greetsClient = false;
 
@@ -87,10 +95,12 @@ class DirectOpener implements UpstreamOpener {
     private readonly site: SiteConfig,
     private readonly upstreamTls: UpstreamTlsSession | undefined,
     private readonly proxyHeader: Buffer | undefined,
+    private readonly spares: UpstreamSpareSource | undefined,
   ) {}
 
   open(): Promise<Conn> {
-    return connectUpstream(this.site, this.upstreamTls, this.proxyHeader);
+    const spare = this.spares?.take();
+    return spare === undefined ? connectUpstream(this.site, this.upstreamTls, this.proxyHeader) : Promise.resolve(spare);
   }
 
   handlerBeforeUpstream(): undefined {

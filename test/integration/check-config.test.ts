@@ -79,6 +79,8 @@ describe('ftpmasq check-config', () => {
           passThroughClients: [],
           replyTimeout: '60s',
           maxCommandBytes: 4096,
+          upstreamPreconnect: 0,
+          upstreamPreconnectMaxAge: '15s',
           routes: [],
           proxyProtocolData: false,
           upstreamProxyProtocol: 'off',

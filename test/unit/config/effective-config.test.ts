@@ -47,6 +47,8 @@ describe('renderEffectiveConfig', () => {
         '    passThroughClients: []',
         '    replyTimeout: 60s',
         '    maxCommandBytes: 4096',
+        '    upstreamPreconnect: 0',
+        '    upstreamPreconnectMaxAge: 15s',
         '    routes: []',
         '    proxyProtocolData: false',
         '    upstreamProxyProtocol: off',

@@ -123,6 +123,8 @@ describe('renderMetricsTable', () => {
       '| `ftpmasq_upstream_up`',
       '| `ftpmasq_public_address_lookup_failures_total`',
       '| `ftpmasq_routed_logins_total`',
+      '| `ftpmasq_upstream_preconnects_total`',
+      '| `ftpmasq_upstream_preconnected`',
       '| `ftpmasq_tls_handshakes_total`',
       '| `ftpmasq_tls_protocols_total`',
     ]);
