@@ -14,6 +14,7 @@ import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
 import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener, type UpstreamSpareSource } from './login-router.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
+import { UpstreamLink } from './upstream-link.js';
 
 /** Shared by all sessions of one daemon; `kernel` in kernel mode. */
 export interface SessionContext extends Pick<DataConnectorOptions, 'kernel'> {
@@ -39,17 +40,17 @@ export const DRAIN_REPLY = '421 Service shutting down, try again later.\r\n';
 let sessionCounter = 0;
 
 /**
- * One client control connection and everything it owns: the upstream control connection, the
- * command/reply exchange (the intent FIFO, the handlers, the transfer gate) and the data
- * connector. It routes lines between the two channels and holds the one `close()`.
+ * One client control connection and everything it owns: the upstream control connection (its
+ * UpstreamLink, once the opener has it), the command/reply exchange (the intent FIFO, the
+ * handlers, the transfer gate) and the data connector. It routes client lines to the exchange,
+ * keeps the session's clocks and half-close, and holds the one `close()`.
  */
 export class ControlSession {
   readonly id: string;
   private readonly startedAt = performance.now();
   private readonly log: Logger;
   private readonly client: ControlChannel;
-  private upstream: ControlChannel | undefined;
-  private upstreamConn: Conn | undefined;
+  private upstream: UpstreamLink | undefined;
   private readonly data: DataConnector;
   private readonly exchange: CommandExchange;
   private readonly timers: SessionTimers;
@@ -79,7 +80,7 @@ export class ControlSession {
       close: () => this.close('client closed'),
       error: (error) => this.close(`client error: ${error.message}`),
       drain: () => {
-        this.upstream?.resume('backpressure');
+        this.upstream?.channel.resume('backpressure');
         this.client.resume('replies-unread');
       },
     }, context.site.maxCommandBytes, { overlong: 'skip', completesTail: isUrgentAbortTail, urgentLine: isAbortLine });
@@ -92,7 +93,7 @@ export class ControlSession {
       passiveTimeoutMs: site.passiveTimeoutMs,
       stallTimeoutMs: site.dataStallTimeoutMs,
       client: conn,
-      upstream: () => this.upstreamConn,
+      upstream: () => this.upstream?.conn,
       refuse: (reason, details) => this.exchange.refuse(reason, details),
       onSettled: () => {
         // Time while data flows is not the server's to answer for: the reply clock restarts.
@@ -160,36 +161,21 @@ export class ControlSession {
   }
 
   private attachUpstream(conn: Conn): void {
-    this.upstreamConn = conn;
-    tuneControlStream(conn.stream);
-    const upstream = new ControlChannel(conn.stream, {
-      line: (line) => this.onUpstreamLine(line),
-      tooLong: () => {
-        this.context.metrics.upstreamError('bad_reply');
-        this.log.error({ limit: upstream.maxLineBytes }, 'upstream line too long');
-        this.close('upstream line too long', '421 Service not available, upstream sent a line that is too long.\r\n');
-      },
-      // The upstream has gone: everything received before is forwarded, a last line without its CRLF too.
-      end: (unterminated) => {
-        const closeAfterFlush = (): void => this.close('upstream closed', Buffer.alloc(0));
-        const work = unterminated === undefined ? undefined : this.onUpstreamLine(unterminated);
-        if (work === undefined) closeAfterFlush();
-        else void work.then(closeAfterFlush);
-      },
-      close: () => undefined,
-      error: (error) => {
-        this.context.metrics.upstreamError('control');
-        this.log.error({ err: error.message }, 'upstream control connection failed');
-        this.close('upstream error', '421 Service not available, upstream connection lost.\r\n');
-      },
-      drain: () => this.client.resume('backpressure'),
+    const link = new UpstreamLink(conn, {
+      metrics: this.context.metrics,
+      log: this.log,
+      isClosed: () => this.closed,
+      onReplyLine: (line) => this.exchange.onReplyLine(line),
+      replyProgress: () => this.timers.replyProgress(),
+      close: (reason, lastReply) => this.close(reason, lastReply),
+      upstreamDrained: () => this.client.resume('backpressure'),
     });
-    this.upstream = upstream;
-    this.exchange.attachUpstream(upstream, conn);
+    this.upstream = link;
+    this.exchange.attachUpstream(link.channel, conn);
     this.timers.upstreamConnected();
     this.opener.attached();
     // The client may have left while the upstream was being dialled: pass its EOF on now.
-    if (this.client.readableEnded) upstream.endWriting();
+    if (this.client.readableEnded) link.channel.endWriting();
   }
 
   /** The 234 to AUTH TLS is out: the client's control stream becomes TLS (net/tls-session.ts). */
@@ -237,40 +223,12 @@ export class ControlSession {
   private onClientEnd(): void {
     if (this.closed) return;
     this.clientEnded = true;
-    this.upstream?.endWriting();
+    this.upstream?.channel.endWriting();
     if (this.isIdle()) this.closeAfterGrace();
   }
 
   private closeAfterGrace(): void {
     this.halfCloseTimer ??= setTimeout(() => this.close('client closed', Buffer.alloc(0)), CLOSE_GRACE_MS);
-  }
-
-  /**
-   * Replies are handled strictly in order. Most are handled synchronously; a 227 that needs a
-   * port bound, or a transfer reply waiting for its data, holds the later lines until done.
-   */
-  private onUpstreamLine(line: Buffer): Promise<void> | undefined {
-    if (this.closed) return undefined;
-    this.timers.replyProgress();
-    let work: Promise<void> | undefined;
-    try {
-      work = this.exchange.onReplyLine(line);
-    } catch (error) {
-      this.failInternally(error);
-      return undefined;
-    }
-    if (work === undefined) return undefined;
-    const upstream = this.upstream;
-    upstream?.hold();
-    return work.then(
-      () => upstream?.release(),
-      (error: unknown) => this.failInternally(error),
-    );
-  }
-
-  private failInternally(error: unknown): void {
-    this.log.error({ err: errorMessage(error) }, 'reply handling failed');
-    this.close('internal error', '421 Service not available, internal error.\r\n');
   }
 
   /**
@@ -284,7 +242,7 @@ export class ControlSession {
     this.timers.clear();
     this.opener.close();
     this.data.close();
-    this.upstream?.destroy();
+    this.upstream?.channel.destroy();
     if (lastReply === undefined) this.client.destroy();
     else this.client.endGracefully(lastReply, CLOSE_GRACE_MS);
     this.idleWaiter.settle();
@@ -292,8 +250,4 @@ export class ControlSession {
     this.log.info({ reason, durationMs: Math.round(performance.now() - this.startedAt) }, 'session end');
     this.onClosed(this);
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
