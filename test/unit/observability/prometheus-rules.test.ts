@@ -35,7 +35,7 @@ function expressions(rules: string): string[] {
 describe('deploy/prometheus/ftpmasq-rules.yml', () => {
   const exprs = expressions(RULES);
 
-  it('has the six alerts, each with severity, summary and description', () => {
+  it('has the seven alerts, each with severity, summary and description', () => {
     const alerts = [...RULES.matchAll(/^\s*- alert: (\w+)$/gm)].map((match) => match[1]);
     expect(alerts).toEqual([
       'FtpmasqDown',
@@ -44,6 +44,7 @@ describe('deploy/prometheus/ftpmasq-rules.yml', () => {
       'FtpmasqPassivePortsNearlyExhausted',
       'FtpmasqPassivePortsExhausted',
       'FtpmasqRefusalsSpiking',
+      'FtpmasqPreconnectClosedByServer',
     ]);
     expect(exprs).toHaveLength(alerts.length);
     expect(RULES.match(/^\s*severity: (critical|warning)$/gm)).toHaveLength(alerts.length);
