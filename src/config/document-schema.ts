@@ -232,8 +232,7 @@ function toSiteConfig(name: string, values: SiteOptionValues, context: IssueSink
     context.addIssue({ code: 'custom', message: detail, path: ['routes'], params, input: values.routes });
   }
   const { passivePorts, ...scale } = toScaleFields(values, context);
-  const upstreamTlsSet = upstreamTls === undefined || upstreamTls === 'invalid' ? undefined : upstreamTls;
-  const preconnect = toSitePreconnect(values, { routes: values.routes, upstreamTls: upstreamTlsSet, upstreamProxyProtocol: values.upstreamProxyProtocol }, context);
+  const preconnect = toSitePreconnect(values, { routes: values.routes, upstreamProxyProtocol: values.upstreamProxyProtocol }, context);
   return {
     ...(tls === undefined || tls === 'invalid' ? {} : { tls }),
     ...(upstreamTls === undefined || upstreamTls === 'invalid' ? {} : { upstreamTls }),

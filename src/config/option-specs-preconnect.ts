@@ -11,7 +11,7 @@ export const PRECONNECT_OPTION_SPECS: readonly OptionSpec[] = [
     flag: '--upstream-preconnect',
     valueName: 'N',
     description:
-      'upstream control connections dialled and greeted before clients need them, topped up as sessions start (0: none, at most 64); a new session takes one instead of waiting for the server to accept it. Not with routes, upstreamTls or upstreamProxyProtocol',
+      'upstream control connections dialled and greeted before clients need them, topped up as sessions start (0: none, at most 64); a new session takes one instead of waiting for the server to accept it. Not with routes or upstreamProxyProtocol',
     defaultValue: '0',
     scope: 'site',
   },

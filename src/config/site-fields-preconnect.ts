@@ -1,7 +1,7 @@
 /**
  * `upstreamPreconnect` and `upstreamPreconnectMaxAge` (src/daemon/upstream-spares.ts). A
  * preconnected connection is dialled before its client exists, so it cannot carry what names the
- * client or depends on the login: a PROXY header, a route chosen by USER, or (not yet) TLS.
+ * client or depends on the login: a PROXY header, or a route chosen by USER.
  */
 import { optionWithDefault } from './schema-builders.js';
 import type { IssueSink } from './site-tls-options.js';
@@ -33,16 +33,15 @@ interface PreconnectValues {
 }
 
 /** What a preconnected connection cannot do, by the key that asks for it. */
-export function preconnectConflict(site: Pick<SiteConfig, 'routes' | 'upstreamTls' | 'upstreamProxyProtocol'>): string | undefined {
+export function preconnectConflict(site: Pick<SiteConfig, 'routes' | 'upstreamProxyProtocol'>): string | undefined {
   if (site.routes.length > 0) return 'routes (the server is chosen by the USER line, after the client connects)';
-  if (site.upstreamTls !== undefined) return 'upstreamTls (not built yet: the TLS session would have to be made before the client exists)';
   if (site.upstreamProxyProtocol !== 'off') return 'upstreamProxyProtocol (the header names the client, which does not exist yet)';
   return undefined;
 }
 
 export function toSitePreconnect(
   values: PreconnectValues,
-  site: Pick<SiteConfig, 'routes' | 'upstreamTls' | 'upstreamProxyProtocol'>,
+  site: Pick<SiteConfig, 'routes' | 'upstreamProxyProtocol'>,
   context: IssueSink,
 ): SitePreconnect {
   const conflict = values.upstreamPreconnect > 0 ? preconnectConflict(site) : undefined;

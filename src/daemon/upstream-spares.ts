@@ -4,7 +4,8 @@
  * on a forking server can take hundreds of milliseconds (ProFTPD's master sleeps 200 ms after each
  * child's exit: docs/PERFORMANCE.md). The server's greeting is read and held, byte for byte, and
  * put back in front of the stream when a session takes the connection, so the client gets exactly
- * what the server sent.
+ * what the server sent. With `upstreamTls` the connection is TLS before it waits (AUTH TLS, PBSZ,
+ * PROT done), and the session takes its TLS session too, for its data connections to resume.
  *
  * The pool is topped up only when a session starts, never on a timer: an idle ftpmasq holds no
  * server session once the last spare has waited `upstreamPreconnectMaxAge` (then ftpmasq sends
@@ -13,11 +14,11 @@
  */
 import type { SiteConfig } from '../config/types.js';
 import type { Conn } from '../net/conn.js';
-import { connectUpstream } from '../net/upstream-tls.js';
+import { connectUpstream, upstreamTlsOf, type UpstreamTlsSession } from '../net/upstream-tls.js';
 import type { Logger } from '../observability/logger.js';
 import type { PreconnectOutcome } from '../observability/metric-labels.js';
 import type { SiteMetrics } from '../observability/metrics.js';
-import type { UpstreamSpareSource } from '../session/login-router.js';
+import type { PreconnectedUpstream, UpstreamSpareSource } from '../session/login-router.js';
 
 /** More than a greeting: a server talking to nobody is not a connection worth handing to a client. */
 const MAX_HELD_BYTES = 4096;
@@ -26,6 +27,7 @@ const QUIT_GRACE_MS = 2000;
 
 interface Spare {
   readonly conn: Conn;
+  readonly upstreamTls: UpstreamTlsSession | undefined;
   readonly held: Buffer[];
   heldBytes: number;
   readonly expiry: NodeJS.Timeout;
@@ -48,7 +50,7 @@ export class UpstreamSpares implements UpstreamSpareSource {
     return this.waiting.size;
   }
 
-  take(): Conn | undefined {
+  take(): PreconnectedUpstream | undefined {
     const spare = this.waiting.values().next().value;
     if (spare !== undefined) this.release(spare);
     // After the caller's own dial, if it has to make one: the session's connection goes first.
@@ -58,7 +60,7 @@ export class UpstreamSpares implements UpstreamSpareSource {
     // Paused, so the bytes put back wait for the session's reader, which resumes the stream.
     spare.conn.stream.pause();
     if (spare.heldBytes > 0) spare.conn.stream.unshift(Buffer.concat(spare.held, spare.heldBytes));
-    return spare.conn;
+    return { conn: spare.conn, upstreamTls: spare.upstreamTls };
   }
 
   /**
@@ -92,11 +94,13 @@ export class UpstreamSpares implements UpstreamSpareSource {
   private dial(): void {
     const site = this.site;
     this.dialling++;
-    connectUpstream(site, undefined).then(
+    // Its own TLS session: the data connections of the session that takes it resume this one.
+    const upstreamTls = upstreamTlsOf(site, this.metrics, this.log);
+    connectUpstream(site, upstreamTls).then(
       (conn) => {
         this.dialling--;
         if (this.closed || site !== this.site) return void this.quit(conn, 'discarded');
-        this.hold(conn, site.upstreamPreconnectMaxAgeMs ?? 0);
+        this.hold(conn, upstreamTls, site.upstreamPreconnectMaxAgeMs ?? 0);
       },
       (error: unknown) => {
         this.dialling--;
@@ -106,7 +110,7 @@ export class UpstreamSpares implements UpstreamSpareSource {
     );
   }
 
-  private hold(conn: Conn, maxAgeMs: number): void {
+  private hold(conn: Conn, upstreamTls: UpstreamTlsSession | undefined, maxAgeMs: number): void {
     const stream = conn.stream;
     const onData = (chunk: Buffer): void => {
       spare.held.push(chunk);
@@ -122,6 +126,7 @@ export class UpstreamSpares implements UpstreamSpareSource {
     };
     const spare: Spare = {
       conn,
+      upstreamTls,
       held: [],
       heldBytes: 0,
       expiry: setTimeout(() => this.retire(spare, 'expired'), maxAgeMs),

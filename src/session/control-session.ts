@@ -101,7 +101,8 @@ export class ControlSession {
         this.checkIdle();
       },
       clientDataTls: () => this.clientTls?.dataTls(site.tls?.dataTlsReuse ?? 'required', site.passiveTimeoutMs),
-      upstreamDataTls: upstreamTls?.dataTls,
+      // The TLS session of the connection in use: a preconnected one brings its own.
+      upstreamDataTls: upstreamTls && ((socket, timeoutMs) => (this.opener.upstreamTls ?? upstreamTls).dataTls(socket, timeoutMs)),
     });
     this.exchange = new CommandExchange({
       context,

@@ -26,6 +26,8 @@ export interface UpstreamOpener {
   readonly greetsClient: boolean;
   /** The upstream control connection; rejects with an {@link OpenFailure} (or a DialError). */
   open(): Promise<Conn>;
+  /** The TLS towards the server of the connection `open()` gave, when the site has `upstreamTls`. */
+  readonly upstreamTls: UpstreamTlsSession | undefined;
   /** Before the upstream exists: the handler for a verb, or undefined for the usual one. */
   handlerBeforeUpstream(verb: string): CommandHandler | undefined;
   /** The session attached the connection `open()` gave: the USER line that chose it goes up. */
@@ -34,10 +36,17 @@ export interface UpstreamOpener {
   close(): void;
 }
 
+/** An upstream control connection dialled before its session, and its TLS towards the server. */
+export interface PreconnectedUpstream {
+  /** Connected (and TLS, with upstreamTls), its greeting still to be read. */
+  readonly conn: Conn;
+  /** The TLS session the connection made: the session's data connections resume it. */
+  readonly upstreamTls: UpstreamTlsSession | undefined;
+}
+
 /** Where a session's opener takes a preconnected upstream connection from (daemon/upstream-spares.ts). */
 export interface UpstreamSpareSource {
-  /** A connected upstream control connection with its greeting still to be read, or undefined. */
-  take(): Conn | undefined;
+  take(): PreconnectedUpstream | undefined;
 }
 
 export interface OpenerContext {
@@ -93,14 +102,17 @@ class DirectOpener implements UpstreamOpener {
 
   constructor(
     private readonly site: SiteConfig,
-    private readonly upstreamTls: UpstreamTlsSession | undefined,
+    /** The session's own; replaced by a preconnected connection's. */
+    public upstreamTls: UpstreamTlsSession | undefined,
     private readonly proxyHeader: Buffer | undefined,
     private readonly spares: UpstreamSpareSource | undefined,
   ) {}
 
   open(): Promise<Conn> {
     const spare = this.spares?.take();
-    return spare === undefined ? connectUpstream(this.site, this.upstreamTls, this.proxyHeader) : Promise.resolve(spare);
+    if (spare === undefined) return connectUpstream(this.site, this.upstreamTls, this.proxyHeader);
+    this.upstreamTls = spare.upstreamTls;
+    return Promise.resolve(spare.conn);
   }
 
   handlerBeforeUpstream(): undefined {
@@ -131,6 +143,8 @@ function answer(reply: string): CommandHandler {
  */
 export class LoginRouter implements UpstreamOpener {
   readonly greetsClient = true;
+  /** Routes dial plain connections: routes beside upstreamTls is a config error. */
+  readonly upstreamTls = undefined;
   private readonly site: SiteConfig;
   private readonly exchange: CommandExchange;
   private readonly log: Logger;

@@ -161,6 +161,39 @@ describe('curl --ssl-reqd through ftpmasq (--upstream-tls explicit, the CA given
   });
 });
 
+describe('preconnected TLS connections (--upstream-preconnect 2): a session takes the TLS session with the connection', () => {
+  let resumedBefore = 0;
+  beforeAll(async () => {
+    await proxy.start([...clientCertArgs, ...upstreamTlsArgs('--upstream-tls-ca', file('ca.pem')), '--upstream-preconnect', '2']);
+    resumedBefore = resumedDataConnections();
+  });
+
+  async function waitingSpares(): Promise<number> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const waiting = (await proxy.metrics()).value('ftpmasq_upstream_preconnected');
+      if (waiting >= 1 || Date.now() > deadline) return waiting;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('4 downloads in a row, each after the first on a preconnected connection: intact, every data connection resumed', async () => {
+    const expected = requireEnv().proftpd.fixtures.get(SAMPLE_FILE);
+    for (let index = 0; index < 4; index++) {
+      const localPath = join(requireEnv().clientDir, `preconnect-tls-${index}-${SAMPLE_FILE}`);
+      const run = await curlFtps().download(SAMPLE_FILE, localPath);
+      expect(run.code, `${describeRun(run)}\n${proxy.logTail()}`).toBe(0);
+      expect(run.stderr).toMatch(/< 220 /);
+      expect(await figuresOf(localPath, SAMPLE_FILE)).toEqual(expected);
+      expect(await waitingSpares(), proxy.logTail()).toBeGreaterThanOrEqual(1);
+    }
+    const metrics = await proxy.metrics();
+    expect(metrics.value('ftpmasq_upstream_preconnects_total{outcome="used"}')).toBe(3);
+    expect(metrics.value('ftpmasq_tls_handshakes_total{side="upstream_data",result="failure"}')).toBe(0);
+    expect(resumedDataConnections() - resumedBefore).toBe(4);
+  });
+});
+
 describe('Python ftplib, a plain client, in front of the TLS-only server (--allow-plain-clients true)', () => {
   beforeAll(async () => {
     await proxy.start([...upstreamTlsArgs('--upstream-tls-ca', file('ca.pem')), '--allow-plain-clients', 'true']);

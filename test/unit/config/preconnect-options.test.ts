@@ -36,6 +36,10 @@ describe('upstreamPreconnect', () => {
     expect(errorOf(`upstreamPreconnect: "${value}"`)).toMatch(/upstreamPreconnect.*a whole number from 0 to 64/s);
   });
 
+  it('serves a site with TLS towards the server', () => {
+    expect(siteOf('upstreamPreconnect: 2\nupstreamTls: explicit\nallowPlainClients: true')).toMatchObject({ upstreamPreconnect: 2 });
+  });
+
   it('refuses a max age that is no duration', () => {
     expect(errorOf('upstreamPreconnect: 2\nupstreamPreconnectMaxAge: soon')).toMatch(/upstreamPreconnectMaxAge/);
   });
@@ -43,7 +47,6 @@ describe('upstreamPreconnect', () => {
   it.each([
     ['routes: [{ user: "^a", upstream: "10.0.0.2:21" }]', /routes/],
     ['upstreamProxyProtocol: v2', /upstreamProxyProtocol/],
-    ['upstreamTls: explicit\nallowPlainClients: true', /upstreamTls/],
   ])('cannot serve a site with %s', (text, named) => {
     const message = errorOf(`upstreamPreconnect: 2\n${text}`);
     expect(message).toMatch(/upstreamPreconnect/);
