@@ -24,8 +24,11 @@ class CountingUpstream {
   readonly connections: UpstreamConnectionRecord[] = [];
   private readonly server = net.createServer((socket) => this.onConnection(socket));
 
-  static async start(): Promise<CountingUpstream> {
-    const upstream = new CountingUpstream();
+  /** `chatter`: bytes every connection after the first sends after its greeting, unasked. */
+  constructor(private readonly chatter = '') {}
+
+  static async start(chatter = ''): Promise<CountingUpstream> {
+    const upstream = new CountingUpstream(chatter);
     await new Promise<void>((resolve) => upstream.server.listen({ host: '127.0.0.1', port: 0 }, () => resolve()));
     return upstream;
   }
@@ -54,7 +57,7 @@ class CountingUpstream {
       record.closed = true;
     });
     socket.write(`220-connection ${record.number}\r\n`);
-    setTimeout(() => socket.write(`220 ready ${record.number}\r\n`), 5).unref();
+    setTimeout(() => socket.write(`220 ready ${record.number}\r\n${record.number > 1 ? this.chatter : ''}`), 5).unref();
     let text = '';
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
@@ -77,8 +80,8 @@ afterEach(async () => {
   await Promise.all(upstreams.splice(0).map((upstream) => upstream.stop()));
 });
 
-async function countingUpstream(): Promise<CountingUpstream> {
-  const upstream = await CountingUpstream.start();
+async function countingUpstream(chatter = ''): Promise<CountingUpstream> {
+  const upstream = await CountingUpstream.start(chatter);
   upstreams.push(upstream);
   return upstream;
 }
@@ -162,6 +165,18 @@ describe('upstreamPreconnect', () => {
     expect(used).toBeGreaterThan(closedSpare ?? Infinity);
     expect((await second.command('USER scott')).code).toBe(331);
     expect(upstream.connections.find((connection) => connection.number === used)?.commands).toEqual(['USER scott']);
+  });
+
+  it('drops a spare that gets more than a greeting (over 4 KiB), and the session dials afresh', async () => {
+    const upstream = await countingUpstream(`${'x'.repeat(78)}\r\n`.repeat(60));
+    const { daemon, endpoint } = await harness.startProxy(upstream.address, { upstreamPreconnect: '1' });
+    const first = await harness.connect(endpoint);
+    await first.readReply();
+    await until('the chatty spare counted closed', async () => (await preconnects(daemon)).closed === 1);
+    expect(await waiting(daemon)).toBe(0);
+    const second = await harness.connect(endpoint);
+    expect((await second.readReply()).text).toMatch(/^220-connection \d+\r\n220 ready \d+\r\n/);
+    expect((await preconnects(daemon)).used).toBe(0);
   });
 
   it('closes its spares when a reload points the site at another upstream, and at stop', async () => {
