@@ -1,21 +1,9 @@
 /** The PROXY protocol keys of a site: forms, defaults, and the errors for keys that need another. */
 import { describe, expect, it } from 'vitest';
-import { configFromDocument, parseConfigText } from '../../../src/config/load-config.js';
 import { buildConfig } from '../../../src/config/schema.js';
-import type { SiteConfig } from '../../../src/config/types.js';
-import { configErrorOf } from './config-error-of.js';
+import { siteErrorOf, siteOf } from './site-of.js';
 
-const SOURCE = '/etc/ftpmasq.yaml';
-
-function siteOf(text: string): SiteConfig {
-  const [site] = configFromDocument(parseConfigText(`upstream: 10.0.0.1:21\n${text}`, SOURCE), { source: SOURCE }).sites;
-  if (site === undefined) throw new Error('no site');
-  return site;
-}
-
-function errorOf(text: string): string {
-  return configErrorOf(() => siteOf(text)).message;
-}
+const errorOf = siteErrorOf;
 
 describe('proxyProtocol and friends', () => {
   it('default: no header read or sent', () => {
