@@ -65,3 +65,10 @@ export type RoutedVia = (typeof ROUTED_VIA)[number];
 
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
+
+/** Kernel mode's nft processes: a one-shot `run` (start-up checks, the table) or the long-lived `session`. */
+export const NFT_PROCESSES = ['run', 'session'] as const;
+export type NftProcess = (typeof NFT_PROCESSES)[number];
+/** Why the long-lived nft was ended: a request not answered in time, the process died, a reply too large. */
+export const NFT_RESTART_REASONS = ['timeout', 'exited', 'overflow'] as const;
+export type NftRestartReason = (typeof NFT_RESTART_REASONS)[number];

@@ -18,7 +18,11 @@ import {
   TLS_PROTOCOLS,
   RELOAD_RESULTS,
   ROUTED_VIA,
+  NFT_PROCESSES,
+  NFT_RESTART_REASONS,
   type ReloadOutcome,
+  type NftProcess,
+  type NftRestartReason,
 } from './metric-labels.js';
 
 /** Every metric name starts with this, prom-client's default process metrics included. */
@@ -58,6 +62,8 @@ export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, reado
   ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
   ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
   ftpmasq_routed_logins_total: { via: ROUTED_VIA },
+  ftpmasq_kernel_nft_processes_total: { process: NFT_PROCESSES },
+  ftpmasq_kernel_nft_restarts_total: { cause: NFT_RESTART_REASONS },
 };
 
 /** Labels whose values are not a fixed list, and what the documentation says they hold. */
@@ -119,6 +125,8 @@ export class Metrics {
   readonly configReloads: Counter<'result'>;
   readonly configInfo: Gauge<'hash'>;
   readonly buildInfo: Gauge<keyof BuildInfo>;
+  readonly kernelNftProcesses: Counter<'process'>;
+  readonly kernelNftRestarts: Counter<'cause'>;
   private readinessProbe: (() => boolean) | undefined;
   private readonly sites = new Map<string, SiteMetrics>();
   private configHash: string | undefined;
@@ -267,6 +275,20 @@ export class Metrics {
       registers,
       aggregator: 'max',
     });
+    this.kernelNftProcesses = new Counter({
+      name: 'ftpmasq_kernel_nft_processes_total',
+      help: "nft processes that kernel mode started: run, one run of the start-up checks or the table's creation; session, the one long-lived nft that carries every transfer's kernel calls (its start, a restart, a fresh one after 5,000 requests). A transfer starts none.",
+      labelNames: ['process'],
+      registers,
+    });
+    this.kernelNftRestarts = new Counter({
+      name: 'ftpmasq_kernel_nft_restarts_total',
+      help: "Times kernel mode's long-lived nft was ended because it failed a request: timeout (no answer within 5 s; killed), exited (it died), overflow (a reply too large). That request failed; the next starts another nft, at most one a second.",
+      labelNames: ['cause'],
+      registers,
+    });
+    for (const process of NFT_PROCESSES) this.kernelNftProcesses.inc({ process }, 0);
+    for (const cause of NFT_RESTART_REASONS) this.kernelNftRestarts.inc({ cause }, 0);
     const build = options.buildInfo ?? currentBuildInfo();
     this.buildInfo.set({ version: build.version, node: build.node }, 1);
     this.draining.set(0);
@@ -343,6 +365,11 @@ export class Metrics {
 
   setDraining(draining: boolean): void {
     this.draining.set(draining ? 1 : 0);
+  }
+
+  /** What kernel mode's forwarder reports about its nft processes, counted. */
+  kernelNftEvents(): { started(process: NftProcess): void; restarted(cause: NftRestartReason): void } {
+    return { started: (process) => this.kernelNftProcesses.inc({ process }), restarted: (cause) => this.kernelNftRestarts.inc({ cause }) };
   }
 
   configReload(result: ReloadOutcome): void {
