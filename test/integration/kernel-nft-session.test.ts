@@ -152,16 +152,32 @@ describe('NftSession: one nft, fed over a pipe', () => {
 });
 
 describe('KernelForwarder over one long-lived nft', () => {
-  it('20 transfers install, read and remove through one process; stop deletes the table and ends it', async () => {
-    const oneShot = join(directory, 'nft-once');
-    writeFileSync(oneShot, `#!/bin/sh\necho "once $1" >> "${startsFile}"\n[ "$1" = "--version" ] && echo "nftables v1.0.6"\nexit 0\n`);
+  const oneShot = join(directory, 'nft-once');
+  const roots = { procStatus: () => Promise.resolve('CapEff:\t000001ffffffffff\n'), ipForward: () => Promise.resolve('1\n') };
+
+  it('an nft whose interactive mode does not answer as expected stops the start, and the table is deleted again', async () => {
+    writeFileSync(oneShot, `#!/bin/sh\necho "once $*" >> "${startsFile}"\n[ "$1" = "--version" ] && echo "nftables v1.0.6"\nexit 0\n`);
     chmodSync(oneShot, 0o755);
+    // An nft that reads its input and never prints the sentinel's line.
+    const mute = join(directory, 'nft-mute');
+    writeFileSync(mute, `#!/bin/sh\necho "mute $*" >> "${startsFile}"\nwhile IFS= read -r line; do :; done\n`);
+    chmodSync(mute, 0o755);
+    writeFileSync(startsFile, '');
+    const forwarder = new KernelForwarder(log, { nft: new NftRunner({ executable: oneShot }), session: { executable: mute, timeoutMs: 300 }, checkSources: roots });
+    await expect(forwarder.start()).rejects.toThrow(/^--mode kernel: nft -j -i does not answer as expected: nft did not answer within 300 ms$/);
+    // Each one-shot run logs a line starting `once` (the table's script goes on over more lines).
+    const runs = readFileSync(startsFile, 'utf8').trim().split('\n').filter((line) => line.startsWith('once '));
+    expect(runs).toEqual(['once --version', 'once add table ip ftpmasq', 'once -j {"nftables":[{"delete":{"table":{"family":"ip","name":"ftpmasq"}}}]}']);
+    expect(readFileSync(startsFile, 'utf8')).toMatch(/^mute -j -i$/m);
+  });
+
+  it('20 transfers install, read and remove through one process; stop deletes the table and ends it', async () => {
     writeFileSync(linesFile, '');
     const started: string[] = [];
     const forwarder = new KernelForwarder(log, {
       nft: new NftRunner({ executable: oneShot }),
       session: { executable: fakeNft },
-      checkSources: { procStatus: () => Promise.resolve('CapEff:\t000001ffffffffff\n'), ipForward: () => Promise.resolve('1\n') },
+      checkSources: roots,
       events: { started: (process) => started.push(process), restarted: () => undefined },
     });
     await forwarder.start();
