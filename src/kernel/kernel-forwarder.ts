@@ -155,12 +155,14 @@ export class KernelForwarder {
       onStart: () => events?.started('session'),
       onRestart: (reason) => events?.restarted(reason),
     });
-    // The first request proves that this nft answers as the framing expects, before a client relies on it.
+    // The first request proves that this nft answers as the framing expects (a reply ended by the
+    // sentinel, and nothing in it but the listing), before a client relies on it.
     const listed = await session.listCounters('urgent');
-    if (listed.ok) return session;
+    const parsed = listed.ok ? parseCounterList(listed.stdout) : { ok: false as const, reason: listed.error };
+    if (parsed.ok) return session;
     await session.close();
     await this.nft.apply(buildDeleteTableCommands());
-    throw new KernelSetupError(`nft -j -i does not answer as expected: ${listed.error}`);
+    throw new KernelSetupError(`nft -j -i does not answer as expected: ${parsed.reason}`);
   }
 
   private makeForward(spec: KernelForwardSpec): KernelForward {

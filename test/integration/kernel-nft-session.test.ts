@@ -152,12 +152,13 @@ describe('NftSession: one nft, fed over a pipe', () => {
 });
 
 describe('KernelForwarder over one long-lived nft', () => {
+  // The one-shot runs (start-up checks, the table): each logs a line starting `once`.
   const oneShot = join(directory, 'nft-once');
+  writeFileSync(oneShot, `#!/bin/sh\necho "once $*" >> "${startsFile}"\n[ "$1" = "--version" ] && echo "nftables v1.0.6"\nexit 0\n`);
+  chmodSync(oneShot, 0o755);
   const roots = { procStatus: () => Promise.resolve('CapEff:\t000001ffffffffff\n'), ipForward: () => Promise.resolve('1\n') };
 
   it('an nft whose interactive mode does not answer as expected stops the start, and the table is deleted again', async () => {
-    writeFileSync(oneShot, `#!/bin/sh\necho "once $*" >> "${startsFile}"\n[ "$1" = "--version" ] && echo "nftables v1.0.6"\nexit 0\n`);
-    chmodSync(oneShot, 0o755);
     // An nft that reads its input and never prints the sentinel's line.
     const mute = join(directory, 'nft-mute');
     writeFileSync(mute, `#!/bin/sh\necho "mute $*" >> "${startsFile}"\nwhile IFS= read -r line; do :; done\n`);
@@ -165,10 +166,18 @@ describe('KernelForwarder over one long-lived nft', () => {
     writeFileSync(startsFile, '');
     const forwarder = new KernelForwarder(log, { nft: new NftRunner({ executable: oneShot }), session: { executable: mute, timeoutMs: 300 }, checkSources: roots });
     await expect(forwarder.start()).rejects.toThrow(/^--mode kernel: nft -j -i does not answer as expected: nft did not answer within 300 ms$/);
-    // Each one-shot run logs a line starting `once` (the table's script goes on over more lines).
+    // The table's script goes on over more lines than its `once` one.
     const runs = readFileSync(startsFile, 'utf8').trim().split('\n').filter((line) => line.startsWith('once '));
     expect(runs).toEqual(['once --version', 'once add table ip ftpmasq', 'once -j {"nftables":[{"delete":{"table":{"family":"ip","name":"ftpmasq"}}}]}']);
     expect(readFileSync(startsFile, 'utf8')).toMatch(/^mute -j -i$/m);
+  });
+
+  it('an nft that answers its first listing with more than the listing (a prompt, an echo) stops the start', async () => {
+    const chatty = join(directory, 'nft-chatty');
+    writeFileSync(chatty, `#!/bin/sh\nwhile IFS= read -r line; do\n  case "$line" in\n    'describe meta mark') echo 'meta expression, datatype mark (packet mark) (basetype integer), 32 bits' ;;\n    *) echo "nft> $line"; echo '{"nftables": []}' ;;\n  esac\ndone\n`);
+    chmodSync(chatty, 0o755);
+    const forwarder = new KernelForwarder(log, { nft: new NftRunner({ executable: oneShot }), session: { executable: chatty }, checkSources: roots });
+    await expect(forwarder.start()).rejects.toThrow(/^--mode kernel: nft -j -i does not answer as expected: nft printed no JSON: /);
   });
 
   it('20 transfers install, read and remove through one process; stop deletes the table and ends it', async () => {
