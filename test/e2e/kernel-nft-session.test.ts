@@ -2,14 +2,17 @@
  * Kernel mode without a fork per transfer: every transfer's kernel calls go through the one
  * long-lived `nft -j -i` that ftpmasq starts with its table (src/kernel/nft-session.ts). 50
  * checksummed downloads start no nft process (ftpmasq_kernel_nft_processes_total stays still, the
- * nft named in the start log line is the one still running) and leave the table empty; an nft killed
- * between transfers is replaced, counted, and the transfers after it work; stop ends it.
+ * nft named in the start log line is the one still running) and leave the table empty; the real
+ * nft's replies stay matched to their requests when listings (stdout) and errors (stderr) alternate;
+ * an nft killed between transfers is replaced, counted, and the transfers after it work; stop ends it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FtpmasqProcess, startFtpmasq } from '../helpers/ftpmasq-process.js';
+import { z } from 'zod';
+import { parseCounterList } from '../../src/kernel/nft-ruleset.js';
+import { CLI_PATH, type FtpmasqProcess, startFtpmasq } from '../helpers/ftpmasq-process.js';
 import { requireProgram } from '../helpers/prerequisites.js';
 import { SAMPLE_FILE } from '../helpers/proftpd.js';
 import { PUBLIC_ADDRESS, type RunResult } from '../helpers/topology.js';
@@ -25,6 +28,7 @@ const STARTED_RUN = 'ftpmasq_kernel_nft_processes_total{process="run"}';
 const NFT_STARTED = 'nft started for the kernel forwarding (one process, fed over a pipe)';
 
 const nft = requireProgram('nft', 'nftables');
+const nftResult = z.union([z.object({ ok: z.literal(true), stdout: z.string() }), z.object({ ok: z.literal(false), error: z.string() })]);
 let env: E2eEnvironment | undefined;
 let ftpmasq: FtpmasqProcess | undefined;
 
@@ -136,6 +140,33 @@ describe('ftpmasq --mode kernel: one long-lived nft, no fork per transfer', () =
     expect(isRunningNft(pid ?? 0)).toBe(true);
     expect(after.value('ftpmasq_data_bytes_total{direction="to_client"}') - before.value('ftpmasq_data_bytes_total{direction="to_client"}')).toBeGreaterThanOrEqual(TRANSFERS * 12);
   }, 180_000);
+
+  it("the real nft's replies stay matched: 20 requests queued at once, listings (stdout) and failures (stderr) alternating", async () => {
+    const { topology } = requireEnv();
+    // NftSession itself, in the gateway's namespace: a counter listing of ftpmasq's table, and a
+    // deletion in a table that does not exist (an error, nothing changed), ten of each.
+    const session = join(dirname(CLI_PATH), 'kernel', 'nft-session.js');
+    const logger = join(dirname(CLI_PATH), 'observability', 'logger.js');
+    const code = `
+      const { NftSession } = await import(${JSON.stringify(session)});
+      const { createLogger } = await import(${JSON.stringify(logger)});
+      const nft = new NftSession(createLogger('silent'));
+      const results = await Promise.all(Array.from({ length: 20 }, (_, index) => index % 2 === 0
+        ? nft.listCounters(index % 4 === 0 ? 'urgent' : 'background')
+        : nft.apply([{ delete: { counter: { family: 'ip', table: 'ftpmasq_absent', name: 'c' + index } } }], index % 4 === 1 ? 'background' : 'urgent')));
+      await nft.close();
+      console.log(JSON.stringify({ started: nft.started, results }));`;
+    const run = await topology.exec(topology.gateway, process.execPath, ['--input-type=module', '-e', code], { timeoutMs: 30_000 });
+    const { started, results } = z.object({ started: z.number(), results: z.array(nftResult) }).parse(jsonOf(run));
+    expect(started).toBe(1);
+    results.forEach((result, index) => {
+      if (index % 2 === 0) {
+        expect(result.ok && parseCounterList(result.stdout).ok, JSON.stringify(result)).toBe(true);
+      } else {
+        expect(result, `request ${index}`).toEqual({ ok: false, error: expect.stringMatching(/^nft: .*Error: /) });
+      }
+    });
+  });
 
   it('an nft killed between transfers is replaced (counted, logged) and the transfers after it work', async () => {
     const [pid] = loggedNftPids();
