@@ -131,7 +131,7 @@ class Daemon implements RunningDaemon {
     readonly metrics: Metrics,
     private readonly resolveName?: ResolveName,
   ) {
-    this.kernel = new KernelForwarder(logger);
+    this.kernel = new KernelForwarder(logger, { events: metrics.kernelNftEvents() });
   }
 
   get addresses(): readonly Endpoint[] {

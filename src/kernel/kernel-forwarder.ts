@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../observability/logger.js';
 import { checkKernelPrerequisites, type KernelCheckSources, KernelSetupError } from './kernel-checks.js';
-import { type NftResult, NftRunner } from './nft-command.js';
+import { type NftRequests, type NftResult, NftRunner } from './nft-command.js';
+import { type NftRestartReason, NftSession, type NftSessionOptions } from './nft-session.js';
 import {
   buildDeleteTableCommands,
   buildDisarmCommands,
@@ -11,7 +12,6 @@ import {
   forwardCounters,
   type KernelForwardSpec,
   type NftCommand,
-  LIST_COUNTERS_ARGS,
   parseCounterList,
   TABLE_SCRIPT,
 } from './nft-ruleset.js';
@@ -33,8 +33,23 @@ interface Removal {
   readonly done: () => void;
 }
 
+/** What the forwarder reports about its nft processes (the daemon counts them in metrics). */
+export interface NftEvents {
+  /** An nft process started: a one-shot `run` (start-up checks, the table) or the long-lived `session`. */
+  started(process: 'run' | 'session'): void;
+  /** The long-lived nft failed a request (or died) and was ended; the next request starts another. */
+  restarted(reason: NftRestartReason): void;
+}
+
 export interface KernelForwarderOptions {
+  /**
+   * One-shot nft runs: the start-up checks and the table. Given without `session` (a stand-in nft
+   * in tests), it also carries every transfer's calls, one run each, as before the long-lived nft.
+   */
   readonly nft?: NftRunner;
+  /** The long-lived `nft -j -i` that carries every transfer's calls (nft-session.ts). */
+  readonly session?: NftSessionOptions;
+  readonly events?: NftEvents;
   readonly checkSources?: KernelCheckSources;
   /** How often the counters are read while a finished transfer's last packets pass. */
   readonly settleIntervalMs?: number;
@@ -59,6 +74,8 @@ function sameCounters(a: ForwardCounters, b: ForwardCounters): boolean {
  */
 export class KernelForwarder {
   private readonly nft: NftRunner;
+  /** The transfers' kernel calls, from start to stop: the long-lived nft, owned here. */
+  private requests: NftRequests | undefined;
   private starting: Promise<void> | undefined;
   private stopped = false;
   private sequence = 0;
@@ -74,7 +91,8 @@ export class KernelForwarder {
     private readonly log: Logger,
     private readonly options: KernelForwarderOptions = {},
   ) {
-    this.nft = options.nft ?? new NftRunner();
+    const events = options.events;
+    this.nft = options.nft ?? new NftRunner({ onRun: () => events?.started('run') });
   }
 
   /** Transfers installed and not yet removed. */
@@ -96,7 +114,11 @@ export class KernelForwarder {
     if (this.starting === undefined || this.stopped) return;
     this.stopped = true;
     this.flows.clear();
-    const result = await this.nft.apply(buildDeleteTableCommands());
+    const requests = this.requests;
+    let result = (await requests?.apply(buildDeleteTableCommands())) ?? { ok: false, error: 'no nft' };
+    await requests?.close();
+    // A long-lived nft that cannot answer any more does not keep the table: one run deletes it.
+    if (!result.ok && requests !== this.nft) result = await this.nft.apply(buildDeleteTableCommands());
     if (!result.ok) this.log.error({ err: result.error }, 'cannot delete the ftpmasq nftables table');
     else this.log.info('ftpmasq nftables table deleted');
   }
@@ -108,7 +130,7 @@ export class KernelForwarder {
     const key = flowKey(spec);
     // The server reuses a passive port only once its earlier transfer ended: that one's counting is cut short.
     await this.flows.get(key)?.finish(false);
-    const result = await this.nft.apply(buildForwardCommands(spec));
+    const result = (await this.requests?.apply(buildForwardCommands(spec))) ?? { ok: false, error: 'stopped' };
     if (!result.ok) {
       this.log.error({ err: result.error, forward: spec }, 'cannot install the kernel forwarding of a transfer');
       return undefined;
@@ -123,6 +145,24 @@ export class KernelForwarder {
     const result = await this.nft.applyScript(TABLE_SCRIPT);
     if (!result.ok) throw new KernelSetupError(`cannot create the nftables table ip ftpmasq: ${result.error}`);
     this.log.info('ftpmasq nftables table created (a stale one from an earlier run removed)');
+    this.requests = this.options.nft !== undefined && this.options.session === undefined ? this.nft : await this.startSession();
+  }
+
+  private async startSession(): Promise<NftSession> {
+    const events = this.options.events;
+    const session = new NftSession(this.log, {
+      ...this.options.session,
+      onStart: () => events?.started('session'),
+      onRestart: (reason) => events?.restarted(reason),
+    });
+    // The first request proves that this nft answers as the framing expects (a reply ended by the
+    // sentinel, and nothing in it but the listing), before a client relies on it.
+    const listed = await session.listCounters('urgent');
+    const parsed = listed.ok ? parseCounterList(listed.stdout) : { ok: false as const, reason: listed.error };
+    if (parsed.ok) return session;
+    await session.close();
+    await this.nft.apply(buildDeleteTableCommands());
+    throw new KernelSetupError(`nft -j -i does not answer as expected: ${parsed.reason}`);
   }
 
   private makeForward(spec: KernelForwardSpec): KernelForward {
@@ -163,7 +203,7 @@ export class KernelForwarder {
     try {
       while (this.removals.length > 0) {
         const batch = this.removals.splice(0);
-        const result = await this.nft.apply(batch.flatMap((removal) => removal.commands), 'background');
+        const result = await this.applyBackground(batch.flatMap((removal) => removal.commands));
         // One transaction is all or nothing: when a batch fails, each removal is tried alone.
         if (!result.ok && batch.length > 1) {
           for (const removal of batch) await this.removeAlone(removal.commands);
@@ -178,15 +218,19 @@ export class KernelForwarder {
   }
 
   private async removeAlone(commands: readonly NftCommand[]): Promise<void> {
-    const result = await this.nft.apply(commands, 'background');
+    const result = await this.applyBackground(commands);
     if (!result.ok && !this.stopped) this.log.debug({ err: result.error }, 'kernel forwarding removal failed');
+  }
+
+  private async applyBackground(commands: readonly NftCommand[]): Promise<NftResult> {
+    return (await this.requests?.apply(commands, 'background')) ?? { ok: false, error: 'stopped' };
   }
 
   private async readCounters(spec: KernelForwardSpec): Promise<ForwardCounters> {
     if (this.stopped) return NO_BYTES;
     // One listing serves every transfer finishing meanwhile (50 parallel downloads end together),
     // so installations queued behind the reads are not held up by one nft run per transfer.
-    this.listing ??= this.nft.run(LIST_COUNTERS_ARGS, 'background').finally(() => {
+    this.listing ??= (this.requests?.listCounters('background') ?? Promise.resolve<NftResult>({ ok: false, error: 'stopped' })).finally(() => {
       this.listing = undefined;
     });
     const listed = await this.listing;

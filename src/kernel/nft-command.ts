@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { type NftCommand } from './nft-ruleset.js';
+import { LIST_COUNTERS_ARGS, type NftCommand } from './nft-ruleset.js';
 
 /** What one `nft` run gave: its output, or why it failed (a value, as every peer input here). */
 export type NftResult = { readonly ok: true; readonly stdout: string } | { readonly ok: false; readonly error: string };
@@ -9,6 +9,8 @@ export interface NftRunnerOptions {
   readonly executable?: string;
   /** A run that takes longer is killed and fails. */
   readonly timeoutMs?: number;
+  /** Each nft process started. */
+  readonly onRun?: () => void;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -20,6 +22,19 @@ const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
  * housekeeping (counter reads, removals), run when no urgent run waits.
  */
 export type NftPriority = 'urgent' | 'background';
+
+/**
+ * The kernel calls of a running forwarder: NftSession (one long-lived nft, the default) or
+ * NftRunner (one nft run per call).
+ */
+export interface NftRequests {
+  /** One transaction of JSON commands. */
+  apply(commands: readonly NftCommand[], priority?: NftPriority): Promise<NftResult>;
+  /** Every counter of ftpmasq's table, as `nft -j list counters` prints them. */
+  listCounters(priority?: NftPriority): Promise<NftResult>;
+  /** Ends what the calls hold (a process). Idempotent. */
+  close(): Promise<void>;
+}
 
 interface Job {
   readonly args: readonly string[];
@@ -33,13 +48,13 @@ interface Job {
  * callers keep that safe (a transfer's key is installed again only after its removal resolved).
  * A run is bounded by `timeoutMs` and its failure is a value; the queue goes on after it.
  */
-export class NftRunner {
+export class NftRunner implements NftRequests {
   private readonly queues: Record<NftPriority, Job[]> = { urgent: [], background: [] };
   private running = false;
   private readonly executable: string;
   private readonly timeoutMs: number;
 
-  constructor(options: NftRunnerOptions = {}) {
+  constructor(private readonly options: NftRunnerOptions = {}) {
     this.executable = options.executable ?? 'nft';
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
@@ -58,6 +73,15 @@ export class NftRunner {
     return this.run([script]);
   }
 
+  listCounters(priority: NftPriority = 'background'): Promise<NftResult> {
+    return this.run(LIST_COUNTERS_ARGS, priority);
+  }
+
+  /** Each run ends itself: nothing to end. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
   run(args: readonly string[], priority: NftPriority = 'urgent'): Promise<NftResult> {
     return new Promise((resolve) => {
       this.queues[priority].push({ args, resolve });
@@ -70,6 +94,7 @@ export class NftRunner {
     this.running = true;
     try {
       for (let job = this.next(); job !== undefined; job = this.next()) {
+        this.options.onRun?.();
         job.resolve(await runOnce(this.executable, job.args, this.timeoutMs));
       }
     } finally {

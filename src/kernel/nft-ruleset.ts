@@ -169,6 +169,9 @@ export function buildUncountCommands(spec: KernelForwardSpec): NftCommand[] {
 /** `nft -j list counters table ip ftpmasq`: asks for every counter of the table. */
 export const LIST_COUNTERS_ARGS: readonly string[] = ['-j', 'list', 'counters', 'table', TABLE_FAMILY, TABLE_NAME];
 
+/** The same request as one JSON command, for a long-lived `nft -j -i` (nft-session.ts). */
+export const LIST_COUNTERS_COMMANDS: readonly NftCommand[] = [{ list: { counters: { family: TABLE_FAMILY, table: TABLE_NAME } } }];
+
 type ParsedCounters = ReadonlyMap<string, { readonly packets: number; readonly bytes: number }>;
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The closed label value sets of ftpmasq's own metrics: the one list each, used to zero-initialise
- * every series, to document the metrics and to type what sessions record.
+ * every series, to document the metrics and to type what sessions record; and, by metric, which
+ * label takes which set (LABEL_VALUES).
  */
 export const REWRITE_KINDS = ['pasv', 'epsv', 'port', 'eprt'] as const;
 export const DATA_MODES = ['passive', 'active'] as const;
@@ -73,3 +74,43 @@ export type PreconnectOutcome = (typeof PRECONNECT_OUTCOMES)[number];
 
 export const RELOAD_RESULTS = ['success', 'failure'] as const;
 export type ReloadOutcome = (typeof RELOAD_RESULTS)[number];
+
+/** Kernel mode's nft processes: a one-shot `run` (start-up checks, the table) or the long-lived `session`. */
+export const NFT_PROCESSES = ['run', 'session'] as const;
+export type NftProcess = (typeof NFT_PROCESSES)[number];
+/** Why the long-lived nft was ended: a request not answered in time, the process died, a reply too large. */
+export const NFT_RESTART_REASONS = ['timeout', 'exited', 'overflow'] as const;
+export type NftRestartReason = (typeof NFT_RESTART_REASONS)[number];
+
+/**
+ * The label every metric of a site carries. Its values are the site names of the configuration,
+ * so the number of series grows with the sites an operator configures, never with traffic.
+ */
+export const SITE_LABEL = 'site';
+
+/**
+ * The closed label sets, by metric and label: the one description used to zero-initialise and to
+ * test. The `site` label is not among them: its values come from the configuration.
+ */
+export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  ftpmasq_rewrites_total: { kind: REWRITE_KINDS },
+  ftpmasq_data_connections_total: { mode: DATA_MODES },
+  ftpmasq_data_bytes_total: { direction: DIRECTIONS },
+  ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
+  ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
+  ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
+  ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
+  ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
+  ftpmasq_routed_logins_total: { via: ROUTED_VIA },
+  ftpmasq_upstream_preconnects_total: { outcome: PRECONNECT_OUTCOMES },
+  ftpmasq_kernel_nft_processes_total: { process: NFT_PROCESSES },
+  ftpmasq_kernel_nft_restarts_total: { cause: NFT_RESTART_REASONS },
+};
+
+/** Labels whose values are not a fixed list, and what the documentation says they hold. */
+export const OPEN_LABELS: Readonly<Record<string, string>> = {
+  [SITE_LABEL]: "the site's name from the configuration",
+  hash: "the running configuration's hash",
+  version: "ftpmasq's version, from its package.json (what `ftpmasq --version` prints)",
+  node: 'the Node.js version running it, without the leading v',
+};

@@ -8,17 +8,13 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { packageVersion } from '../package-info.js';
 import { SiteMetrics } from './site-metrics.js';
 import {
-  REWRITE_KINDS,
-  DATA_MODES,
-  DIRECTIONS,
-  REFUSAL_REASONS,
-  UPSTREAM_STAGES,
-  TLS_SIDES,
-  TLS_RESULTS,
-  TLS_PROTOCOLS,
+  LABEL_VALUES,
+  NFT_PROCESSES,
+  NFT_RESTART_REASONS,
   RELOAD_RESULTS,
-  ROUTED_VIA,
-  PRECONNECT_OUTCOMES,
+  SITE_LABEL,
+  type NftProcess,
+  type NftRestartReason,
   type ReloadOutcome,
 } from './metric-labels.js';
 
@@ -38,37 +34,6 @@ const DROPPED_DEFAULT_METRICS = [
 ] as const;
 
 export * from './metric-labels.js';
-
-/**
- * The label every metric of a site carries. Its values are the site names of the configuration,
- * so the number of series grows with the sites an operator configures, never with traffic.
- */
-export const SITE_LABEL = 'site';
-
-/**
- * The closed label sets, by metric and label: the one description used to zero-initialise and to
- * test. The `site` label is not among them: its values come from the configuration.
- */
-export const LABEL_VALUES: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
-  ftpmasq_rewrites_total: { kind: REWRITE_KINDS },
-  ftpmasq_data_connections_total: { mode: DATA_MODES },
-  ftpmasq_data_bytes_total: { direction: DIRECTIONS },
-  ftpmasq_refusals_total: { reason: REFUSAL_REASONS },
-  ftpmasq_upstream_errors_total: { stage: UPSTREAM_STAGES },
-  ftpmasq_config_reloads_total: { result: RELOAD_RESULTS },
-  ftpmasq_tls_handshakes_total: { side: TLS_SIDES, result: TLS_RESULTS },
-  ftpmasq_tls_protocols_total: { side: TLS_SIDES, protocol: TLS_PROTOCOLS },
-  ftpmasq_routed_logins_total: { via: ROUTED_VIA },
-  ftpmasq_upstream_preconnects_total: { outcome: PRECONNECT_OUTCOMES },
-};
-
-/** Labels whose values are not a fixed list, and what the documentation says they hold. */
-export const OPEN_LABELS: Readonly<Record<string, string>> = {
-  [SITE_LABEL]: "the site's name from the configuration",
-  hash: "the running configuration's hash",
-  version: "ftpmasq's version, from its package.json (what `ftpmasq --version` prints)",
-  node: 'the Node.js version running it, without the leading v',
-};
 
 /** What `ftpmasq_build_info` says about the running program. */
 export interface BuildInfo {
@@ -123,6 +88,8 @@ export class Metrics {
   readonly configReloads: Counter<'result'>;
   readonly configInfo: Gauge<'hash'>;
   readonly buildInfo: Gauge<keyof BuildInfo>;
+  readonly kernelNftProcesses: Counter<'process'>;
+  readonly kernelNftRestarts: Counter<'cause'>;
   private readinessProbe: (() => boolean) | undefined;
   private readonly sites = new Map<string, SiteMetrics>();
   private configHash: string | undefined;
@@ -283,6 +250,20 @@ export class Metrics {
       registers,
       aggregator: 'max',
     });
+    this.kernelNftProcesses = new Counter({
+      name: 'ftpmasq_kernel_nft_processes_total',
+      help: "nft processes that kernel mode started: run, one run of the start-up checks or the table's creation; session, the one long-lived nft that carries every transfer's kernel calls (its start, a restart, a fresh one after 5,000 requests). A transfer starts none.",
+      labelNames: ['process'],
+      registers,
+    });
+    this.kernelNftRestarts = new Counter({
+      name: 'ftpmasq_kernel_nft_restarts_total',
+      help: "Times kernel mode's long-lived nft was ended because it failed a request: timeout (no answer within 5 s; killed), exited (it died), overflow (a reply too large). That request failed; the next starts another nft, at most one a second.",
+      labelNames: ['cause'],
+      registers,
+    });
+    for (const process of NFT_PROCESSES) this.kernelNftProcesses.inc({ process }, 0);
+    for (const cause of NFT_RESTART_REASONS) this.kernelNftRestarts.inc({ cause }, 0);
     const build = options.buildInfo ?? currentBuildInfo();
     this.buildInfo.set({ version: build.version, node: build.node }, 1);
     this.draining.set(0);
@@ -361,6 +342,11 @@ export class Metrics {
 
   setDraining(draining: boolean): void {
     this.draining.set(draining ? 1 : 0);
+  }
+
+  /** What kernel mode's forwarder reports about its nft processes, counted. */
+  kernelNftEvents(): { started(process: NftProcess): void; restarted(cause: NftRestartReason): void } {
+    return { started: (process) => this.kernelNftProcesses.inc({ process }), restarted: (cause) => this.kernelNftRestarts.inc({ cause }) };
   }
 
   configReload(result: ReloadOutcome): void {

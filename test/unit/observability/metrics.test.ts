@@ -7,6 +7,8 @@ import {
   LABEL_VALUES,
   METRIC_PREFIX,
   Metrics,
+  NFT_PROCESSES,
+  NFT_RESTART_REASONS,
   RELOAD_RESULTS,
   REFUSAL_REASONS,
   REWRITE_KINDS,
@@ -87,6 +89,8 @@ const OWN_METRICS = [
   { name: 'ftpmasq_config_reloads_total', type: 'counter', labels: { result: RELOAD_RESULTS }, site: false },
   { name: 'ftpmasq_config_info', type: 'gauge', labels: {}, site: false },
   { name: 'ftpmasq_build_info', type: 'gauge', labels: {}, site: false },
+  { name: 'ftpmasq_kernel_nft_processes_total', type: 'counter', labels: { process: NFT_PROCESSES }, site: false },
+  { name: 'ftpmasq_kernel_nft_restarts_total', type: 'counter', labels: { cause: NFT_RESTART_REASONS }, site: false },
 ] as const;
 
 const SITE_METRICS = OWN_METRICS.filter((metric) => metric.site);
