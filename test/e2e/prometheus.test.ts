@@ -44,7 +44,7 @@ const CONVERGE_TIMEOUT_MS = 30_000;
 /** The readiness check's 10 s interval, a scrape and a rule evaluation, with room to spare. */
 const UPSTREAM_DOWN_TIMEOUT_MS = 30_000;
 const POLL_MS = 500;
-const RULE_COUNT = 7;
+const RULE_COUNT = 8;
 /** Log lines that belong to the process, not to a session. */
 const PROCESS_MESSAGES = new Set([
   'ftpmasq ready',

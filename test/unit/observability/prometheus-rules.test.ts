@@ -35,7 +35,7 @@ function expressions(rules: string): string[] {
 describe('deploy/prometheus/ftpmasq-rules.yml', () => {
   const exprs = expressions(RULES);
 
-  it('has the seven alerts, each with severity, summary and description', () => {
+  it('has the eight alerts, each with severity, summary and description', () => {
     const alerts = [...RULES.matchAll(/^\s*- alert: (\w+)$/gm)].map((match) => match[1]);
     expect(alerts).toEqual([
       'FtpmasqDown',
@@ -45,6 +45,7 @@ describe('deploy/prometheus/ftpmasq-rules.yml', () => {
       'FtpmasqPassivePortsExhausted',
       'FtpmasqRefusalsSpiking',
       'FtpmasqPreconnectClosedByServer',
+      'FtpmasqKernelNftRestarts',
     ]);
     expect(exprs).toHaveLength(alerts.length);
     expect(RULES.match(/^\s*severity: (critical|warning)$/gm)).toHaveLength(alerts.length);
