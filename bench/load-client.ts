@@ -14,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { FtpControl, type HostPort, retrieve } from './lib/ftp-client.js';
+import { cpuOfTree, readSchedstat, readSystemCpu } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
 
 interface Common {
@@ -33,6 +34,11 @@ export type LoadJob =
       readonly count: number;
       readonly size: number;
       readonly sha256: string;
+      /**
+       * ftpmasq's process, whose CPU (its workers' included) is read around the timed part. Not
+       * mod_proxy's or ProFTPD's: read from here, their live session processes showed no CPU.
+       */
+      readonly proxyPid?: number | undefined;
     })
   | (Common & { readonly mode: 'noop'; readonly count: number })
   | (Common & { readonly mode: 'hold'; readonly count: number; readonly connectConcurrency: number });
@@ -109,9 +115,17 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
     process.exit(1);
   }, job.maxSeconds * 1000);
   const cpuBefore = cpuSeconds();
+  const watched = (): number => (job.proxyPid === undefined ? Number.NaN : cpuOfTree(job.proxyPid));
+  const watchedBefore = watched();
+  const schedBefore = readSchedstat(process.pid);
+  const machineBefore = readSystemCpu();
   const begin = performance.now();
   const results = await Promise.allSettled(controls.map((control) => retrieve(control, job.file, true)));
   const elapsed = (performance.now() - begin) / 1000;
+  const machineAfter = readSystemCpu();
+  const watchedAfter = watched();
+  const schedAfter = readSchedstat(process.pid);
+  const machineBusyFraction = (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total);
   clearTimeout(timer);
   let ok = 0;
   let bytes = 0;
@@ -127,7 +141,21 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
   }
   const clientCpu = cpuSeconds() - cpuBefore;
   await Promise.allSettled(controls.map((control) => control.quit()));
-  emit({ event: 'done', ok, failed: job.count - ok, firstError, bytes, elapsedSeconds: elapsed, clientCpuSeconds: clientCpu });
+  emit({
+    event: 'done',
+    ok,
+    failed: job.count - ok,
+    firstError,
+    bytes,
+    elapsedSeconds: elapsed,
+    clientCpuSeconds: clientCpu,
+    machineBusyFraction,
+    // The transfers alone, without the logins before them and the QUITs after.
+    proxyTransferCpuSeconds: watchedAfter - watchedBefore,
+    // How long this process was runnable but waited for a core: a busy machine shows here first.
+    clientRunSeconds: (schedAfter.runNs - schedBefore.runNs) / 1e9,
+    clientRunQueueWaitSeconds: (schedAfter.waitNs - schedBefore.waitNs) / 1e9,
+  });
 }
 
 async function runNoop(job: Extract<LoadJob, { mode: 'noop' }>): Promise<void> {

@@ -14,15 +14,20 @@ import {
   childrenOf,
   childrenPssKiB,
   cpuOfTree,
+  type IoCounters,
+  type Schedstat,
   peakRssKiB,
   pssAnonKiB,
   pssKiB,
+  readIo,
+  readSchedstat,
   readSystemCpu,
   resetPeakRss,
   rssKiB,
   systemBusySeconds,
 } from './proc.js';
 import { FTP_PASSWORD, FTP_USER, LOAD_CLIENT_PATH, type Target, type World, waitForChildren } from './world.js';
+import { WorkerSplitWindow } from './worker-split.js';
 
 export type Figures = Record<string, number>;
 
@@ -48,8 +53,9 @@ class CpuWindow {
   async close(): Promise<{ proxy: number; server: number; systemBusy: number; softirq: number; wall: number }> {
     const wall = (performance.now() - this.t0) / 1000;
     // Forking servers: a session's CPU is in the parent's totals only once the child is reaped.
+    // ftpmasq's workers never exit: waiting 10 s for them put 10 s of idle workers into the figure.
     const { proxy, server } = this.target;
-    if (proxy !== undefined && this.target.forkingProxy) await waitForChildren(proxy.pid, 0, 10_000);
+    if (proxy !== undefined && this.target.forkingProxy && this.target.childrenStay !== true) await waitForChildren(proxy.pid, 0, 10_000);
     await waitForChildren(server.pid, 0, 10_000);
     const system = systemBusySeconds(this.systemBefore, readSystemCpu());
     return {
@@ -267,6 +273,27 @@ function proxyAnonKiB(target: Target): number {
   return kib;
 }
 
+/** ftpmasq's read and write counters, its workers' included; NaN for the NAT and mod_proxy (children gone before they could be read). */
+function ftpmasqIo(target: Target): IoCounters {
+  const { proxy } = target;
+  if (proxy === undefined || (target.forkingProxy && target.childrenStay !== true)) {
+    return { rchar: Number.NaN, syscr: Number.NaN, wchar: Number.NaN, syscw: Number.NaN };
+  }
+  const pids = [proxy.pid, ...(target.childrenStay === true ? childrenOf(proxy.pid) : [])];
+  const each = pids.map((pid) => readIo(pid));
+  const sum = (key: keyof IoCounters): number => each.reduce((total, io) => total + io[key], 0);
+  return { rchar: sum('rchar'), syscr: sum('syscr'), wchar: sum('wchar'), syscw: sum('syscw') };
+}
+
+/** ftpmasq's run and run-queue wait times, its workers' included; NaN for the NAT and mod_proxy. */
+function ftpmasqSchedstat(target: Target): Schedstat {
+  const { proxy } = target;
+  if (proxy === undefined || (target.forkingProxy && target.childrenStay !== true)) return { runNs: Number.NaN, waitNs: Number.NaN };
+  const pids = [proxy.pid, ...(target.childrenStay === true ? childrenOf(proxy.pid) : [])];
+  const each = pids.map((pid) => readSchedstat(pid));
+  return { runNs: each.reduce((sum, s) => sum + s.runNs, 0), waitNs: each.reduce((sum, s) => sum + s.waitNs, 0) };
+}
+
 /**
  * `count` parallel downloads of the parallel file: aggregate MB/s, all SHA-256 right, and the
  * proxy's peak memory, as anonymous PSS sampled every 50 ms (the same measure for ftpmasq and
@@ -290,6 +317,9 @@ export async function measureParallel(world: World, target: Target, count: numbe
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   })();
+  const split = proxy !== undefined && target.childrenStay === true ? new WorkerSplitWindow(proxy.pid, proxy.logPath) : undefined;
+  const ioBefore = ftpmasqIo(target);
+  const schedBefore = ftpmasqSchedstat(target);
   const window = new CpuWindow(target);
   const file = world.files.parallel;
   let done: ClientRecord;
@@ -301,6 +331,7 @@ export async function measureParallel(world: World, target: Target, count: numbe
       count,
       size: file.size,
       sha256: file.sha256,
+      proxyPid: proxy !== undefined && (!target.forkingProxy || target.childrenStay === true) ? proxy.pid : undefined,
     });
   } finally {
     sampling = false;
@@ -310,6 +341,10 @@ export async function measureParallel(world: World, target: Target, count: numbe
   const ok = numberOf(done, 'ok');
   if (ok !== count) throw new Error(`${count - ok} of ${count} parallel downloads wrong: ${String(done['firstError'])}`);
   const seconds = numberOf(done, 'elapsedSeconds');
+  const gib = (count * file.size) / GIB;
+  const workers = split?.close();
+  const ioAfter = ftpmasqIo(target);
+  const schedAfter = ftpmasqSchedstat(target);
   const hwmMiB = proxy !== undefined && isFtpmasq ? peakRssKiB(proxy.pid) / 1024 : Number.NaN;
   return {
     figures: {
@@ -319,10 +354,25 @@ export async function measureParallel(world: World, target: Target, count: numbe
       proxyPeakAnonAboveIdleMiB: (peakAnon - idleAnon) / 1024,
       proxyPeakRssMiB: hwmMiB,
       proxyPeakRssAboveIdleMiB: hwmMiB - idleRss / 1024,
-      proxyCpuPerGiB: cpu.proxy / ((count * file.size) / GIB),
-      clientCpuPerGiB: numberOf(done, 'clientCpuSeconds') / ((count * file.size) / GIB),
-      serverCpuPerGiB: cpu.server / ((count * file.size) / GIB),
+      proxyCpuPerGiB: cpu.proxy / gib,
+      clientCpuPerGiB: numberOf(done, 'clientCpuSeconds') / gib,
+      serverCpuPerGiB: cpu.server / gib,
+      systemBusyPerGiB: cpu.systemBusy / gib,
+      softirqPerGiB: cpu.softirq / gib,
+      // Both cores, over the timed part only (the load client reads /proc/stat around it).
+      machineBusyPercent: numberOf(done, 'machineBusyFraction') * 100,
+      // ftpmasq over the timed transfers only, without the 50 logins.
+      proxyTransferCpuPerGiB: numberOf(done, 'proxyTransferCpuSeconds') / gib,
+      // The relay's read and write sizes: its data is almost every byte ftpmasq reads and writes.
+      // Waiting for a core while runnable, per second on one: the share of its work that queued behind other processes.
+      proxyRunQueueWaitPerRun: (schedAfter.waitNs - schedBefore.waitNs) / (schedAfter.runNs - schedBefore.runNs),
+      clientRunQueueWaitPerRun: numberOf(done, 'clientRunQueueWaitSeconds') / numberOf(done, 'clientRunSeconds'),
+      // The load client's share of one core over the timed part: near 1, it is the bound.
+      clientCoreShare: numberOf(done, 'clientCpuSeconds') / seconds,
+      proxyBytesPerRead: (ioAfter.rchar - ioBefore.rchar) / (ioAfter.syscr - ioBefore.syscr),
+      proxyBytesPerWrite: (ioAfter.wchar - ioBefore.wchar) / (ioAfter.syscw - ioBefore.syscw),
       seconds,
+      ...(workers === undefined ? {} : { ...workers, primaryCpuPerGiB: (workers['primaryCpuSeconds'] ?? Number.NaN) / gib }),
     },
   };
 }
