@@ -286,6 +286,7 @@ async function main(): Promise<number> {
   }
   const settings = parseArgs(process.argv.slice(2));
   const started = new Date();
+  const loadAverageAtStart = loadavg();
   const profileDir = settings.cpuProf ? join(RESULTS_DIR, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const all = scenarios(settings).filter((scenario) => settings.only === undefined || settings.only.includes(scenario.id));
@@ -357,7 +358,7 @@ async function main(): Promise<number> {
     proftpd: versionOf('/usr/sbin/proftpd', ['-v']),
     modProxy: versionOf('dpkg-query', ['-W', '-f=${Version}', 'proftpd-mod-proxy']),
     curl: versionOf('curl', ['--version']),
-    loadAverageAtStart: loadavg(),
+    loadAverageAtStart,
   };
   const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel, ` +
     `${settings.sessions1} / ${settings.sessions20} short sessions (1 / 20 clients), ${settings.sessionsScripted1} / ${settings.sessionsScripted} vs scripted upstream (1 / 20 clients), ${settings.noopCount} NOOPs, ` +

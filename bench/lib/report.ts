@@ -198,6 +198,12 @@ export function checkTargets(results: readonly RoundResult[], expected: { parall
     ]),
     (value) => value >= 0.9,
   );
+  // Issue 14 item 5: relay mode, with its workers, moves at least mod_proxy's aggregate, in the same run.
+  judge(
+    '50 parallel downloads: relay with --workers 2 >= 1.0x mod_proxy',
+    [['(b) --workers 2', median(results, 'parallel-workers', 'aggregateMbPerSecond', 'relay') / median(results, 'parallel', 'aggregateMbPerSecond', 'modproxy')]],
+    (value) => value >= 1,
+  );
   judge(
     `50 parallel downloads: all ${expected.parallelCount} SHA-256 right`,
     modes.map(([variant, name]) => [name, median(results, 'parallel', 'sha256Ok', variant)]),
