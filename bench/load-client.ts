@@ -39,6 +39,11 @@ export type LoadJob =
        * mod_proxy's or ProFTPD's: read from here, their live session processes showed no CPU.
        */
       readonly proxyPid?: number | undefined;
+      /**
+       * One of several load clients: after the logins it prints `held` and starts the downloads
+       * on a `go` line, so that all of them start together.
+       */
+      readonly waitForGo?: boolean | undefined;
     })
   | (Common & { readonly mode: 'noop'; readonly count: number })
   | (Common & { readonly mode: 'hold'; readonly count: number; readonly connectConcurrency: number });
@@ -110,6 +115,10 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
       return control;
     }),
   );
+  if (job.waitForGo === true) {
+    emit({ event: 'held', held: controls.length });
+    await waitForLine('go');
+  }
   const timer = setTimeout(() => {
     emit({ event: 'error', error: `parallel downloads exceeded ${job.maxSeconds} s` });
     process.exit(1);
@@ -121,7 +130,8 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
   const machineBefore = readSystemCpu();
   const begin = performance.now();
   const results = await Promise.allSettled(controls.map((control) => retrieve(control, job.file, true)));
-  const elapsed = (performance.now() - begin) / 1000;
+  const end = performance.now();
+  const elapsed = (end - begin) / 1000;
   const machineAfter = readSystemCpu();
   const watchedAfter = watched();
   const schedAfter = readSchedstat(process.pid);
@@ -148,6 +158,9 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
     firstError,
     bytes,
     elapsedSeconds: elapsed,
+    // Wall-clock milliseconds, so that several clients' windows can be joined.
+    beganAtMs: performance.timeOrigin + begin,
+    endedAtMs: performance.timeOrigin + end,
     clientCpuSeconds: clientCpu,
     machineBusyFraction,
     // The transfers alone, without the logins before them and the QUITs after.
@@ -172,6 +185,12 @@ async function runNoop(job: Extract<LoadJob, { mode: 'noop' }>): Promise<void> {
   }
   await control.quit();
   emit({ event: 'done', ok: samples.length, p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) });
+}
+
+async function waitForLine(expected: string): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) if (line === expected) break;
+  lines.close();
 }
 
 async function runHold(job: Extract<LoadJob, { mode: 'hold' }>): Promise<void> {

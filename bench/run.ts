@@ -9,6 +9,7 @@
  *   npm run bench -- --only ftps-download,ftps-upload   only the FTPS transfers (relay and mod_proxy)
  *   npm run bench -- --cpu-prof        ftpmasq writes .cpuprofile files to bench/results/profiles/
  *   npm run bench -- --only parallel,parallel-workers --parallel-mib 64   longer parallel downloads (to profile)
+ *   npm run bench -- --only parallel,parallel-workers --parallel-clients 4  the 50 downloads over 4 load clients
  *
  * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
  */
@@ -42,6 +43,7 @@ interface Settings {
   readonly transferBytes: number;
   readonly parallelCount: number;
   readonly parallelBytes: number;
+  readonly parallelClients: number;
   readonly sessions1: number;
   readonly sessions20: number;
   readonly sessionsScripted: number;
@@ -64,7 +66,7 @@ function parseArgs(argv: readonly string[]): Settings {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} expects a positive integer, got ${text}`);
     return n;
   };
-  const known = new Set(['--world-only', '--quick', '--cpu-prof', '--rounds', '--only', '--variants', '--held', '--held-proftpd', '--transfer-mib', '--parallel-mib']);
+  const known = new Set(['--world-only', '--quick', '--cpu-prof', '--rounds', '--only', '--variants', '--held', '--held-proftpd', '--transfer-mib', '--parallel-mib', '--parallel-clients']);
   for (const arg of argv) {
     if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown flag ${arg}; flags: ${[...known].join(' ')}`);
   }
@@ -82,6 +84,7 @@ function parseArgs(argv: readonly string[]): Settings {
     transferBytes: int('--transfer-mib', quick ? 64 : 1024) * MIB,
     parallelCount: 50,
     parallelBytes: int('--parallel-mib', quick ? 2 : 16) * MIB,
+    parallelClients: int('--parallel-clients', 1),
     sessions1: quick ? 30 : 100,
     sessions20: quick ? 200 : 1000,
     sessionsScripted: quick ? 500 : 5000,
@@ -155,7 +158,9 @@ function scenarios(settings: Settings): Scenario[] {
       // A fresh ftpmasq process, so its peak memory is this workload's and not the history of
       // the 1 GiB transfers before it; mod_proxy's sessions are fresh processes anyway.
       measure: (world, variant, round) =>
-        withFreshFtpmasq(world, variant, `parallel-${round}`, (target) => measureParallel(world, target, settings.parallelCount)),
+        withFreshFtpmasq(world, variant, `parallel-${round}`, (target) =>
+          measureParallel(world, target, settings.parallelCount, settings.parallelClients),
+        ),
     },
     {
       // The same 50 downloads through relay mode with two worker processes (issue 14, item 5),
@@ -166,7 +171,13 @@ function scenarios(settings: Settings): Scenario[] {
       group: 'parallel',
       variants: ['relay'],
       measure: (world, variant, round) =>
-        withFreshFtpmasq(world, variant, `parallel-workers-${round}`, (target) => measureParallel(world, target, settings.parallelCount), 2),
+        withFreshFtpmasq(
+          world,
+          variant,
+          `parallel-workers-${round}`,
+          (target) => measureParallel(world, target, settings.parallelCount, settings.parallelClients),
+          2,
+        ),
     },
     {
       id: 'noop',
@@ -360,7 +371,8 @@ async function main(): Promise<number> {
     curl: versionOf('curl', ['--version']),
     loadAverageAtStart,
   };
-  const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel, ` +
+  const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel` +
+    `${settings.parallelClients > 1 ? ` (${settings.parallelClients} load clients)` : ''}, ` +
     `${settings.sessions1} / ${settings.sessions20} short sessions (1 / 20 clients), ${settings.sessionsScripted1} / ${settings.sessionsScripted} vs scripted upstream (1 / 20 clients), ${settings.noopCount} NOOPs, ` +
     `${settings.heldScripted} held vs scripted upstream, ${settings.heldProftpd} held vs ProFTPD, ${settings.rounds} rounds`;
   const failures = results.filter((result) => result.error !== undefined);

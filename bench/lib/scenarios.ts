@@ -273,6 +273,65 @@ function proxyAnonKiB(target: Target): number {
   return kib;
 }
 
+type ParallelJob = Extract<LoadJob, { mode: 'parallel' }>;
+
+/** `total` split into `parts` whole numbers that differ by at most one, larger first. */
+export function splitCount(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0)).filter((n) => n > 0);
+}
+
+/**
+ * The downloads of `job` split over `clients` load-client processes (one process hashing SHA-256
+ * tops out at about one core): each logs in its share, and all start on one `go`. The result is
+ * one record as from a single client: sums, and the window from the first start to the last end.
+ */
+async function runLoadClients(world: World, job: ParallelJob, clients: number): Promise<ClientRecord> {
+  const counts = splitCount(job.count, clients);
+  let arrived = 0;
+  let releaseAll: () => void = () => undefined;
+  let failAll: (error: unknown) => void = () => undefined;
+  const allHeld = new Promise<void>((resolve, reject) => {
+    releaseAll = resolve;
+    failAll = reject;
+  });
+  allHeld.catch(() => undefined);
+  const records: ClientRecord[] = [];
+  const runs = counts.map(async (count, index) => {
+    const own: ParallelJob = { ...job, count, waitForGo: true, proxyPid: index === 0 ? job.proxyPid : undefined };
+    try {
+      await runLoadClient(world, own, async (_held, ask) => {
+        arrived += 1;
+        if (arrived === counts.length) releaseAll();
+        await allHeld;
+        const record = await ask('go', 'done');
+        if (record['event'] === 'error') throw new Error(`load client ${index}: ${String(record['error'])}`);
+        records[index] = record;
+      });
+    } catch (error) {
+      failAll(error);
+      throw error;
+    }
+  });
+  await Promise.all(runs);
+  const sum = (key: string): number => records.reduce((total, record) => total + numberOf(record, key), 0);
+  const began = Math.min(...records.map((record) => numberOf(record, 'beganAtMs')));
+  const ended = Math.max(...records.map((record) => numberOf(record, 'endedAtMs')));
+  return {
+    event: 'done',
+    ok: sum('ok'),
+    failed: sum('failed'),
+    firstError: records.map((record) => record['firstError']).find((error) => error !== undefined),
+    bytes: sum('bytes'),
+    elapsedSeconds: (ended - began) / 1000,
+    clientCpuSeconds: sum('clientCpuSeconds'),
+    machineBusyFraction: sum('machineBusyFraction') / records.length,
+    proxyTransferCpuSeconds: numberOf(records[0] ?? {}, 'proxyTransferCpuSeconds'),
+    clientRunSeconds: sum('clientRunSeconds'),
+    clientRunQueueWaitSeconds: sum('clientRunQueueWaitSeconds'),
+    clients: records.length,
+  };
+}
+
 /** ftpmasq's read and write counters, its workers' included; NaN for the NAT and mod_proxy (children gone before they could be read). */
 function ftpmasqIo(target: Target): IoCounters {
   const { proxy } = target;
@@ -300,7 +359,7 @@ function ftpmasqSchedstat(target: Target): Schedstat {
  * for mod_proxy's processes) and, for ftpmasq, VmHWM (every resident page, the ~43 MiB of the
  * node binary's shared text included).
  */
-export async function measureParallel(world: World, target: Target, count: number): Promise<Measurement> {
+export async function measureParallel(world: World, target: Target, count: number, clients = 1): Promise<Measurement> {
   const proxy = target.proxy;
   const isFtpmasq = proxy !== undefined && !target.forkingProxy;
   let idleRss = Number.NaN;
@@ -323,16 +382,17 @@ export async function measureParallel(world: World, target: Target, count: numbe
   const window = new CpuWindow(target);
   const file = world.files.parallel;
   let done: ClientRecord;
+  const job: ParallelJob = {
+    mode: 'parallel',
+    ...common(target, 300),
+    file: file.name,
+    count,
+    size: file.size,
+    sha256: file.sha256,
+    proxyPid: proxy !== undefined && (!target.forkingProxy || target.childrenStay === true) ? proxy.pid : undefined,
+  };
   try {
-    done = await runLoadClient(world, {
-      mode: 'parallel',
-      ...common(target, 300),
-      file: file.name,
-      count,
-      size: file.size,
-      sha256: file.sha256,
-      proxyPid: proxy !== undefined && (!target.forkingProxy || target.childrenStay === true) ? proxy.pid : undefined,
-    });
+    done = clients <= 1 ? await runLoadClient(world, job) : await runLoadClients(world, job, clients);
   } finally {
     sampling = false;
     await sampler;
@@ -367,8 +427,9 @@ export async function measureParallel(world: World, target: Target, count: numbe
       // Waiting for a core while runnable, per second on one: the share of its work that queued behind other processes.
       proxyRunQueueWaitPerRun: (schedAfter.waitNs - schedBefore.waitNs) / (schedAfter.runNs - schedBefore.runNs),
       clientRunQueueWaitPerRun: numberOf(done, 'clientRunQueueWaitSeconds') / numberOf(done, 'clientRunSeconds'),
-      // The load client's share of one core over the timed part: near 1, it is the bound.
+      // Cores the load client used over the timed part: near 1 for one client, it is the bound.
       clientCoreShare: numberOf(done, 'clientCpuSeconds') / seconds,
+      loadClients: clients,
       proxyBytesPerRead: (ioAfter.rchar - ioBefore.rchar) / (ioAfter.syscr - ioBefore.syscr),
       proxyBytesPerWrite: (ioAfter.wchar - ioBefore.wchar) / (ioAfter.syscw - ioBefore.syscw),
       seconds,
