@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { FtpControl, type HostPort, retrieve } from './lib/ftp-client.js';
-import { cpuOfTree, readSchedstat, readSystemCpu } from './lib/proc.js';
+import { readSchedstat, readSystemCpu, runSecondsOfTree } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
 
 interface Common {
@@ -34,11 +34,9 @@ export type LoadJob =
       readonly count: number;
       readonly size: number;
       readonly sha256: string;
-      /**
-       * ftpmasq's process, whose CPU (its workers' included) is read around the timed part. Not
-       * mod_proxy's or ProFTPD's: read from here, their live session processes showed no CPU.
-       */
+      /** The proxy's and the server's processes, whose CPU (live children included) is read around the timed part. */
       readonly proxyPid?: number | undefined;
+      readonly serverPid?: number | undefined;
       /**
        * One of several load clients: after the logins it prints `held` and starts the downloads
        * on a `go` line, so that all of them start together.
@@ -124,7 +122,10 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
     process.exit(1);
   }, job.maxSeconds * 1000);
   const cpuBefore = cpuSeconds();
-  const watched = (): number => (job.proxyPid === undefined ? Number.NaN : cpuOfTree(job.proxyPid));
+  const watched = (): { proxy: number; server: number } => ({
+    proxy: job.proxyPid === undefined ? Number.NaN : runSecondsOfTree(job.proxyPid),
+    server: job.serverPid === undefined ? Number.NaN : runSecondsOfTree(job.serverPid),
+  });
   const watchedBefore = watched();
   const schedBefore = readSchedstat(process.pid);
   const machineBefore = readSystemCpu();
@@ -164,7 +165,8 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
     clientCpuSeconds: clientCpu,
     machineBusyFraction,
     // The transfers alone, without the logins before them and the QUITs after.
-    proxyTransferCpuSeconds: watchedAfter - watchedBefore,
+    proxyTransferCpuSeconds: watchedAfter.proxy - watchedBefore.proxy,
+    serverTransferCpuSeconds: watchedAfter.server - watchedBefore.server,
     // How long this process was runnable but waited for a core: a busy machine shows here first.
     clientRunSeconds: (schedAfter.runNs - schedBefore.runNs) / 1e9,
     clientRunQueueWaitSeconds: (schedAfter.waitNs - schedBefore.waitNs) / 1e9,

@@ -168,6 +168,17 @@ export function readSchedstat(pid: number): Schedstat {
   return { runNs, waitNs };
 }
 
+/**
+ * CPU seconds of a process and its live children from the scheduler's nanosecond counters. For a
+ * short window over many session processes (mod_proxy, ProFTPD): /proc/<pid>/stat counts whole
+ * ticks of 10 ms per process, and 50 sessions of a few ms each read as nothing.
+ */
+export function runSecondsOfTree(pid: number): number {
+  let ns = readSchedstat(pid).runNs;
+  for (const child of childrenOf(pid)) ns += readSchedstat(child).runNs;
+  return ns / 1e9;
+}
+
 export interface SystemCpu {
   /** Jiffies, all cores together: busy (user+nice+system+irq+softirq+steal) and total. */
   readonly busy: number;

@@ -297,7 +297,13 @@ async function runLoadClients(world: World, job: ParallelJob, clients: number): 
   allHeld.catch(() => undefined);
   const records: ClientRecord[] = [];
   const runs = counts.map(async (count, index) => {
-    const own: ParallelJob = { ...job, count, waitForGo: true, proxyPid: index === 0 ? job.proxyPid : undefined };
+    const own: ParallelJob = {
+      ...job,
+      count,
+      waitForGo: true,
+      proxyPid: index === 0 ? job.proxyPid : undefined,
+      serverPid: index === 0 ? job.serverPid : undefined,
+    };
     try {
       await runLoadClient(world, own, async (_held, ask) => {
         arrived += 1;
@@ -326,6 +332,7 @@ async function runLoadClients(world: World, job: ParallelJob, clients: number): 
     clientCpuSeconds: sum('clientCpuSeconds'),
     machineBusyFraction: sum('machineBusyFraction') / records.length,
     proxyTransferCpuSeconds: numberOf(records[0] ?? {}, 'proxyTransferCpuSeconds'),
+    serverTransferCpuSeconds: numberOf(records[0] ?? {}, 'serverTransferCpuSeconds'),
     clientRunSeconds: sum('clientRunSeconds'),
     clientRunQueueWaitSeconds: sum('clientRunQueueWaitSeconds'),
     clients: records.length,
@@ -389,7 +396,8 @@ export async function measureParallel(world: World, target: Target, count: numbe
     count,
     size: file.size,
     sha256: file.sha256,
-    proxyPid: proxy !== undefined && (!target.forkingProxy || target.childrenStay === true) ? proxy.pid : undefined,
+    proxyPid: proxy?.pid,
+    serverPid: target.server.pid,
   };
   try {
     done = clients <= 1 ? await runLoadClient(world, job) : await runLoadClients(world, job, clients);
@@ -421,8 +429,9 @@ export async function measureParallel(world: World, target: Target, count: numbe
       softirqPerGiB: cpu.softirq / gib,
       // Both cores, over the timed part only (the load client reads /proc/stat around it).
       machineBusyPercent: numberOf(done, 'machineBusyFraction') * 100,
-      // ftpmasq over the timed transfers only, without the 50 logins.
+      // Over the timed transfers only, without the 50 logins (for mod_proxy, 50 forks and logins).
       proxyTransferCpuPerGiB: numberOf(done, 'proxyTransferCpuSeconds') / gib,
+      serverTransferCpuPerGiB: numberOf(done, 'serverTransferCpuSeconds') / gib,
       // The relay's read and write sizes: its data is almost every byte ftpmasq reads and writes.
       // Waiting for a core while runnable, per second on one: the share of its work that queued behind other processes.
       proxyRunQueueWaitPerRun: (schedAfter.waitNs - schedBefore.waitNs) / (schedAfter.runNs - schedBefore.runNs),
