@@ -63,14 +63,17 @@ export class WorkerSplitWindow {
     const connections = perWorker.map((share) => share.dataConnections);
     const bytes = perWorker.map((share) => share.bytesToClient);
     const totalBytes = bytes.reduce((sum, value) => sum + value, 0);
+    // No worker at the start (a primary that lost them all): NaN, not Math.min's Infinity.
+    const min = (values: number[]): number => (values.length === 0 ? Number.NaN : Math.min(...values));
+    const max = (values: number[]): number => (values.length === 0 ? Number.NaN : Math.max(...values));
     return {
       primaryCpuSeconds,
-      workerCpuSecondsMin: Math.min(...workerCpu),
-      workerCpuSecondsMax: Math.max(...workerCpu),
-      workerDataConnectionsMin: Math.min(...connections),
-      workerDataConnectionsMax: Math.max(...connections),
+      workerCpuSecondsMin: min(workerCpu),
+      workerCpuSecondsMax: max(workerCpu),
+      workerDataConnectionsMin: min(connections),
+      workerDataConnectionsMax: max(connections),
       // Of every byte the workers relayed to clients, the busiest worker's part (0.5 is even for two).
-      workerBytesShareMax: totalBytes === 0 ? Number.NaN : Math.max(...bytes) / totalBytes,
+      workerBytesShareMax: totalBytes === 0 ? Number.NaN : max(bytes) / totalBytes,
       // Data connections logged by a process that was not a worker at the start (a restarted one).
       strayDataConnections: [...shares].filter(([pid]) => !this.workersBefore.has(pid)).reduce((sum, [, share]) => sum + share.dataConnections, 0),
     };
