@@ -169,14 +169,22 @@ export function readSchedstat(pid: number): Schedstat {
 }
 
 /**
- * CPU seconds of a process and its live children from the scheduler's nanosecond counters. For a
- * short window over many session processes (mod_proxy, ProFTPD): /proc/<pid>/stat counts whole
- * ticks of 10 ms per process, and 50 sessions of a few ms each read as nothing.
+ * CPU seconds of a process, its reaped children and its live children, the live ones from the
+ * scheduler's nanosecond counters. For a short window over many session processes (mod_proxy,
+ * ProFTPD): /proc/<pid>/stat counts whole ticks of 10 ms per process, and 50 sessions of a few ms
+ * each read as nothing. A child reaped within the window moves from the live sum to the parent's
+ * reaped-children total (kept in nanoseconds by the kernel, so one rounding for all of them).
  */
 export function runSecondsOfTree(pid: number): number {
+  let seconds: number;
+  try {
+    seconds = readCpu(pid).reapedChildren;
+  } catch {
+    return Number.NaN;
+  }
   let ns = readSchedstat(pid).runNs;
   for (const child of childrenOf(pid)) ns += readSchedstat(child).runNs;
-  return ns / 1e9;
+  return seconds + ns / 1e9;
 }
 
 export interface SystemCpu {
