@@ -14,6 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { FtpControl, type HostPort, retrieve } from './lib/ftp-client.js';
+import { readSchedstat, readSystemCpu, runSecondsOfTree } from './lib/proc.js';
 import { percentile } from './lib/stats.js';
 
 interface Common {
@@ -33,6 +34,14 @@ export type LoadJob =
       readonly count: number;
       readonly size: number;
       readonly sha256: string;
+      /** The proxy's and the server's processes, whose CPU (live children included) is read around the timed part. */
+      readonly proxyPid?: number | undefined;
+      readonly serverPid?: number | undefined;
+      /**
+       * One of several load clients: after the logins it prints `held` and starts the downloads
+       * on a `go` line, so that all of them start together.
+       */
+      readonly waitForGo?: boolean | undefined;
     })
   | (Common & { readonly mode: 'noop'; readonly count: number })
   | (Common & { readonly mode: 'hold'; readonly count: number; readonly connectConcurrency: number });
@@ -104,14 +113,30 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
       return control;
     }),
   );
+  if (job.waitForGo === true) {
+    emit({ event: 'held', held: controls.length });
+    await waitForLine('go');
+  }
   const timer = setTimeout(() => {
     emit({ event: 'error', error: `parallel downloads exceeded ${job.maxSeconds} s` });
     process.exit(1);
   }, job.maxSeconds * 1000);
   const cpuBefore = cpuSeconds();
+  const watched = (): { proxy: number; server: number } => ({
+    proxy: job.proxyPid === undefined ? Number.NaN : runSecondsOfTree(job.proxyPid),
+    server: job.serverPid === undefined ? Number.NaN : runSecondsOfTree(job.serverPid),
+  });
+  const watchedBefore = watched();
+  const schedBefore = readSchedstat(process.pid);
+  const machineBefore = readSystemCpu();
   const begin = performance.now();
   const results = await Promise.allSettled(controls.map((control) => retrieve(control, job.file, true)));
-  const elapsed = (performance.now() - begin) / 1000;
+  const end = performance.now();
+  const elapsed = (end - begin) / 1000;
+  const machineAfter = readSystemCpu();
+  const watchedAfter = watched();
+  const schedAfter = readSchedstat(process.pid);
+  const machineBusyFraction = (machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total);
   clearTimeout(timer);
   let ok = 0;
   let bytes = 0;
@@ -127,7 +152,25 @@ async function runParallel(job: Extract<LoadJob, { mode: 'parallel' }>): Promise
   }
   const clientCpu = cpuSeconds() - cpuBefore;
   await Promise.allSettled(controls.map((control) => control.quit()));
-  emit({ event: 'done', ok, failed: job.count - ok, firstError, bytes, elapsedSeconds: elapsed, clientCpuSeconds: clientCpu });
+  emit({
+    event: 'done',
+    ok,
+    failed: job.count - ok,
+    firstError,
+    bytes,
+    elapsedSeconds: elapsed,
+    // Wall-clock milliseconds, so that several clients' windows can be joined.
+    beganAtMs: performance.timeOrigin + begin,
+    endedAtMs: performance.timeOrigin + end,
+    clientCpuSeconds: clientCpu,
+    machineBusyFraction,
+    // The transfers alone, without the logins before them and the QUITs after.
+    proxyTransferCpuSeconds: watchedAfter.proxy - watchedBefore.proxy,
+    serverTransferCpuSeconds: watchedAfter.server - watchedBefore.server,
+    // How long this process was runnable but waited for a core: a busy machine shows here first.
+    clientRunSeconds: (schedAfter.runNs - schedBefore.runNs) / 1e9,
+    clientRunQueueWaitSeconds: (schedAfter.waitNs - schedBefore.waitNs) / 1e9,
+  });
 }
 
 async function runNoop(job: Extract<LoadJob, { mode: 'noop' }>): Promise<void> {
@@ -144,6 +187,12 @@ async function runNoop(job: Extract<LoadJob, { mode: 'noop' }>): Promise<void> {
   }
   await control.quit();
   emit({ event: 'done', ok: samples.length, p50Us: percentile(samples, 50), p99Us: percentile(samples, 99) });
+}
+
+async function waitForLine(expected: string): Promise<void> {
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) if (line === expected) break;
+  lines.close();
 }
 
 async function runHold(job: Extract<LoadJob, { mode: 'hold' }>): Promise<void> {

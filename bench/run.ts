@@ -8,6 +8,8 @@
  *   npm run bench -- --rounds 5 --only download,upload --variants direct,relay
  *   npm run bench -- --only ftps-download,ftps-upload   only the FTPS transfers (relay and mod_proxy)
  *   npm run bench -- --cpu-prof        ftpmasq writes .cpuprofile files to bench/results/profiles/
+ *   npm run bench -- --only parallel,parallel-workers --parallel-mib 64   longer parallel downloads (to profile)
+ *   npm run bench -- --only parallel,parallel-workers --parallel-clients 4  the 50 downloads over 4 load clients
  *
  * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
  */
@@ -16,6 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { batchesOf, runOrder } from './lib/batches.js';
 import { type RoundResult, DETAIL_ROWS, ROWS, checkTargets, markdownTable, targetsTable } from './lib/report.js';
 import {
   type Measurement,
@@ -42,6 +45,7 @@ interface Settings {
   readonly transferBytes: number;
   readonly parallelCount: number;
   readonly parallelBytes: number;
+  readonly parallelClients: number;
   readonly sessions1: number;
   readonly sessions20: number;
   readonly sessionsScripted: number;
@@ -64,7 +68,7 @@ function parseArgs(argv: readonly string[]): Settings {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} expects a positive integer, got ${text}`);
     return n;
   };
-  const known = new Set(['--world-only', '--quick', '--cpu-prof', '--rounds', '--only', '--variants', '--held', '--held-proftpd', '--transfer-mib']);
+  const known = new Set(['--world-only', '--quick', '--cpu-prof', '--rounds', '--only', '--variants', '--held', '--held-proftpd', '--transfer-mib', '--parallel-mib', '--parallel-clients']);
   for (const arg of argv) {
     if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown flag ${arg}; flags: ${[...known].join(' ')}`);
   }
@@ -81,7 +85,8 @@ function parseArgs(argv: readonly string[]): Settings {
     cpuProf: argv.includes('--cpu-prof'),
     transferBytes: int('--transfer-mib', quick ? 64 : 1024) * MIB,
     parallelCount: 50,
-    parallelBytes: (quick ? 2 : 16) * MIB,
+    parallelBytes: int('--parallel-mib', quick ? 2 : 16) * MIB,
+    parallelClients: int('--parallel-clients', 1),
     sessions1: quick ? 30 : 100,
     sessions20: quick ? 200 : 1000,
     sessionsScripted: quick ? 500 : 5000,
@@ -94,6 +99,11 @@ function parseArgs(argv: readonly string[]): Settings {
 
 interface Scenario {
   readonly id: string;
+  /**
+   * Scenarios of one group run round by round together (round 1 of each, then round 2 of each),
+   * so that figures compared across them share the machine's conditions as variants do.
+   */
+  readonly group?: string;
   readonly variants: readonly Variant[];
   measure(world: World, variant: Variant, round: number): Promise<Measurement>;
 }
@@ -160,11 +170,14 @@ function scenarios(settings: Settings): Scenario[] {
     })),
     {
       id: 'parallel',
+      group: 'parallel',
       variants: VARIANTS,
       // A fresh ftpmasq process, so its peak memory is this workload's and not the history of
       // the 1 GiB transfers before it; mod_proxy's sessions are fresh processes anyway.
       measure: (world, variant, round) =>
-        withFreshFtpmasq(world, variant, `parallel-${round}`, (target) => measureParallel(world, target, settings.parallelCount)),
+        withFreshFtpmasq(world, variant, `parallel-${round}`, (target) =>
+          measureParallel(world, target, settings.parallelCount, settings.parallelClients),
+        ),
     },
     {
       // The same 50 downloads through relay mode with two worker processes (issue 14, item 5),
@@ -172,9 +185,16 @@ function scenarios(settings: Settings): Scenario[] {
       // the primary and its workers, as over mod_proxy's processes (the end of the window waits
       // up to 10 s for children to go, which workers never do: wall time is taken before it).
       id: 'parallel-workers',
+      group: 'parallel',
       variants: ['relay'],
       measure: (world, variant, round) =>
-        withFreshFtpmasq(world, variant, `parallel-workers-${round}`, (target) => measureParallel(world, target, settings.parallelCount), 2),
+        withFreshFtpmasq(
+          world,
+          variant,
+          `parallel-workers-${round}`,
+          (target) => measureParallel(world, target, settings.parallelCount, settings.parallelClients),
+          2,
+        ),
     },
     {
       id: 'noop',
@@ -241,7 +261,13 @@ async function withFreshFtpmasq(
   });
   try {
     const forkingProxy = workers !== undefined && workers > 1;
-    return await measure({ ...world.target(variant), endpoint: { host: PUBLIC_ADDRESS, port: PORTS.heldProxy }, proxy, forkingProxy });
+    return await measure({
+      ...world.target(variant),
+      endpoint: { host: PUBLIC_ADDRESS, port: PORTS.heldProxy },
+      proxy,
+      forkingProxy,
+      childrenStay: forkingProxy,
+    });
   } finally {
     await proxy.stop();
   }
@@ -290,6 +316,7 @@ async function main(): Promise<number> {
   }
   const settings = parseArgs(process.argv.slice(2));
   const started = new Date();
+  const loadAverageAtStart = loadavg();
   const profileDir = settings.cpuProf ? join(RESULTS_DIR, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const all = scenarios(settings).filter((scenario) => settings.only === undefined || settings.only.includes(scenario.id));
@@ -322,21 +349,21 @@ async function main(): Promise<number> {
 
   const results: RoundResult[] = [];
   try {
-    for (const scenario of all) {
-      const variants = scenario.variants.filter((variant) => settings.variants.includes(variant));
-      for (let round = 1; round <= settings.rounds && !stopping; round++) {
-        for (const variant of variants) {
-          if (stopping) break;
-          try {
-            const measurement = await scenario.measure(world, variant, round);
-            results.push({ scenario: scenario.id, variant, round, figures: measurement.figures });
-            const notes = measurement.notes === undefined ? '' : ` ${JSON.stringify(measurement.notes)}`;
-            log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}${notes}`);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            results.push({ scenario: scenario.id, variant, round, figures: {}, error: message });
-            log(`${scenario.id} round ${round} ${variant}: FAILED ${message}`);
-          }
+    for (const batch of batchesOf(all)) {
+      const variantsOf = (scenario: Scenario): Variant[] => scenario.variants.filter((variant) => settings.variants.includes(variant));
+      for (const { scenario, variant, round } of runOrder(batch, settings.rounds, variantsOf)) {
+        if (stopping) break;
+        try {
+          // Other work on the machine shows in the figures: each round keeps the load it started under.
+          const loadAverage1 = loadavg()[0] ?? Number.NaN;
+          const measurement = await scenario.measure(world, variant, round);
+          results.push({ scenario: scenario.id, variant, round, figures: { ...measurement.figures, loadAverage1 } });
+          const notes = measurement.notes === undefined ? '' : ` ${JSON.stringify(measurement.notes)}`;
+          log(`${scenario.id} round ${round} ${variant}: ${describe(measurement.figures)}${notes}`);
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          results.push({ scenario: scenario.id, variant, round, figures: {}, error: message });
+          log(`${scenario.id} round ${round} ${variant}: FAILED ${message}`);
         }
       }
     }
@@ -361,9 +388,10 @@ async function main(): Promise<number> {
     proftpd: versionOf('/usr/sbin/proftpd', ['-v']),
     modProxy: versionOf('dpkg-query', ['-W', '-f=${Version}', 'proftpd-mod-proxy']),
     curl: versionOf('curl', ['--version']),
-    loadAverageAtStart: loadavg(),
+    loadAverageAtStart,
   };
-  const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel, ` +
+  const sizes = `transfers ${settings.transferBytes / MIB} MiB, ${settings.parallelCount} x ${settings.parallelBytes / MIB} MiB parallel` +
+    `${settings.parallelClients > 1 ? ` (${settings.parallelClients} load clients)` : ''}, ` +
     `${settings.sessions1} / ${settings.sessions20} short sessions (1 / 20 clients), ${settings.sessionsScripted1} / ${settings.sessionsScripted} vs scripted upstream (1 / 20 clients), ${settings.noopCount} NOOPs, ` +
     `${settings.heldScripted} held vs scripted upstream, ${settings.heldProftpd} held vs ProFTPD, ${settings.rounds} rounds`;
   const failures = results.filter((result) => result.error !== undefined);

@@ -87,8 +87,24 @@ export const DETAIL_ROWS: readonly Row[] = [
   { scenario: 'sessions-scripted-20', figure: 'clientCpuMsPerSession', label: 'short sessions vs scripted upstream: load client CPU ms/session', decimals: 2 },
   { scenario: 'parallel', figure: 'proxyCpuPerGiB', label: '50 parallel downloads: proxy CPU-s per GiB', decimals: 2 },
   { scenario: 'parallel-workers', figure: 'proxyCpuPerGiB', label: '50 parallel downloads, --workers 2: proxy CPU-s per GiB (primary and workers)', decimals: 2 },
+  { scenario: 'parallel', figure: 'proxyTransferCpuPerGiB', label: '50 parallel downloads: proxy CPU-s per GiB, transfers only (no logins)', decimals: 2 },
+  { scenario: 'parallel-workers', figure: 'proxyTransferCpuPerGiB', label: '50 parallel downloads, --workers 2: proxy CPU-s per GiB, transfers only', decimals: 2 },
+  { scenario: 'parallel', figure: 'serverTransferCpuPerGiB', label: '50 parallel downloads: ProFTPD CPU-s per GiB, transfers only', decimals: 2 },
+  { scenario: 'parallel-workers', figure: 'primaryCpuPerGiB', label: '50 parallel downloads, --workers 2: the primary alone, CPU-s per GiB', decimals: 3 },
+  { scenario: 'parallel-workers', figure: 'workerDataConnectionsMin', label: '50 parallel downloads, --workers 2: data connections of the less busy worker', decimals: 0 },
+  { scenario: 'parallel-workers', figure: 'workerBytesShareMax', label: '50 parallel downloads, --workers 2: the busier worker\'s share of the bytes', decimals: 2 },
   { scenario: 'parallel', figure: 'serverCpuPerGiB', label: '50 parallel downloads: ProFTPD CPU-s per GiB', decimals: 2 },
   { scenario: 'parallel', figure: 'clientCpuPerGiB', label: '50 parallel downloads: load client CPU-s per GiB (SHA-256)', decimals: 2 },
+  { scenario: 'parallel', figure: 'machineBusyPercent', label: '50 parallel downloads: both cores busy during the transfers, %', decimals: 0 },
+  { scenario: 'parallel-workers', figure: 'machineBusyPercent', label: '50 parallel downloads, --workers 2: both cores busy during the transfers, %', decimals: 0 },
+  { scenario: 'parallel', figure: 'proxyBytesPerRead', label: '50 parallel downloads: ftpmasq bytes per read(2)', decimals: 0 },
+  { scenario: 'parallel-workers', figure: 'proxyBytesPerRead', label: '50 parallel downloads, --workers 2: ftpmasq bytes per read(2)', decimals: 0 },
+  { scenario: 'parallel', figure: 'clientCoreShare', label: '50 parallel downloads: cores the load clients used during the transfers', decimals: 2 },
+  { scenario: 'parallel-workers', figure: 'clientCoreShare', label: '50 parallel downloads, --workers 2: cores the load clients used', decimals: 2 },
+  { scenario: 'parallel', figure: 'proxyRunQueueWaitPerRun', label: '50 parallel downloads: ftpmasq run-queue wait per second run', decimals: 2 },
+  { scenario: 'parallel-workers', figure: 'proxyRunQueueWaitPerRun', label: '50 parallel downloads, --workers 2: ftpmasq run-queue wait per second run', decimals: 2 },
+  { scenario: 'parallel', figure: 'loadAverage1', label: '50 parallel downloads: load average (1 min) before the round', decimals: 1 },
+  { scenario: 'parallel-workers', figure: 'loadAverage1', label: '50 parallel downloads, --workers 2: load average (1 min) before the round', decimals: 1 },
   { scenario: 'parallel', figure: 'proxyPeakAnonAboveIdleMiB', label: '50 parallel downloads: proxy peak anonymous memory above idle MiB', decimals: 1 },
   { scenario: 'parallel', figure: 'proxyPeakRssAboveIdleMiB', label: '50 parallel downloads: ftpmasq peak RSS above idle MiB', decimals: 1 },
   { scenario: 'held-scripted', figure: 'held', label: 'held sessions vs scripted upstream, count', decimals: 0 },
@@ -187,6 +203,12 @@ export function checkTargets(results: readonly RoundResult[], expected: { parall
       median(results, 'parallel', 'aggregateMbPerSecond', variant) / median(results, 'parallel', 'aggregateMbPerSecond', 'direct'),
     ]),
     (value) => value >= 0.9,
+  );
+  // Issue 14 item 5: relay mode, with its workers, moves at least mod_proxy's aggregate, in the same run.
+  judge(
+    '50 parallel downloads: relay with --workers 2 >= 1.0x mod_proxy',
+    [['(b) --workers 2', median(results, 'parallel-workers', 'aggregateMbPerSecond', 'relay') / median(results, 'parallel', 'aggregateMbPerSecond', 'modproxy')]],
+    (value) => value >= 1,
   );
   judge(
     `50 parallel downloads: all ${expected.parallelCount} SHA-256 right`,

@@ -14,15 +14,20 @@ import {
   childrenOf,
   childrenPssKiB,
   cpuOfTree,
+  type IoCounters,
+  type Schedstat,
   peakRssKiB,
   pssAnonKiB,
   pssKiB,
+  readIo,
+  readSchedstat,
   readSystemCpu,
   resetPeakRss,
   rssKiB,
   systemBusySeconds,
 } from './proc.js';
 import { FTP_PASSWORD, FTP_USER, LOAD_CLIENT_PATH, type Target, type World, waitForChildren } from './world.js';
+import { WorkerSplitWindow } from './worker-split.js';
 
 export type Figures = Record<string, number>;
 
@@ -48,8 +53,9 @@ class CpuWindow {
   async close(): Promise<{ proxy: number; server: number; systemBusy: number; softirq: number; wall: number }> {
     const wall = (performance.now() - this.t0) / 1000;
     // Forking servers: a session's CPU is in the parent's totals only once the child is reaped.
+    // ftpmasq's workers never exit: waiting 10 s for them put 10 s of idle workers into the figure.
     const { proxy, server } = this.target;
-    if (proxy !== undefined && this.target.forkingProxy) await waitForChildren(proxy.pid, 0, 10_000);
+    if (proxy !== undefined && this.target.forkingProxy && this.target.childrenStay !== true) await waitForChildren(proxy.pid, 0, 10_000);
     await waitForChildren(server.pid, 0, 10_000);
     const system = systemBusySeconds(this.systemBefore, readSystemCpu());
     return {
@@ -267,13 +273,100 @@ function proxyAnonKiB(target: Target): number {
   return kib;
 }
 
+type ParallelJob = Extract<LoadJob, { mode: 'parallel' }>;
+
+/** `total` split into `parts` whole numbers that differ by at most one, larger first. */
+export function splitCount(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(total / parts) + (index < total % parts ? 1 : 0)).filter((n) => n > 0);
+}
+
+/**
+ * The downloads of `job` split over `clients` load-client processes (one process hashing SHA-256
+ * tops out at about one core): each logs in its share, and all start on one `go`. The result is
+ * one record as from a single client: sums, and the window from the first start to the last end.
+ */
+async function runLoadClients(world: World, job: ParallelJob, clients: number): Promise<ClientRecord> {
+  const counts = splitCount(job.count, clients);
+  let arrived = 0;
+  let releaseAll: () => void = () => undefined;
+  let failAll: (error: unknown) => void = () => undefined;
+  const allHeld = new Promise<void>((resolve, reject) => {
+    releaseAll = resolve;
+    failAll = reject;
+  });
+  allHeld.catch(() => undefined);
+  const records: ClientRecord[] = [];
+  const runs = counts.map(async (count, index) => {
+    const own: ParallelJob = {
+      ...job,
+      count,
+      waitForGo: true,
+      proxyPid: index === 0 ? job.proxyPid : undefined,
+      serverPid: index === 0 ? job.serverPid : undefined,
+    };
+    try {
+      await runLoadClient(world, own, async (_held, ask) => {
+        arrived += 1;
+        if (arrived === counts.length) releaseAll();
+        await allHeld;
+        const record = await ask('go', 'done');
+        if (record['event'] === 'error') throw new Error(`load client ${index}: ${String(record['error'])}`);
+        records[index] = record;
+      });
+    } catch (error) {
+      failAll(error);
+      throw error;
+    }
+  });
+  await Promise.all(runs);
+  const sum = (key: string): number => records.reduce((total, record) => total + numberOf(record, key), 0);
+  const began = Math.min(...records.map((record) => numberOf(record, 'beganAtMs')));
+  const ended = Math.max(...records.map((record) => numberOf(record, 'endedAtMs')));
+  return {
+    event: 'done',
+    ok: sum('ok'),
+    failed: sum('failed'),
+    firstError: records.map((record) => record['firstError']).find((error) => error !== undefined),
+    bytes: sum('bytes'),
+    elapsedSeconds: (ended - began) / 1000,
+    clientCpuSeconds: sum('clientCpuSeconds'),
+    machineBusyFraction: sum('machineBusyFraction') / records.length,
+    proxyTransferCpuSeconds: numberOf(records[0] ?? {}, 'proxyTransferCpuSeconds'),
+    serverTransferCpuSeconds: numberOf(records[0] ?? {}, 'serverTransferCpuSeconds'),
+    clientRunSeconds: sum('clientRunSeconds'),
+    clientRunQueueWaitSeconds: sum('clientRunQueueWaitSeconds'),
+    clients: records.length,
+  };
+}
+
+/** ftpmasq's read and write counters, its workers' included; NaN for the NAT and mod_proxy (children gone before they could be read). */
+function ftpmasqIo(target: Target): IoCounters {
+  const { proxy } = target;
+  if (proxy === undefined || (target.forkingProxy && target.childrenStay !== true)) {
+    return { rchar: Number.NaN, syscr: Number.NaN, wchar: Number.NaN, syscw: Number.NaN };
+  }
+  const pids = [proxy.pid, ...(target.childrenStay === true ? childrenOf(proxy.pid) : [])];
+  const each = pids.map((pid) => readIo(pid));
+  const sum = (key: keyof IoCounters): number => each.reduce((total, io) => total + io[key], 0);
+  return { rchar: sum('rchar'), syscr: sum('syscr'), wchar: sum('wchar'), syscw: sum('syscw') };
+}
+
+/** ftpmasq's run and run-queue wait times, its workers' included; NaN for the NAT and mod_proxy. */
+function ftpmasqSchedstat(target: Target): Schedstat {
+  const { proxy } = target;
+  if (proxy === undefined || (target.forkingProxy && target.childrenStay !== true)) return { runNs: Number.NaN, waitNs: Number.NaN };
+  const pids = [proxy.pid, ...(target.childrenStay === true ? childrenOf(proxy.pid) : [])];
+  const each = pids.map((pid) => readSchedstat(pid));
+  return { runNs: each.reduce((sum, s) => sum + s.runNs, 0), waitNs: each.reduce((sum, s) => sum + s.waitNs, 0) };
+}
+
 /**
  * `count` parallel downloads of the parallel file: aggregate MB/s, all SHA-256 right, and the
  * proxy's peak memory, as anonymous PSS sampled every 50 ms (the same measure for ftpmasq and
  * for mod_proxy's processes) and, for ftpmasq, VmHWM (every resident page, the ~43 MiB of the
  * node binary's shared text included).
  */
-export async function measureParallel(world: World, target: Target, count: number): Promise<Measurement> {
+export async function measureParallel(world: World, target: Target, count: number, clients = 1): Promise<Measurement> {
   const proxy = target.proxy;
   const isFtpmasq = proxy !== undefined && !target.forkingProxy;
   let idleRss = Number.NaN;
@@ -290,18 +383,24 @@ export async function measureParallel(world: World, target: Target, count: numbe
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   })();
+  const split = proxy !== undefined && target.childrenStay === true ? new WorkerSplitWindow(proxy.pid, proxy.logPath) : undefined;
+  const ioBefore = ftpmasqIo(target);
+  const schedBefore = ftpmasqSchedstat(target);
   const window = new CpuWindow(target);
   const file = world.files.parallel;
   let done: ClientRecord;
+  const job: ParallelJob = {
+    mode: 'parallel',
+    ...common(target, 300),
+    file: file.name,
+    count,
+    size: file.size,
+    sha256: file.sha256,
+    proxyPid: proxy?.pid,
+    serverPid: target.server.pid,
+  };
   try {
-    done = await runLoadClient(world, {
-      mode: 'parallel',
-      ...common(target, 300),
-      file: file.name,
-      count,
-      size: file.size,
-      sha256: file.sha256,
-    });
+    done = clients <= 1 ? await runLoadClient(world, job) : await runLoadClients(world, job, clients);
   } finally {
     sampling = false;
     await sampler;
@@ -310,6 +409,10 @@ export async function measureParallel(world: World, target: Target, count: numbe
   const ok = numberOf(done, 'ok');
   if (ok !== count) throw new Error(`${count - ok} of ${count} parallel downloads wrong: ${String(done['firstError'])}`);
   const seconds = numberOf(done, 'elapsedSeconds');
+  const gib = (count * file.size) / GIB;
+  const workers = split?.close();
+  const ioAfter = ftpmasqIo(target);
+  const schedAfter = ftpmasqSchedstat(target);
   const hwmMiB = proxy !== undefined && isFtpmasq ? peakRssKiB(proxy.pid) / 1024 : Number.NaN;
   return {
     figures: {
@@ -319,10 +422,27 @@ export async function measureParallel(world: World, target: Target, count: numbe
       proxyPeakAnonAboveIdleMiB: (peakAnon - idleAnon) / 1024,
       proxyPeakRssMiB: hwmMiB,
       proxyPeakRssAboveIdleMiB: hwmMiB - idleRss / 1024,
-      proxyCpuPerGiB: cpu.proxy / ((count * file.size) / GIB),
-      clientCpuPerGiB: numberOf(done, 'clientCpuSeconds') / ((count * file.size) / GIB),
-      serverCpuPerGiB: cpu.server / ((count * file.size) / GIB),
+      proxyCpuPerGiB: cpu.proxy / gib,
+      clientCpuPerGiB: numberOf(done, 'clientCpuSeconds') / gib,
+      serverCpuPerGiB: cpu.server / gib,
+      systemBusyPerGiB: cpu.systemBusy / gib,
+      softirqPerGiB: cpu.softirq / gib,
+      // Both cores, over the timed part only (the load client reads /proc/stat around it).
+      machineBusyPercent: numberOf(done, 'machineBusyFraction') * 100,
+      // Over the timed transfers only, without the 50 logins (for mod_proxy, 50 forks and logins).
+      proxyTransferCpuPerGiB: numberOf(done, 'proxyTransferCpuSeconds') / gib,
+      serverTransferCpuPerGiB: numberOf(done, 'serverTransferCpuSeconds') / gib,
+      // The relay's read and write sizes: its data is almost every byte ftpmasq reads and writes.
+      // Waiting for a core while runnable, per second on one: the share of its work that queued behind other processes.
+      proxyRunQueueWaitPerRun: (schedAfter.waitNs - schedBefore.waitNs) / (schedAfter.runNs - schedBefore.runNs),
+      clientRunQueueWaitPerRun: numberOf(done, 'clientRunQueueWaitSeconds') / numberOf(done, 'clientRunSeconds'),
+      // Cores the load client used over the timed part: near 1 for one client, it is the bound.
+      clientCoreShare: numberOf(done, 'clientCpuSeconds') / seconds,
+      loadClients: clients,
+      proxyBytesPerRead: (ioAfter.rchar - ioBefore.rchar) / (ioAfter.syscr - ioBefore.syscr),
+      proxyBytesPerWrite: (ioAfter.wchar - ioBefore.wchar) / (ioAfter.syscw - ioBefore.syscw),
       seconds,
+      ...(workers === undefined ? {} : { ...workers, primaryCpuPerGiB: (workers['primaryCpuSeconds'] ?? Number.NaN) / gib }),
     },
   };
 }

@@ -121,6 +121,11 @@ export interface Target {
   readonly proxy: RunningProcess | undefined;
   /** mod_proxy: one child process per session, whose CPU lands in the master once reaped. */
   readonly forkingProxy: boolean;
+  /**
+   * ftpmasq --workers: its children (the workers) are summed like mod_proxy's, but they serve
+   * every session and live on, so nothing waits for them to exit.
+   */
+  readonly childrenStay?: boolean;
   /** The FTP server that the sessions end at. */
   readonly server: RunningProcess;
 }
