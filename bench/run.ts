@@ -11,7 +11,7 @@
  *   npm run bench -- --only parallel,parallel-workers --parallel-mib 64   longer parallel downloads (to profile)
  *   npm run bench -- --only parallel,parallel-workers --parallel-clients 4  the 50 downloads over 4 load clients
  *
- * Writes bench/results/<timestamp>.json and .md, and latest.json / latest.md.
+ * Writes bench/results/<timestamp>.json and .md, and, for a complete default run, latest.json / latest.md.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -421,13 +421,14 @@ async function main(): Promise<number> {
   const suffix = settings.quick ? '-quick' : '';
   writeFileSync(join(RESULTS_DIR, `${stamp}${suffix}.json`), `${json}\n`);
   writeFileSync(join(RESULTS_DIR, `${stamp}${suffix}.md`), markdown);
-  if (!settings.quick) {
+  // Only a complete default run is "latest": a partial one (--only, --variants, fewer rounds) would
+  // replace the full table that latest.* and docs/PERFORMANCE.md quote with a few rows.
+  const complete = !settings.quick && settings.only === undefined && settings.variants.length === VARIANTS.length && settings.rounds >= 3;
+  if (complete) {
     writeFileSync(join(RESULTS_DIR, 'latest.json'), `${json}\n`);
     writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown);
+    updatePerformanceDoc(markdown);
   }
-  // A complete default run replaces the table that docs/PERFORMANCE.md quotes.
-  const complete = !settings.quick && settings.only === undefined && settings.variants.length === VARIANTS.length && settings.rounds >= 3;
-  if (complete) updatePerformanceDoc(markdown);
   process.stdout.write(markdown);
   log(`results: ${join(RESULTS_DIR, `${stamp}${suffix}.md`)}`);
   return failures.length === 0 ? 0 : 1;
