@@ -395,7 +395,9 @@ export async function createWorld(options: WorldOptions): Promise<World> {
         '--mode', start.mode,
         '--metrics-listen', `127.0.0.1:${start.metricsPort}`,
         ...(start.extraArgs ?? []),
-        ...(start.workers === undefined ? [] : ['--workers', String(start.workers)]),
+        // One process unless a scenario asks for workers: the figures per process (CPU per session,
+        // per GiB, memory) and the comparison with earlier runs assume it, whatever the cores.
+        '--workers', String(start.workers ?? 1),
       ];
       const logPath = join(workDir, `${start.name}.log`);
       const { child, process: running } = spawnLogged(start.name, argv, logPath);

@@ -164,7 +164,8 @@ describe('curl --ssl-reqd through ftpmasq (--upstream-tls explicit, the CA given
 describe('preconnected TLS connections (--upstream-preconnect 2): a session takes the TLS session with the connection', () => {
   let resumedBefore = 0;
   beforeAll(async () => {
-    await proxy.start([...clientCertArgs, ...upstreamTlsArgs('--upstream-tls-ca', file('ca.pem')), '--upstream-preconnect', '2']);
+    // One process: each worker keeps its own pool, and the count of used spares follows one pool.
+    await proxy.start([...clientCertArgs, ...upstreamTlsArgs('--upstream-tls-ca', file('ca.pem')), '--workers', '1', '--upstream-preconnect', '2']);
     resumedBefore = resumedDataConnections();
   });
 

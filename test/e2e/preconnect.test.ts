@@ -48,7 +48,8 @@ function client(): ReturnType<typeof createClient> {
 
 beforeAll(async () => {
   env = await setUpEnvironment();
-  await proxy.start(['--upstream-preconnect', String(SPARES), '--upstream-preconnect-max-age', `${MAX_AGE_S}s`]);
+  // One process: each worker keeps its own pool, and the counts below follow one pool's sessions.
+  await proxy.start(['--workers', '1', '--upstream-preconnect', String(SPARES), '--upstream-preconnect-max-age', `${MAX_AGE_S}s`]);
 }, 60_000);
 
 afterAll(async () => {
