@@ -17,6 +17,7 @@ import { ConfigError } from './config/values.js';
 import { KernelSetupError, ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
+import { AdmissionClient, primaryChannel } from './daemon/admission-client.js';
 import { checkWorkerSlices, configForWorker } from './daemon/worker-config.js';
 import { WorkerPool } from './daemon/worker-pool.js';
 import { primarySignals, serveWorker, workerSlice } from './daemon/worker-process.js';
@@ -117,7 +118,8 @@ async function runProxy(request: ConfigRequest): Promise<number> {
   const { config } = loaded;
   if (slice === undefined && (config.workers ?? 1) > 1) return runPrimary(loaded, request, supervisor);
   const logger = slice === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker: slice.index, pid: process.pid });
-  const daemon = await start(config, { logger, configHash: loaded.hash });
+  const shared = slice === undefined ? {} : { sharedAdmission: new AdmissionClient(primaryChannel()) };
+  const daemon = await start(config, { logger, configHash: loaded.hash, ...shared });
   const openFiles = readOpenFilesLimit();
   const shortfall =
     openFiles === undefined

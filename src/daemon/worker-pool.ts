@@ -11,6 +11,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { type Endpoint, formatEndpoint } from '../config/values.js';
 import type { Logger } from '../observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from '../observability/http-server.js';
+import { AdmissionCounter, answerAdmission } from './admission-counter.js';
 import { HANDLED_SIGNALS, type HandledSignal, type SignalSource } from './supervisor.js';
 import { type HealthMessage, type SignalMessage, WORKER_COUNT_ENV, WORKER_INDEX_ENV, parseHealthMessage } from './worker-messages.js';
 
@@ -46,6 +47,8 @@ export class WorkerPool {
   private stopSignal: HandledSignal | undefined;
   private http: RunningHttpServer | undefined;
   private readonly aggregator = new AggregatorRegistry();
+  /** maxSessions and maxSessionsPerClient, counted here for every worker. */
+  private readonly admission = new AdmissionCounter();
   private resolveDone: ((outcome: PoolOutcome) => void) | undefined;
   private readonly done = new Promise<PoolOutcome>((resolve) => (this.resolveDone = resolve));
   private readonly onSignal = (signal: NodeJS.Signals): void => this.handle(signal);
@@ -101,6 +104,7 @@ export class WorkerPool {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(slot.index), [WORKER_COUNT_ENV]: String(this.options.count) });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
+      if (answerAdmission(this.admission, worker.id, message, (verdict) => worker.isConnected() && worker.send(verdict))) return;
       const health = parseHealthMessage(message);
       if (health === undefined) return;
       const first = slot.health === undefined;
@@ -117,6 +121,8 @@ export class WorkerPool {
     slot.worker = undefined;
     slot.health = undefined;
     const { logger } = this.options;
+    const dropped = this.admission.dropOwner(worker.id);
+    if (dropped > 0) logger.info({ worker: slot.index, sessions: dropped }, "a dead worker's sessions no longer count towards the limits");
     if (this.state === 'starting') {
       // A worker that cannot start (a port taken, a bad file) would fail the same way again.
       logger.error({ worker: slot.index, pid: worker.process.pid, code, signal }, 'worker failed to start; stopping the others');

@@ -1,0 +1,133 @@
+/**
+ * What the workers of `--workers 2` share through the primary (docs/DESIGN.md, "Workers"): the
+ * session counts of maxSessions and maxSessionsPerClient, exact across workers whichever of them
+ * takes a connection.
+ */
+import { describe, expect, it } from 'vitest';
+import { type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
+import { createProxyHarness } from '../helpers/proxy-harness.js';
+import { type Endpoint, RawFtpClient, waitUntil } from '../helpers/raw-ftp-client.js';
+import { httpGet, patternedFile, seriesValue, trickleScript } from './support/daemon-fixtures.js';
+import { useSpawnedCli } from './support/spawned-cli.js';
+
+// This file's passive ranges: 31000-31099.
+const { scripted } = createProxyHarness({ passivePorts: '31090-31099' });
+
+const FILES = new Map([['small.bin', patternedFile(64 * 1024, 3)]]);
+const TRICKLE = { chunkBytes: 16_384, gapMs: 20 };
+/** Connections tried, at most, until each worker has taken one: round robin alternates them. */
+const MAX_ATTEMPTS = 10;
+
+let proxy: LocalFtpmasq | undefined;
+const { clients, configFile } = useSpawnedCli('fmq-workers-shared-', { workers: '2' }, () => {
+  const taken = proxy;
+  proxy = undefined;
+  return taken;
+});
+
+interface Started {
+  readonly control: Endpoint;
+  readonly metrics: Endpoint;
+}
+
+async function startWorkers(path: string): Promise<Started> {
+  proxy = await startLocalFtpmasq(['--config', path]);
+  const started = proxy;
+  for (const worker of [0, 1]) await started.waitForRecord((record) => record['msg'] === 'ftpmasq ready' && record['worker'] === worker, 10_000);
+  const primary = await started.waitForRecord((record) => record['msg'] === 'ftpmasq primary ready', 10_000);
+  const metricsMatch = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(String(primary['metrics']));
+  expect(metricsMatch).not.toBeNull();
+  const metrics = { host: '127.0.0.1', port: Number(metricsMatch?.[1]) };
+  await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 200, 10_000, () => 'the primary never saw both workers ready');
+  const listen = started.ready['listen'];
+  const first = Array.isArray(listen) ? String(listen[0]) : '';
+  return { control: { host: '127.0.0.1', port: Number(first.split(':').at(-1)) }, metrics };
+}
+
+/** A connection the proxy refuses: its one reply, then the end. */
+async function refusedReply(control: Endpoint): Promise<string> {
+  const client = await RawFtpClient.connect(control);
+  clients.push(client);
+  const reply = await client.readReply();
+  await client.closed;
+  return reply.text;
+}
+
+/** The workers that logged `message`, each with how many times. */
+function workersLogging(message: string): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const record of proxy?.logRecords ?? []) {
+    const worker = record['worker'];
+    if (record['msg'] === message && typeof worker === 'number') counts.set(worker, (counts.get(worker) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Refused connections until both workers have refused one (at most MAX_ATTEMPTS); returns the replies. */
+async function refusedByBothWorkers(control: Endpoint, logLine: string): Promise<string[]> {
+  const replies: string[] = [];
+  while (replies.length < MAX_ATTEMPTS && workersLogging(logLine).size < 2) {
+    replies.push(await refusedReply(control));
+    const seen = replies.length;
+    await waitUntil(async () => [...workersLogging(logLine).values()].reduce((sum, count) => sum + count, 0) >= seen, 5000, () => 'no refusal logged');
+  }
+  expect([...workersLogging(logLine).keys()].sort()).toEqual([0, 1]);
+  return replies;
+}
+
+describe('--workers 2: admission limits across workers', () => {
+  it('maxSessionsPerClient 1 from one address: the second session is refused whichever worker takes it; after it ends, a new one is admitted', async () => {
+    const upstream = await scripted(trickleScript(FILES, TRICKLE));
+    const started = await startWorkers(configFile({ upstream: upstream.address, passivePorts: '31000-31009', maxSessionsPerClient: '1' }));
+    const first = await RawFtpClient.open(started.control);
+    clients.push(first);
+    const replies = await refusedByBothWorkers(started.control, 'client session limit reached');
+    for (const reply of replies) expect(reply).toBe('421 Too many connections from your address, try again later.\r\n');
+    const exposition = (await httpGet(started.metrics, '/metrics')).body;
+    expect(seriesValue(exposition, 'ftpmasq_refusals_total{site="default",reason="client_session_limit"}')).toBe(replies.length);
+    // The session itself is untouched, and its end frees the address's one session.
+    await first.login();
+    await first.close();
+    await waitUntil(
+      async () => {
+        const next = await RawFtpClient.connect(started.control);
+        clients.push(next);
+        const reply = await next.readReply();
+        return reply.code === 220;
+      },
+      5000,
+      () => 'no session admitted after the first one ended',
+    );
+  });
+
+  it('maxSessions 3 holds across workers; after sessions end, new ones are admitted on both', async () => {
+    const upstream = await scripted(trickleScript(FILES, TRICKLE));
+    const started = await startWorkers(configFile({ upstream: upstream.address, passivePorts: '31010-31019', maxSessions: '3' }));
+    const running = [];
+    for (let index = 0; index < 3; index++) {
+      const client = await RawFtpClient.open(started.control);
+      clients.push(client);
+      running.push(client);
+    }
+    const replies = await refusedByBothWorkers(started.control, 'session limit reached');
+    for (const reply of replies) expect(reply).toBe('421 Too many connections, try again later.\r\n');
+    for (const client of running) await client.close();
+    // Three again, once the primary has heard of the ends (the first admitted one is kept open).
+    await waitUntil(
+      async () => {
+        const probe = await RawFtpClient.connect(started.control);
+        clients.push(probe);
+        return (await probe.readReply()).code === 220;
+      },
+      5000,
+      () => 'no session admitted after the three ended',
+    );
+    const again = [];
+    for (let index = 0; index < 2; index++) {
+      const client = await RawFtpClient.connect(started.control);
+      clients.push(client);
+      again.push((await client.readReply()).code);
+    }
+    expect(again).toEqual([220, 220]);
+  });
+});
