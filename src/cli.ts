@@ -102,7 +102,7 @@ async function runPrimary(loaded: LoadedConfig, request: ConfigRequest, supervis
   const slices = checkWorkerSlices(config, count);
   if (!slices.ok) throw new ConfigError('workers', '', String(count), slices.reason);
   const logger = createLogger(config.logLevel).child({ role: 'primary' });
-  const pool = new WorkerPool({ count, logger, metricsListen: config.metricsListen, signals: process, validateReload: () => obtainConfig(request) });
+  const pool = new WorkerPool({ count, logger, metricsListen: config.metricsListen, signals: process, validateReload: () => obtainConfig(request, { index: 0, count }) });
   supervisor.dispose();
   const outcome = await pool.run();
   logger.info({ outcome: outcome.kind }, 'stopped');

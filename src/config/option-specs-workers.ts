@@ -7,7 +7,7 @@ export const WORKERS_OPTION_SPECS: readonly OptionSpec[] = [
     flag: '--workers',
     valueName: 'N|auto',
     description:
-      'worker processes sharing the control listeners, each owning its own slice of every passive range; auto is the number of cores, 1 is one process',
+      'worker processes sharing the control listeners, each owning its own slice of every passive range; auto is the number of cores (1 with a kernel-mode site, which more workers cannot serve), 1 is one process',
     defaultValue: '1',
     scope: 'process',
   },

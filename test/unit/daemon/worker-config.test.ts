@@ -1,6 +1,6 @@
 /** `workers: N`: each worker's configuration, the value of --workers, and the IPC messages read back. */
 import { describe, expect, it } from 'vitest';
-import { MAX_WORKERS, parseWorkers } from '../../../src/config/process-fields-workers.js';
+import { MAX_WORKERS, decideWorkers, parseWorkers } from '../../../src/config/process-fields-workers.js';
 import { configFromDocument } from '../../../src/config/load-config.js';
 import { buildConfig } from '../../../src/config/schema.js';
 import { configErrorOf } from '../config/config-error-of.js';
@@ -13,6 +13,9 @@ const TWO_SITES = daemonConfig(
   [siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: '60000-60009' }), siteConfig('b', { upstream: '10.0.0.2:21', passivePorts: '61000-61002' })],
   { metricsListen: { host: '127.0.0.1', port: 9464 }, workers: 2 },
 );
+
+const RELAY_SITE = siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: '60000-60999' });
+const KERNEL_SITE = siteConfig('k', { upstream: '10.0.0.3:21', passivePorts: '62000-62999', mode: 'kernel' });
 
 describe('configForWorker', () => {
   it.each([
@@ -50,19 +53,19 @@ describe('--workers', () => {
   it.each([
     { text: '1', expected: 1 },
     { text: '4', expected: 4 },
-    { text: 'auto', expected: 6 },
-    { text: 'AUTO', expected: 6 },
+    { text: 'auto', expected: 'auto' },
+    { text: 'AUTO', expected: 'auto' },
     { text: ` ${MAX_WORKERS}`, expected: MAX_WORKERS },
-  ])('$text is $expected (on 6 cores)', ({ text, expected }) => {
-    expect(parseWorkers('--workers', text, 6)).toBe(expected);
+  ])('$text is $expected', ({ text, expected }) => {
+    expect(parseWorkers('--workers', text)).toBe(expected);
   });
 
   it.each(['0', '-1', '1.5', 'all', '', String(MAX_WORKERS + 1)])('%j is refused naming the flag and the form', (text) => {
-    expect(() => parseWorkers('--workers', text, 6)).toThrow(new ConfigError('--workers', `auto or a whole number from 1 to ${MAX_WORKERS}`, text));
+    expect(() => parseWorkers('--workers', text)).toThrow(new ConfigError('--workers', `auto or a whole number from 1 to ${MAX_WORKERS}`, text));
   });
 
   it('auto is capped at the most workers there may be', () => {
-    expect(parseWorkers('--workers', 'auto', 10_000)).toBe(MAX_WORKERS);
+    expect(decideWorkers('auto', [RELAY_SITE], 10_000)).toEqual({ count: MAX_WORKERS });
   });
 
   it('refuses more workers than a passive range has ports, naming the key, the count and the site', () => {
@@ -80,6 +83,32 @@ describe('--workers', () => {
     expect(buildConfig({ upstream: '10.0.0.1:21' })).not.toHaveProperty('workers');
     expect(buildConfig({ upstream: '10.0.0.1:21', workers: '1' })).not.toHaveProperty('workers');
     expect(buildConfig({ upstream: '10.0.0.1:21', workers: '3' }).workers).toBe(3);
+  });
+});
+
+describe('workers and kernel mode', () => {
+  const KERNEL_DOCUMENT = { sites: [{ name: 'a', listen: '0.0.0.0:21', upstream: '10.0.0.1:21', passivePorts: '60000-60999' }, { name: 'k', listen: '0.0.0.0:2121', upstream: '10.0.0.3:21', passivePorts: '62000-62999', mode: 'kernel' }] };
+
+  it('an explicit count above 1 beside a kernel-mode site is refused, naming workers and why', () => {
+    const reason = '2 workers cannot serve site "k" in kernel mode: the kernel moves its data, so workers gain nothing, and each worker would replace the one nftables table (ip ftpmasq) the others use; set workers to 1 or auto';
+    expect(configErrorOf(() => configFromDocument({ ...KERNEL_DOCUMENT, workers: 2 }, { source: 'f.yaml' })).message).toBe(`f.yaml: workers: ${reason}`);
+    expect(configErrorOf(() => buildConfig({ upstream: '10.0.0.3:21', mode: 'kernel', workers: '2' })).message).toBe(`--workers: ${reason.replace('"k"', '"default"')}`);
+  });
+
+  it('auto gives one process for a configuration with a kernel-mode site, and 1 stays allowed', () => {
+    expect(decideWorkers('auto', [RELAY_SITE, KERNEL_SITE], 8)).toEqual({ count: 1, limitedBy: 'site "k" is in kernel mode' });
+    expect(configFromDocument({ ...KERNEL_DOCUMENT, workers: 'auto' }, { source: 'f.yaml' })).not.toHaveProperty('workers');
+    expect(configFromDocument({ ...KERNEL_DOCUMENT, workers: 1 }, { source: 'f.yaml' })).not.toHaveProperty('workers');
+    expect(buildConfig({ upstream: '10.0.0.3:21', mode: 'kernel', workers: 'auto' })).not.toHaveProperty('workers');
+  });
+
+  it('a reload that brings a kernel-mode site to running workers is refused by each worker', () => {
+    const reloaded = daemonConfig([RELAY_SITE, KERNEL_SITE]);
+    expect(configForWorker(reloaded, { index: 0, count: 2 })).toEqual({
+      ok: false,
+      reason: 'site "k" is in kernel mode, which one process serves (each of 2 workers would replace the others\' nftables table); restart ftpmasq to apply it',
+    });
+    expect(configForWorker(reloaded, { index: 0, count: 1 }).ok).toBe(true);
   });
 });
 
