@@ -22,6 +22,7 @@ import { checkWorkerSlices, configForWorker } from './daemon/worker-config.js';
 import { WorkerPool } from './daemon/worker-pool.js';
 import { primarySignals, serveWorker, workerSlice } from './daemon/worker-process.js';
 import type { SliceSpec } from './site/port-slices.js';
+import { setSessionIdPrefix } from './session/session-ids.js';
 import { createLogger } from './observability/logger.js';
 import { findOpenFilesShortfall, readOpenFilesLimit } from './observability/process-limits.js';
 import { packageVersion } from './package-info.js';
@@ -118,6 +119,8 @@ async function runProxy(request: ConfigRequest): Promise<number> {
   const { config } = loaded;
   if (slice === undefined && (config.workers ?? 1) > 1) return runPrimary(loaded, request, supervisor);
   const logger = slice === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker: slice.index, pid: process.pid });
+  // A worker's session ids carry its index: the primary's live view lists every worker's together.
+  if (slice !== undefined) setSessionIdPrefix(`${slice.index}-`);
   const shared = slice === undefined ? {} : { sharedAdmission: new AdmissionClient(primaryChannel()) };
   const daemon = await start(config, { logger, configHash: loaded.hash, ...shared });
   const openFiles = readOpenFilesLimit();

@@ -74,6 +74,8 @@ export interface RunningDaemon {
   readonly metricsAddress: Endpoint | undefined;
   readonly config: DaemonConfig;
   readonly configHash: string;
+  /** This process's sessions as /sessions shows them; a worker answers the primary's view with it. */
+  readonly liveView: LiveView;
   /** Open sessions of every site, those of removed sites still draining included. */
   sessionCount(): number;
   /** What /readyz answers: running, and every site's upstream answered its last check. */
@@ -118,7 +120,7 @@ class Daemon implements RunningDaemon {
   private http: RunningHttpServer | undefined;
   private readonly ledger = new PortLedger();
   private readonly registry = new SessionRegistry();
-  private readonly liveView = new LiveView(this.registry);
+  readonly liveView = new LiveView(this.registry);
   private readonly diagnosis = { unroutablePasvWarned: false };
   private reloading: Promise<unknown> = Promise.resolve();
   private draining: Promise<DrainResult> | undefined;

@@ -90,3 +90,15 @@ export function parseAdmissionVerdict(message: unknown): AdmissionVerdictMessage
   const known = ADMISSION_VERDICTS.find((each) => each === verdict);
   return isCount(id) && known !== undefined ? { ftpmasq: 'admission-verdict', id, verdict: known } : undefined;
 }
+
+/** Primary to worker: the live view of your sessions, please (answered with the same id). */
+export interface LiveRequestMessage {
+  readonly ftpmasq: 'live-request';
+  readonly id: number;
+}
+
+export function parseLiveRequest(message: unknown): LiveRequestMessage | undefined {
+  if (!isRecord(message) || message['ftpmasq'] !== 'live-request') return undefined;
+  const { id } = message;
+  return isCount(id) ? { ftpmasq: 'live-request', id } : undefined;
+}

@@ -12,6 +12,7 @@ import { type Endpoint, formatEndpoint } from '../config/values.js';
 import type { Logger } from '../observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from '../observability/http-server.js';
 import { AdmissionCounter, answerAdmission } from './admission-counter.js';
+import { WorkerLiveView } from './worker-live-view.js';
 import { HANDLED_SIGNALS, type HandledSignal, type SignalSource } from './supervisor.js';
 import { type HealthMessage, type SignalMessage, WORKER_COUNT_ENV, WORKER_INDEX_ENV, parseHealthMessage } from './worker-messages.js';
 
@@ -49,6 +50,14 @@ export class WorkerPool {
   private readonly aggregator = new AggregatorRegistry();
   /** maxSessions and maxSessionsPerClient, counted here for every worker. */
   private readonly admission = new AdmissionCounter();
+  /** /sessions and /: every worker's sessions, asked for at each request. */
+  private readonly liveView = new WorkerLiveView(() =>
+    this.slots.map((slot) => ({
+      index: slot.index,
+      pid: slot.worker?.process.pid,
+      send: (message) => slot.worker !== undefined && slot.worker.isConnected() && slot.worker.send(message),
+    })),
+  );
   private resolveDone: ((outcome: PoolOutcome) => void) | undefined;
   private readonly done = new Promise<PoolOutcome>((resolve) => (this.resolveDone = resolve));
   private readonly onSignal = (signal: NodeJS.Signals): void => this.handle(signal);
@@ -72,6 +81,7 @@ export class WorkerPool {
         metricsListen,
         { registry: { metrics: () => this.aggregator.clusterMetrics(), contentType: this.aggregator.contentType }, setReadinessProbe: () => undefined },
         { ready: () => this.readiness() },
+        this.liveView,
       );
     }
     this.options.logger.info(
@@ -105,6 +115,7 @@ export class WorkerPool {
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
       if (answerAdmission(this.admission, worker.id, message, (verdict) => worker.isConnected() && worker.send(verdict))) return;
+      if (this.liveView.receive(message)) return;
       const health = parseHealthMessage(message);
       if (health === undefined) return;
       const first = slot.health === undefined;

@@ -1,19 +1,24 @@
 /**
  * What the workers of `--workers 2` share through the primary (docs/DESIGN.md, "Workers"): the
  * session counts of maxSessions and maxSessionsPerClient, exact across workers whichever of them
- * takes a connection.
+ * takes a connection; and the live view, every worker's sessions in one /sessions and page.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient, waitUntil } from '../helpers/raw-ftp-client.js';
-import { httpGet, patternedFile, seriesValue, trickleScript } from './support/daemon-fixtures.js';
+import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
 import { useSpawnedCli } from './support/spawned-cli.js';
 
 // This file's passive ranges: 31000-31099.
 const { scripted } = createProxyHarness({ passivePorts: '31090-31099' });
 
-const FILES = new Map([['small.bin', patternedFile(64 * 1024, 3)]]);
+const SLOW_FILE = patternedFile(40 * 16_384, 7);
+const FILES = new Map([
+  ['small.bin', patternedFile(64 * 1024, 3)],
+  ['slow.bin', SLOW_FILE],
+]);
 const TRICKLE = { chunkBytes: 16_384, gapMs: 20 };
 /** Connections tried, at most, until each worker has taken one: round robin alternates them. */
 const MAX_ATTEMPTS = 10;
@@ -129,5 +134,52 @@ describe('--workers 2: admission limits across workers', () => {
       again.push((await client.readReply()).code);
     }
     expect(again).toEqual([220, 220]);
+  });
+});
+
+/** What this test reads of /sessions. */
+const sessionsJson = z.object({
+  total: z.number(),
+  omitted: z.number(),
+  unanswered: z.array(z.string()),
+  sessions: z.array(z.object({ id: z.string(), user: z.string().nullable(), data: z.object({ bytes: z.number() }).nullable() })),
+});
+
+describe('--workers 2: the live view', () => {
+  it('/sessions lists the sessions of both workers with their user and bytes, ids unique; the page renders', async () => {
+    const upstream = await scripted(trickleScript(FILES, TRICKLE));
+    // Worker 0 owns 31020-31024, worker 1 31025-31029.
+    const started = await startWorkers(configFile({ upstream: upstream.address, passivePorts: '31020-31029' }));
+    const bySlice = new Map<number, RawFtpClient>();
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && bySlice.size < 2; attempt++) {
+      const client = await RawFtpClient.open(started.control);
+      clients.push(client);
+      await client.login();
+      const probe = await client.pasv();
+      const slice = probe.port <= 31024 ? 0 : 1;
+      if (bySlice.has(slice)) await client.close();
+      else bySlice.set(slice, client);
+    }
+    expect([...bySlice.keys()].sort()).toEqual([0, 1]);
+    const downloads = await Promise.all([...bySlice.values()].map((client) => beginDownload(client, 'slow.bin')));
+    await waitUntil(async () => downloads.every((download) => download.data.bytesReceived > 0), 5000, () => 'no bytes yet');
+
+    const answer = await httpGet(started.metrics, '/sessions');
+    expect(answer.status).toBe(200);
+    const document = sessionsJson.parse(JSON.parse(answer.body));
+    expect(document).toMatchObject({ total: 2, omitted: 0, unanswered: [] });
+    expect(document.sessions.map((session) => session.user)).toEqual(['scott', 'scott']);
+    // Each worker's ids carry its index: one session of each, never the same id twice.
+    expect(document.sessions.map((session) => session.id.split('-')[0]).sort()).toEqual(['0', '1']);
+    for (const session of document.sessions) expect(session.data?.bytes).toBeGreaterThan(0);
+
+    const page = await httpGet(started.metrics, '/');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<table');
+    for (const download of downloads) {
+      const { content, finalCode } = await download.finished;
+      expect(finalCode).toBe(226);
+      expect(sha256(content)).toBe(sha256(SLOW_FILE));
+    }
   });
 });

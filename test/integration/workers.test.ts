@@ -125,8 +125,6 @@ describe('--workers 2', () => {
     const readyz = await httpGet(started.metrics, '/readyz');
     expect(readyz.status).toBe(200);
     expect(readyz.body).toMatch(/^ready\nworker 0 \(pid \d+\): ready; config: [0-9a-f]{12}\nworker 1 \(pid \d+\): ready; config: [0-9a-f]{12}\n$/);
-    // Each worker knows only its own sessions: the primary does not serve a partial live view.
-    expect((await httpGet(started.metrics, '/sessions')).status).toBe(404);
   });
 
   it('SIGHUP reloads both workers; an invalid file leaves both on the old one and counts one failure', async () => {
