@@ -23,6 +23,8 @@ const HEALTH_STALE_MS = 5000;
 
 export interface WorkerPoolOptions {
   readonly count: number;
+  /** For the start-up line: the cores and, when fewer workers, why (describeWorkers). */
+  readonly described?: { readonly cores: number; readonly workersLimitedBy?: string };
   readonly logger: Logger;
   readonly metricsListen: Endpoint | undefined;
   readonly signals: SignalSource;
@@ -74,7 +76,10 @@ export class WorkerPool {
   /** Forks every worker and binds the metrics listener; resolves when all have stopped. */
   async run(): Promise<PoolOutcome> {
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    for (const slot of this.slots) this.fork(slot);
+    // The others once it is ready: a configuration that cannot start (a control port taken, a
+    // kernel check) fails in one worker, with one error line, not in every worker at once.
+    const [first] = this.slots;
+    if (first !== undefined) this.fork(first);
     const { metricsListen } = this.options;
     if (metricsListen !== undefined) {
       this.http = await startHttpServer(
@@ -85,7 +90,7 @@ export class WorkerPool {
       );
     }
     this.options.logger.info(
-      { workers: this.options.count, pid: process.pid, metrics: this.http === undefined ? 'off' : `http://${formatEndpoint(this.http.address)}/metrics` },
+      { ...this.options.described, workers: this.options.count, pid: process.pid, metrics: this.http === undefined ? 'off' : `http://${formatEndpoint(this.http.address)}/metrics` },
       'ftpmasq primary ready',
     );
     const outcome = await this.done;
@@ -122,6 +127,7 @@ export class WorkerPool {
       slot.health = { ...health, at: Date.now() };
       // Its first report comes once it listens for forwarded signals: a stop it missed is sent now.
       if (first && this.stopSignal !== undefined) this.send(worker, this.stopSignal);
+      if (first && slot.index === 0 && this.state === 'starting') for (const other of this.slots.slice(1)) if (other.worker === undefined) this.fork(other);
       if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) this.state = 'running';
     });
     worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));

@@ -53,7 +53,7 @@ describe('ftpmasq check-config', () => {
       logLevel: 'warn',
       metricsListen: '127.0.0.1:9464',
       drainTimeout: '30s',
-      workers: 1,
+      workers: 'auto',
       sites: [
         {
           name: 'legacy',

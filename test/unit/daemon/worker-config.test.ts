@@ -1,6 +1,6 @@
 /** `workers: N`: each worker's configuration, the value of --workers, and the IPC messages read back. */
 import { describe, expect, it } from 'vitest';
-import { MAX_WORKERS, decideWorkers, parseWorkers } from '../../../src/config/process-fields-workers.js';
+import { MAX_WORKERS, decideWorkers, describeWorkers, parseWorkers, resolveWorkers } from '../../../src/config/process-fields-workers.js';
 import { configFromDocument } from '../../../src/config/load-config.js';
 import { buildConfig } from '../../../src/config/schema.js';
 import { configErrorOf } from '../config/config-error-of.js';
@@ -65,7 +65,36 @@ describe('--workers', () => {
   });
 
   it('auto is capped at the most workers there may be', () => {
-    expect(decideWorkers('auto', [RELAY_SITE], 10_000)).toEqual({ count: MAX_WORKERS });
+    const huge = siteConfig('h', { upstream: '10.0.0.1:21', passivePorts: '1024-65535' });
+    expect(decideWorkers('auto', [huge], 10_000)).toEqual({ count: MAX_WORKERS, limitedBy: `at most ${MAX_WORKERS} workers` });
+  });
+
+  it.each([
+    { title: 'a range of 20 ports: 1 worker', ports: '60000-60019', cores: 8, expected: { count: 1, limitedBy: 'site "a" has 20 passive ports (60000-60019); auto gives each worker at least 16' } },
+    { title: 'a range of 100 ports on 8 cores: 6', ports: '60000-60099', cores: 8, expected: { count: 6, limitedBy: 'site "a" has 100 passive ports (60000-60099); auto gives each worker at least 16' } },
+    { title: 'a range of 100 ports on 2 cores: the cores', ports: '60000-60099', cores: 2, expected: { count: 2 } },
+    { title: 'a range of 32 ports on 2 cores: 2, 16 each', ports: '60000-60031', cores: 2, expected: { count: 2 } },
+    { title: 'a range of 31 ports on 2 cores: 1', ports: '60000-60030', cores: 2, expected: { count: 1, limitedBy: 'site "a" has 31 passive ports (60000-60030); auto gives each worker at least 16' } },
+    { title: 'one port: 1', ports: '60000-60000', cores: 4, expected: { count: 1, limitedBy: 'site "a" has 1 passive port (60000-60000); auto gives each worker at least 16' } },
+    { title: 'the default range (1000 ports) on 1 core', ports: '60000-60999', cores: 1, expected: { count: 1 } },
+  ])('auto: $title', ({ ports, cores, expected }) => {
+    expect(decideWorkers('auto', [siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: ports })], cores)).toEqual(expected);
+  });
+
+  it('auto: the smallest range of all the sites decides', () => {
+    const sites = [siteConfig('big', { upstream: '10.0.0.1:21', passivePorts: '60000-60999' }), siteConfig('small', { upstream: '10.0.0.2:21', passivePorts: '61000-61047' })];
+    expect(decideWorkers('auto', sites, 8)).toEqual({ count: 3, limitedBy: 'site "small" has 48 passive ports (61000-61047); auto gives each worker at least 16' });
+  });
+
+  it('an explicit count is kept whatever the cores (the strict range check applies to it)', () => {
+    expect(decideWorkers(4, [siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: '60000-60019' })], 2)).toEqual({ count: 4 });
+  });
+
+  it('the start-up line says the workers, the cores and why fewer', () => {
+    const small = daemonConfig([siteConfig('a', { upstream: '10.0.0.1:21', passivePorts: '60000-60019' })]);
+    expect(describeWorkers(small, 4)).toEqual({ workers: 1, cores: 4, workersLimitedBy: 'site "a" has 20 passive ports (60000-60019); auto gives each worker at least 16' });
+    expect(describeWorkers({ ...small, workers: 1 }, 4)).toEqual({ workers: 1, cores: 4, workersLimitedBy: 'workers is set to 1' });
+    expect(describeWorkers(daemonConfig([RELAY_SITE]), 4)).toEqual({ workers: 4, cores: 4 });
   });
 
   it('refuses more workers than a passive range has ports, naming the key, the count and the site', () => {
@@ -79,10 +108,13 @@ describe('--workers', () => {
     expect(buildConfig({ upstream: '10.0.0.1:21', passivePorts: '60000-60002', workers: '3' }).workers).toBe(3);
   });
 
-  it('one worker (the default) leaves the configuration as it was before workers existed', () => {
+  it('auto (the default) leaves the configuration as it was before workers existed, so its hash is the same on any number of cores', () => {
     expect(buildConfig({ upstream: '10.0.0.1:21' })).not.toHaveProperty('workers');
-    expect(buildConfig({ upstream: '10.0.0.1:21', workers: '1' })).not.toHaveProperty('workers');
+    expect(buildConfig({ upstream: '10.0.0.1:21', workers: 'auto' })).not.toHaveProperty('workers');
+    expect(buildConfig({ upstream: '10.0.0.1:21', workers: '1' }).workers).toBe(1);
     expect(buildConfig({ upstream: '10.0.0.1:21', workers: '3' }).workers).toBe(3);
+    expect(resolveWorkers(buildConfig({ upstream: '10.0.0.1:21' }), 3)).toEqual({ count: 3 });
+    expect(resolveWorkers(buildConfig({ upstream: '10.0.0.1:21', workers: '1' }), 3)).toEqual({ count: 1 });
   });
 });
 
@@ -97,9 +129,9 @@ describe('workers and kernel mode', () => {
 
   it('auto gives one process for a configuration with a kernel-mode site, and 1 stays allowed', () => {
     expect(decideWorkers('auto', [RELAY_SITE, KERNEL_SITE], 8)).toEqual({ count: 1, limitedBy: 'site "k" is in kernel mode' });
-    expect(configFromDocument({ ...KERNEL_DOCUMENT, workers: 'auto' }, { source: 'f.yaml' })).not.toHaveProperty('workers');
-    expect(configFromDocument({ ...KERNEL_DOCUMENT, workers: 1 }, { source: 'f.yaml' })).not.toHaveProperty('workers');
-    expect(buildConfig({ upstream: '10.0.0.3:21', mode: 'kernel', workers: 'auto' })).not.toHaveProperty('workers');
+    expect(resolveWorkers(configFromDocument({ ...KERNEL_DOCUMENT, workers: 'auto' }, { source: 'f.yaml' }), 8)).toEqual({ count: 1, limitedBy: 'site "k" is in kernel mode' });
+    expect(configFromDocument({ ...KERNEL_DOCUMENT, workers: 1 }, { source: 'f.yaml' }).workers).toBe(1);
+    expect(resolveWorkers(buildConfig({ upstream: '10.0.0.3:21', mode: 'kernel' }), 8).count).toBe(1);
   });
 
   it('a reload that brings a kernel-mode site to running workers is refused by each worker', () => {
