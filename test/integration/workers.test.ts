@@ -121,10 +121,13 @@ describe('--workers 2', () => {
     expect(seriesValue(exposition, 'ftpmasq_sessions_total{site="default"}')).toBe(20);
     // Process-wide gauges are merged, not summed: 1 when every worker is ready, one build.
     expect(seriesValue(exposition, 'ftpmasq_ready')).toBe(1);
+    // Up when every worker reached the upstream: the minimum, not the sum (which said 2).
+    expect(seriesValue(exposition, 'ftpmasq_upstream_up{site="default"}')).toBe(1);
     expect(exposition).toMatch(/^ftpmasq_build_info\{[^}]*\} 1$/m);
     const readyz = await httpGet(started.metrics, '/readyz');
     expect(readyz.status).toBe(200);
-    expect(readyz.body).toMatch(/^ready\nworker 0 \(pid \d+\): ready; config: [0-9a-f]{12}\nworker 1 \(pid \d+\): ready; config: [0-9a-f]{12}\n$/);
+    // One process's shape: why first, a line per worker, the configuration last.
+    expect(readyz.body).toMatch(/^ready\nworker 0 \(pid \d+\): ready\nworker 1 \(pid \d+\): ready\nconfig: [0-9a-f]{12}\n$/);
   });
 
   it('SIGHUP reloads both workers; an invalid file leaves both on the old one and counts one failure', async () => {
