@@ -99,17 +99,28 @@ export class WorkerPool {
     return outcome;
   }
 
-  /** /readyz for the whole process: ready when every worker is running and ready. */
+  /**
+   * /readyz for the whole process, in one process's shape: the first line says why (`ready`,
+   * `draining`, or the first reason a worker is not ready), a line per worker, the configuration
+   * last (each worker's, when they differ). Ready when every worker is running and ready.
+   */
   readiness(): { ready: boolean; detail: string } {
     const now = Date.now();
-    const lines = this.slots.map((slot) => {
+    const configs = new Map<string, number[]>();
+    const states = this.slots.map((slot) => {
       const { health, worker } = slot;
-      if (worker === undefined) return { ready: false, line: `worker ${slot.index}: not running` };
-      if (health === undefined || now - health.at > HEALTH_STALE_MS) return { ready: false, line: `worker ${slot.index}: no recent health report` };
-      return { ready: health.ready, line: `worker ${slot.index} (pid ${worker.process.pid}): ${health.detail.split('\n').join('; ')}` };
+      if (worker === undefined) return { ready: false, reason: `worker ${slot.index}: not running`, line: `worker ${slot.index}: not running` };
+      const name = `worker ${slot.index} (pid ${worker.process.pid})`;
+      if (health === undefined || now - health.at > HEALTH_STALE_MS) return { ready: false, reason: `${name}: no recent health report`, line: `${name}: no recent health report` };
+      const lines = health.detail.split('\n');
+      for (const config of lines.filter((line) => line.startsWith('config: '))) configs.set(config, [...(configs.get(config) ?? []), slot.index]);
+      const facts = lines.filter((line) => !line.startsWith('config: '));
+      return { ready: health.ready, reason: facts[0] ?? 'not ready', line: `${name}: ${facts.join('; ')}` };
     });
-    const ready = this.state !== 'draining' && lines.every((entry) => entry.ready);
-    return { ready, detail: [this.state === 'draining' ? 'draining' : ready ? 'ready' : 'not ready', ...lines.map((entry) => entry.line)].join('\n') };
+    const ready = this.state !== 'draining' && states.every((state) => state.ready);
+    const first = this.state === 'draining' ? 'draining' : ready ? 'ready' : (states.find((state) => !state.ready)?.reason ?? 'not ready');
+    const config = configs.size === 1 ? [...configs.keys()] : [...configs].map(([line, workers]) => `${line} (worker ${workers.join(', ')})`);
+    return { ready, detail: [first, ...states.map((state) => state.line), ...config].join('\n') };
   }
 
   private fork(slot: Slot): void {
@@ -128,7 +139,10 @@ export class WorkerPool {
       // Its first report comes once it listens for forwarded signals: a stop it missed is sent now.
       if (first && this.stopSignal !== undefined) this.send(worker, this.stopSignal);
       if (first && slot.index === 0 && this.state === 'starting') for (const other of this.slots.slice(1)) if (other.worker === undefined) this.fork(other);
-      if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) this.state = 'running';
+      if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) {
+        this.state = 'running';
+        this.options.logger.info({ workers: this.options.count }, 'every worker ready');
+      }
     });
     worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));
   }
