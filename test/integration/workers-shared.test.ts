@@ -105,6 +105,30 @@ describe('--workers 2: admission limits across workers', () => {
     );
   });
 
+  it("a killed worker's sessions stop counting: the primary drops them, and the address is admitted again", async () => {
+    const upstream = await scripted(trickleScript(FILES, TRICKLE));
+    const started = await startWorkers(configFile({ upstream: upstream.address, passivePorts: '31040-31049', maxSessionsPerClient: '1' }));
+    const held = await RawFtpClient.open(started.control);
+    clients.push(held);
+    const start = await proxy?.waitForRecord((record) => record['msg'] === 'session start', 5000);
+    const holder = start?.['pid'];
+    expect(holder).toBeTypeOf('number');
+    expect(await refusedReply(started.control)).toBe('421 Too many connections from your address, try again later.\r\n');
+    process.kill(Number(holder), 'SIGKILL');
+    const dropped = await proxy?.waitForRecord((record) => record['msg'] === "a dead worker's sessions no longer count towards the limits", 5000);
+    expect(dropped).toMatchObject({ worker: start?.['worker'], sessions: 1 });
+    // The surviving worker admits the address again (the replacement too, once it is up).
+    await waitUntil(
+      async () => {
+        const next = await RawFtpClient.connect(started.control);
+        clients.push(next);
+        return (await next.readReply()).code === 220;
+      },
+      5000,
+      () => 'the dead worker\'s session still counted',
+    );
+  });
+
   it('maxSessions 3 holds across workers; after sessions end, new ones are admitted on both', async () => {
     const upstream = await scripted(trickleScript(FILES, TRICKLE));
     const started = await startWorkers(configFile({ upstream: upstream.address, passivePorts: '31010-31019', maxSessions: '3' }));
