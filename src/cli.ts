@@ -13,14 +13,17 @@ import type { CommandIo } from './commands/command-io.js';
 import { loadConfig } from './config/load-config.js';
 import { isListOption, setListOption } from './config/option-specs.js';
 import { OPTION_SPECS, type RawOptions } from './config/schema.js';
+import { describeWorkers, resolveWorkers } from './config/process-fields-workers.js';
 import { ConfigError } from './config/values.js';
 import { KernelSetupError, ListenError, start } from './daemon.js';
 import { formatEndpoint } from './daemon/reload-plan.js';
 import { type LoadedConfig, Supervisor } from './daemon/supervisor.js';
+import { AdmissionClient, primaryChannel } from './daemon/admission-client.js';
 import { checkWorkerSlices, configForWorker } from './daemon/worker-config.js';
 import { WorkerPool } from './daemon/worker-pool.js';
 import { primarySignals, serveWorker, workerSlice } from './daemon/worker-process.js';
 import type { SliceSpec } from './site/port-slices.js';
+import { setSessionIdPrefix } from './session/session-ids.js';
 import { createLogger } from './observability/logger.js';
 import { findOpenFilesShortfall, readOpenFilesLimit } from './observability/process-limits.js';
 import { packageVersion } from './package-info.js';
@@ -97,11 +100,11 @@ function obtainConfig(request: ConfigRequest, slice?: SliceSpec): LoadedConfig {
 /** `workers: N` above 1 in the first process: it forks the workers and serves only metrics and signals. */
 async function runPrimary(loaded: LoadedConfig, request: ConfigRequest, supervisor: Supervisor): Promise<number> {
   const { config } = loaded;
-  const count = config.workers ?? 1;
+  const count = resolveWorkers(config).count;
   const slices = checkWorkerSlices(config, count);
   if (!slices.ok) throw new ConfigError('workers', '', String(count), slices.reason);
   const logger = createLogger(config.logLevel).child({ role: 'primary' });
-  const pool = new WorkerPool({ count, logger, metricsListen: config.metricsListen, signals: process, validateReload: () => obtainConfig(request) });
+  const pool = new WorkerPool({ count, logger, described: describeWorkers(config), metricsListen: config.metricsListen, signals: process, validateReload: () => obtainConfig(request, { index: 0, count }) });
   supervisor.dispose();
   const outcome = await pool.run();
   logger.info({ outcome: outcome.kind }, 'stopped');
@@ -115,9 +118,12 @@ async function runProxy(request: ConfigRequest): Promise<number> {
   const supervisor = new Supervisor(slice === undefined ? process : primarySignals());
   const loaded = obtainConfig(request, slice);
   const { config } = loaded;
-  if (slice === undefined && (config.workers ?? 1) > 1) return runPrimary(loaded, request, supervisor);
+  if (slice === undefined && resolveWorkers(config).count > 1) return runPrimary(loaded, request, supervisor);
   const logger = slice === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker: slice.index, pid: process.pid });
-  const daemon = await start(config, { logger, configHash: loaded.hash });
+  // A worker's session ids carry its index: the primary's live view lists every worker's together.
+  if (slice !== undefined) setSessionIdPrefix(`${slice.index}-`);
+  const shared = slice === undefined ? {} : { sharedAdmission: new AdmissionClient(primaryChannel()) };
+  const daemon = await start(config, { logger, configHash: loaded.hash, ...shared });
   const openFiles = readOpenFilesLimit();
   const shortfall =
     openFiles === undefined
@@ -151,6 +157,8 @@ async function runProxy(request: ConfigRequest): Promise<number> {
         publicAddress: site.publicAddress ?? 'local address of each control connection',
       })),
       drainTimeoutMs: config.drainTimeoutMs,
+      // One process: how many workers and, when fewer than the cores, why (a worker's line has its index instead).
+      ...(slice === undefined ? describeWorkers(config) : {}),
       openFilesLimit: openFiles?.soft ?? 'unknown',
       metrics: daemon.metricsAddress === undefined ? 'off' : `http://${formatEndpoint(daemon.metricsAddress)}/metrics`,
     },

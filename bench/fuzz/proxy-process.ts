@@ -109,7 +109,9 @@ export class ProxyProcess {
   static async start(sites: readonly SiteOptions[], options: { logLevel?: string } = {}): Promise<ProxyProcess> {
     const directory = mkdtempSync(join(tmpdir(), 'ftpmasq-fuzz-'));
     const configPath = join(directory, 'ftpmasq.yaml');
-    writeFileSync(configPath, stringifyYaml({ logLevel: options.logLevel ?? 'info', metricsListen: '127.0.0.1:0', drainTimeout: '1s', sites }));
+    // One process: the fuzzer and the soak sample one pid's descriptors and memory and read its ready line's metrics URL.
+    const document = { logLevel: options.logLevel ?? 'info', metricsListen: '127.0.0.1:0', drainTimeout: '1s', workers: 1, sites };
+    writeFileSync(configPath, stringifyYaml(document));
     const child = spawn(process.execPath, [cliPath(), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderrLines: string[] = [];
     const alarming: LogRecord[] = [];

@@ -34,7 +34,7 @@ import { PUBLIC_ADDRESS_SITE_FIELDS } from './site-fields-public-address.js';
 import { toUpstreamTls, upstreamTlsFields } from './site-fields-upstream-tls.js';
 import { PROXYPROTO_FILE_ONLY_KEYS, proxyProtocolSiteFields, toSiteProxyProtocol } from './site-fields-proxyproto.js';
 import { scaleSiteFields, toScaleFields } from './site-fields-scale.js';
-import { checkWorkersFit, workersProcessFields } from './process-fields-workers.js';
+import { checkWorkers, workersProcessFields } from './process-fields-workers.js';
 import {
   ACTIVE_MODES,
   type AdvertiseRule,
@@ -291,13 +291,14 @@ export const sitesDocumentSchema = z
       context.addIssue({ code: 'custom', message: conflict.detail, path: [...conflict.path], params });
       return z.NEVER;
     }
-    if (!checkWorkersFit(document.workers, document.sites, context)) return z.NEVER;
+    const { workers } = document;
+    if (workers !== 'auto' && !checkWorkers(workers, document.sites, context)) return z.NEVER;
     return {
       logLevel: document.logLevel,
       metricsListen: document.metricsListen,
       drainTimeoutMs: document.drainTimeout,
-      // Absent for one process: a configuration that does not use workers hashes as it always did.
-      ...(document.workers === 1 ? {} : { workers: document.workers }),
+      // Absent for auto (resolveWorkers): the hash does not depend on the machine's cores.
+      ...(workers === 'auto' ? {} : { workers }),
       sites: document.sites,
     };
   })
@@ -310,12 +311,13 @@ export const flatDocumentSchema = z
   .transform(
     (document, context): DaemonConfig => {
       const site = toSiteConfig(DEFAULT_SITE_NAME, document, context);
-      checkWorkersFit(document.workers, [site], context);
+      const { workers } = document;
+      if (workers !== 'auto') checkWorkers(workers, [site], context);
       return {
         logLevel: document.logLevel,
         metricsListen: document.metricsListen,
         drainTimeoutMs: document.drainTimeout,
-        ...(document.workers === 1 ? {} : { workers: document.workers }),
+        ...(workers === 'auto' ? {} : { workers }),
         sites: [site],
       };
     },

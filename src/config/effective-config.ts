@@ -81,7 +81,7 @@ export function effectiveDocument(config: DaemonConfig): Record<string, unknown>
     logLevel: config.logLevel,
     metricsListen: config.metricsListen === undefined ? 'off' : formatEndpoint(config.metricsListen),
     drainTimeout: formatDuration(config.drainTimeoutMs),
-    workers: config.workers ?? 1,
+    workers: config.workers ?? 'auto',
     sites: config.sites.map(siteDocument),
   };
 }

@@ -7,8 +7,8 @@ export const WORKERS_OPTION_SPECS: readonly OptionSpec[] = [
     flag: '--workers',
     valueName: 'N|auto',
     description:
-      'worker processes sharing the control listeners, each owning its own slice of every passive range; auto is the number of cores, 1 is one process',
-    defaultValue: '1',
+      'worker processes sharing the control listeners, each owning its own slice of every passive range; auto is the number of cores, capped so each worker gets at least 16 ports of every passive range, and 1 with a kernel-mode site (which more workers cannot serve); 1 is one process',
+    defaultValue: 'auto',
     scope: 'process',
   },
 ];

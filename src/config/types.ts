@@ -163,7 +163,10 @@ export interface DaemonConfig {
   readonly metricsListen: Endpoint | undefined;
   /** How long SIGTERM/SIGINT waits for running transfers before closing everything. */
   readonly drainTimeoutMs: number;
-  /** Worker processes (docs/DESIGN.md, "Workers"); absent or 1: this process serves alone. */
+  /**
+   * Worker processes as set (docs/DESIGN.md, "Workers"); 1: this process serves alone; absent:
+   * auto, the cores capped by the passive ranges (resolveWorkers in process-fields-workers.ts).
+   */
   readonly workers?: number;
   readonly sites: readonly SiteConfig[];
 }

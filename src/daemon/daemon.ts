@@ -26,6 +26,7 @@ import { hashConfig } from './config-hash.js';
 import { type ControlListener, ListenError, type ListenerHandlers, bindListener, closeServer } from './listeners.js';
 import { type ReloadPlan, type SiteChange, formatEndpoint, planReload } from './reload-plan.js';
 import type { ResolveName } from './public-address.js';
+import type { SharedAdmission } from './admission-client.js';
 import { Site, type SiteDependencies } from './site.js';
 
 export type DaemonState = 'running' | 'draining' | 'stopped';
@@ -37,6 +38,8 @@ export interface StartOptions {
   readonly configHash?: string;
   /** How a `publicAddress` given as a DNS name is looked up (tests); `dns.lookup` by default. */
   readonly resolveName?: ResolveName;
+  /** A worker of `workers: N`: the session limits are counted by the primary (admission-client.ts). */
+  readonly sharedAdmission?: SharedAdmission;
 }
 
 export type ReloadResult =
@@ -71,6 +74,8 @@ export interface RunningDaemon {
   readonly metricsAddress: Endpoint | undefined;
   readonly config: DaemonConfig;
   readonly configHash: string;
+  /** This process's sessions as /sessions shows them; a worker answers the primary's view with it. */
+  readonly liveView: LiveView;
   /** Open sessions of every site, those of removed sites still draining included. */
   sessionCount(): number;
   /** What /readyz answers: running, and every site's upstream answered its last check. */
@@ -90,7 +95,7 @@ export interface RunningDaemon {
 
 /** Binds every site of `config`; if any bind fails, releases what was bound and throws ListenError. */
 export async function start(config: DaemonConfig, options: StartOptions): Promise<RunningDaemon> {
-  const daemon = new Daemon(options.logger, options.metrics ?? new Metrics(), options.resolveName);
+  const daemon = new Daemon(options.logger, options.metrics ?? new Metrics(), options);
   await daemon.open(config, options.configHash ?? hashConfig(config));
   return daemon;
 }
@@ -115,7 +120,7 @@ class Daemon implements RunningDaemon {
   private http: RunningHttpServer | undefined;
   private readonly ledger = new PortLedger();
   private readonly registry = new SessionRegistry();
-  private readonly liveView = new LiveView(this.registry);
+  readonly liveView = new LiveView(this.registry);
   private readonly diagnosis = { unroutablePasvWarned: false };
   private reloading: Promise<unknown> = Promise.resolve();
   private draining: Promise<DrainResult> | undefined;
@@ -129,7 +134,7 @@ class Daemon implements RunningDaemon {
   constructor(
     private readonly logger: Logger,
     readonly metrics: Metrics,
-    private readonly resolveName?: ResolveName,
+    private readonly options: Pick<StartOptions, 'resolveName' | 'sharedAdmission'>,
   ) {
     this.kernel = new KernelForwarder(logger, { events: metrics.kernelNftEvents() });
   }
@@ -319,7 +324,8 @@ class Daemon implements RunningDaemon {
       ledger: this.ledger,
       registry: this.registry,
       diagnosis: this.diagnosis,
-      resolveName: this.resolveName,
+      resolveName: this.options.resolveName,
+      sharedAdmission: this.options.sharedAdmission,
       kernel: this.kernel,
       onRetired: (site) => {
         if (this.sites.get(site.name) !== site || !site.isRetiring) return;

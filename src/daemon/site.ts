@@ -9,7 +9,8 @@ import { type Conn, connFromSocket } from '../net/conn.js';
 import { acceptProxyHeader, withProxySettings } from './proxy-accept.js';
 import { ControlSession, type SessionContext } from '../session/control-session.js';
 import type { SessionRegistry } from '../session/session-registry.js';
-import { type AdmissionRefusal, decideAdmission } from '../site/admission.js';
+import { type AdmissionDecision, type AdmissionRefusal, decideAccess, decideAdmission } from '../site/admission.js';
+import type { SharedAdmission } from './admission-client.js';
 import { isPublicAddressName, lookupIpv4, PublicAddress, type ResolveName } from './public-address.js';
 import { forwardsInKernel } from '../site/site-policy.js';
 import { UpstreamCheck } from './upstream-check.js';
@@ -20,6 +21,7 @@ const ADMISSION_LOG_LINES: Readonly<Record<AdmissionRefusal['reason'], string>> 
   client_denied: 'client denied',
   session_limit: 'session limit reached',
   client_session_limit: 'client session limit reached',
+  admission_unanswered: 'no admission verdict from the primary in time',
 };
 
 /** The last reply of a session the daemon closes: process drain, a removed site, stop. */
@@ -40,6 +42,8 @@ export interface SiteDependencies {
   readonly onRetired: (site: Site) => void;
   /** How a `publicAddress` given as a DNS name is looked up; `dns.lookup` (IPv4) by default. */
   readonly resolveName?: ResolveName | undefined;
+  /** A worker of `workers: N`: the session limits are counted by the primary for every worker. */
+  readonly sharedAdmission?: SharedAdmission | undefined;
 }
 
 /**
@@ -65,7 +69,7 @@ export class Site {
   /** `upstreamPreconnect`: made again when a retired site is revived. */
   private spares: UpstreamSpares;
   private retiring = false;
-  /** Accepted on a proxyProtocol site, their PROXY header not read yet: stop() must not wait for their timeout. */
+  /** Accepted, their PROXY header or admission verdict still awaited: stop() must not wait for either. */
   private readonly awaitingHeader = new Set<net.Socket>();
 
   constructor(
@@ -120,11 +124,27 @@ export class Site {
   /** Admission (after the PROXY header, when the site reads one), then the session. */
   private admit(socket: net.Socket, conn: Conn, context: SessionContext, implicitTls: boolean): void {
     const client = conn.peer.host;
-    const decision = decideAdmission(context.site, {
-      clientAddress: client,
-      sessions: this.sessions.size,
-      sessionsFromClient: this.sessionsByClient.get(client) ?? 0,
+    const shared = this.dependencies.sharedAdmission;
+    if (shared === undefined) {
+      const facts = { clientAddress: client, sessions: this.sessions.size, sessionsFromClient: this.sessionsByClient.get(client) ?? 0 };
+      this.open(socket, conn, context, implicitTls, decideAdmission(context.site, facts));
+      return;
+    }
+    const access = decideAccess(context.site, client);
+    if (access.kind === 'refuse') return this.open(socket, conn, context, implicitTls, access);
+    this.awaitingHeader.add(socket);
+    socket.on('error', ignoreError);
+    void shared.claim(this.name, client, context.site).then((decision) => {
+      this.awaitingHeader.delete(socket);
+      socket.off('error', ignoreError);
+      if (!socket.destroyed) return this.open(socket, conn, context, implicitTls, decision);
+      // Gone while the primary decided (the client left, or stop()): no session will release it.
+      if (decision.kind === 'admit') shared.release(this.name, client);
     });
+  }
+
+  private open(socket: net.Socket, conn: Conn, context: SessionContext, implicitTls: boolean, decision: AdmissionDecision): void {
+    const client = conn.peer.host;
     if (decision.kind === 'refuse') {
       this.metrics.refuse(decision.reason);
       const via = conn.proxied === undefined ? {} : { via: conn.proxied.via.host };
@@ -288,6 +308,7 @@ export class Site {
     const client = this.sessionClients.get(session);
     if (client === undefined) return;
     this.sessionClients.delete(session);
+    this.dependencies.sharedAdmission?.release(this.name, client);
     const remaining = (this.sessionsByClient.get(client) ?? 1) - 1;
     if (remaining > 0) this.sessionsByClient.set(client, remaining);
     else this.sessionsByClient.delete(client);
@@ -299,3 +320,6 @@ export class Site {
     this.dependencies.onRetired(this);
   }
 }
+
+/** A reset while the admission verdict is awaited: the socket is found destroyed afterwards. */
+function ignoreError(): void {}

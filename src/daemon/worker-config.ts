@@ -6,9 +6,13 @@
  */
 import type { DaemonConfig } from '../config/types.js';
 import { type SliceResult, type SliceSpec, sliceOfRange } from '../site/port-slices.js';
+import { forwardsInKernel } from '../site/site-policy.js';
 
 export function configForWorker(config: DaemonConfig, slice: SliceSpec): SliceResult<DaemonConfig> {
   const sites = [];
+  const kernel = slice.count > 1 ? config.sites.find(forwardsInKernel) : undefined;
+  // A reload can bring a kernel-mode site to workers started without one: the workers stay.
+  if (kernel !== undefined) return { ok: false, reason: `site ${JSON.stringify(kernel.name)} is in kernel mode, which one process serves (each of ${slice.count} workers would replace the others' nftables table); restart ftpmasq to apply it` };
   for (const site of config.sites) {
     const range = sliceOfRange(site.passivePorts, slice);
     if (!range.ok) return { ok: false, reason: `site ${JSON.stringify(site.name)}: ${range.reason}` };

@@ -11,6 +11,8 @@ import { AggregatorRegistry } from 'prom-client';
 import { type Endpoint, formatEndpoint } from '../config/values.js';
 import type { Logger } from '../observability/logger.js';
 import { type RunningHttpServer, startHttpServer } from '../observability/http-server.js';
+import { AdmissionCounter, answerAdmission } from './admission-counter.js';
+import { WorkerLiveView } from './worker-live-view.js';
 import { HANDLED_SIGNALS, type HandledSignal, type SignalSource } from './supervisor.js';
 import { type HealthMessage, type SignalMessage, WORKER_COUNT_ENV, WORKER_INDEX_ENV, parseHealthMessage } from './worker-messages.js';
 
@@ -21,6 +23,8 @@ const HEALTH_STALE_MS = 5000;
 
 export interface WorkerPoolOptions {
   readonly count: number;
+  /** For the start-up line: the cores and, when fewer workers, why (describeWorkers). */
+  readonly described?: { readonly cores: number; readonly workersLimitedBy?: string };
   readonly logger: Logger;
   readonly metricsListen: Endpoint | undefined;
   readonly signals: SignalSource;
@@ -46,6 +50,16 @@ export class WorkerPool {
   private stopSignal: HandledSignal | undefined;
   private http: RunningHttpServer | undefined;
   private readonly aggregator = new AggregatorRegistry();
+  /** maxSessions and maxSessionsPerClient, counted here for every worker. */
+  private readonly admission = new AdmissionCounter();
+  /** /sessions and /: every worker's sessions, asked for at each request. */
+  private readonly liveView = new WorkerLiveView(() =>
+    this.slots.map((slot) => ({
+      index: slot.index,
+      pid: slot.worker?.process.pid,
+      send: (message) => slot.worker !== undefined && slot.worker.isConnected() && slot.worker.send(message),
+    })),
+  );
   private resolveDone: ((outcome: PoolOutcome) => void) | undefined;
   private readonly done = new Promise<PoolOutcome>((resolve) => (this.resolveDone = resolve));
   private readonly onSignal = (signal: NodeJS.Signals): void => this.handle(signal);
@@ -62,17 +76,21 @@ export class WorkerPool {
   /** Forks every worker and binds the metrics listener; resolves when all have stopped. */
   async run(): Promise<PoolOutcome> {
     cluster.schedulingPolicy = cluster.SCHED_RR;
-    for (const slot of this.slots) this.fork(slot);
+    // The others once it is ready: a configuration that cannot start (a control port taken, a
+    // kernel check) fails in one worker, with one error line, not in every worker at once.
+    const [first] = this.slots;
+    if (first !== undefined) this.fork(first);
     const { metricsListen } = this.options;
     if (metricsListen !== undefined) {
       this.http = await startHttpServer(
         metricsListen,
         { registry: { metrics: () => this.aggregator.clusterMetrics(), contentType: this.aggregator.contentType }, setReadinessProbe: () => undefined },
         { ready: () => this.readiness() },
+        this.liveView,
       );
     }
     this.options.logger.info(
-      { workers: this.options.count, pid: process.pid, metrics: this.http === undefined ? 'off' : `http://${formatEndpoint(this.http.address)}/metrics` },
+      { ...this.options.described, workers: this.options.count, pid: process.pid, metrics: this.http === undefined ? 'off' : `http://${formatEndpoint(this.http.address)}/metrics` },
       'ftpmasq primary ready',
     );
     const outcome = await this.done;
@@ -81,17 +99,28 @@ export class WorkerPool {
     return outcome;
   }
 
-  /** /readyz for the whole process: ready when every worker is running and ready. */
+  /**
+   * /readyz for the whole process, in one process's shape: the first line says why (`ready`,
+   * `draining`, or the first reason a worker is not ready), a line per worker, the configuration
+   * last (each worker's, when they differ). Ready when every worker is running and ready.
+   */
   readiness(): { ready: boolean; detail: string } {
     const now = Date.now();
-    const lines = this.slots.map((slot) => {
+    const configs = new Map<string, number[]>();
+    const states = this.slots.map((slot) => {
       const { health, worker } = slot;
-      if (worker === undefined) return { ready: false, line: `worker ${slot.index}: not running` };
-      if (health === undefined || now - health.at > HEALTH_STALE_MS) return { ready: false, line: `worker ${slot.index}: no recent health report` };
-      return { ready: health.ready, line: `worker ${slot.index} (pid ${worker.process.pid}): ${health.detail.split('\n').join('; ')}` };
+      if (worker === undefined) return { ready: false, reason: `worker ${slot.index}: not running`, line: `worker ${slot.index}: not running` };
+      const name = `worker ${slot.index} (pid ${worker.process.pid})`;
+      if (health === undefined || now - health.at > HEALTH_STALE_MS) return { ready: false, reason: `${name}: no recent health report`, line: `${name}: no recent health report` };
+      const lines = health.detail.split('\n');
+      for (const config of lines.filter((line) => line.startsWith('config: '))) configs.set(config, [...(configs.get(config) ?? []), slot.index]);
+      const facts = lines.filter((line) => !line.startsWith('config: '));
+      return { ready: health.ready, reason: facts[0] ?? 'not ready', line: `${name}: ${facts.join('; ')}` };
     });
-    const ready = this.state !== 'draining' && lines.every((entry) => entry.ready);
-    return { ready, detail: [this.state === 'draining' ? 'draining' : ready ? 'ready' : 'not ready', ...lines.map((entry) => entry.line)].join('\n') };
+    const ready = this.state !== 'draining' && states.every((state) => state.ready);
+    const first = this.state === 'draining' ? 'draining' : ready ? 'ready' : (states.find((state) => !state.ready)?.reason ?? 'not ready');
+    const config = configs.size === 1 ? [...configs.keys()] : [...configs].map(([line, workers]) => `${line} (worker ${workers.join(', ')})`);
+    return { ready, detail: [first, ...states.map((state) => state.line), ...config].join('\n') };
   }
 
   private fork(slot: Slot): void {
@@ -101,13 +130,19 @@ export class WorkerPool {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(slot.index), [WORKER_COUNT_ENV]: String(this.options.count) });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
+      if (answerAdmission(this.admission, worker.id, message, (verdict) => worker.isConnected() && worker.send(verdict))) return;
+      if (this.liveView.receive(message)) return;
       const health = parseHealthMessage(message);
       if (health === undefined) return;
       const first = slot.health === undefined;
       slot.health = { ...health, at: Date.now() };
       // Its first report comes once it listens for forwarded signals: a stop it missed is sent now.
       if (first && this.stopSignal !== undefined) this.send(worker, this.stopSignal);
-      if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) this.state = 'running';
+      if (first && slot.index === 0 && this.state === 'starting') for (const other of this.slots.slice(1)) if (other.worker === undefined) this.fork(other);
+      if (this.state === 'starting' && this.slots.every((each) => each.health !== undefined)) {
+        this.state = 'running';
+        this.options.logger.info({ workers: this.options.count }, 'every worker ready');
+      }
     });
     worker.on('exit', (code, signal) => this.onExit(slot, worker, code, signal));
   }
@@ -117,6 +152,8 @@ export class WorkerPool {
     slot.worker = undefined;
     slot.health = undefined;
     const { logger } = this.options;
+    const dropped = this.admission.dropOwner(worker.id);
+    if (dropped > 0) logger.info({ worker: slot.index, sessions: dropped }, "a dead worker's sessions no longer count towards the limits");
     if (this.state === 'starting') {
       // A worker that cannot start (a port taken, a bad file) would fail the same way again.
       logger.error({ worker: slot.index, pid: worker.process.pid, code, signal }, 'worker failed to start; stopping the others');

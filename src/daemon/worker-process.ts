@@ -2,7 +2,7 @@
  * The worker side of `workers: N`: which slice this process owns, its signals (sent by the
  * primary over IPC, never taken from the OS: a Ctrl-C or systemd's SIGTERM to the whole group
  * must not make a worker stop on its own, or count twice and stop it at once), its metrics
- * (answered to the primary's AggregatorRegistry) and its readiness.
+ * (answered to the primary's AggregatorRegistry), its readiness and its live view's sessions.
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
@@ -10,7 +10,8 @@ import { AggregatorRegistry } from 'prom-client';
 import type { SliceSpec } from '../site/port-slices.js';
 import type { RunningDaemon } from './daemon.js';
 import { HANDLED_SIGNALS, type HandledSignal, type SignalSource } from './supervisor.js';
-import { type HealthMessage, WORKER_COUNT_ENV, WORKER_INDEX_ENV, parseSignalMessage } from './worker-messages.js';
+import type { LiveReplyMessage } from './worker-live-view.js';
+import { type HealthMessage, WORKER_COUNT_ENV, WORKER_INDEX_ENV, parseLiveRequest, parseSignalMessage } from './worker-messages.js';
 
 const HEALTH_INTERVAL_MS = 1000;
 
@@ -48,9 +49,17 @@ export function serveWorker(daemon: RunningDaemon): { finish(): void } {
   };
   report();
   const timer = setInterval(report, HEALTH_INTERVAL_MS);
+  const answerLive = (message: unknown): void => {
+    const request = parseLiveRequest(message);
+    if (request === undefined || !process.connected) return;
+    const reply: LiveReplyMessage = { ftpmasq: 'live-reply', id: request.id, document: daemon.liveView.render() };
+    process.send?.(reply, undefined, {}, () => undefined);
+  };
+  process.on('message', answerLive);
   return {
     finish: () => {
       clearInterval(timer);
+      process.off('message', answerLive);
       // A disconnect the worker asked for lets it exit with its own code once its loop is empty.
       cluster.worker?.disconnect();
     },

@@ -21,9 +21,9 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-/** The live view's document of the sessions now (live-view.ts); the daemon's LiveView. */
+/** The live view's document of the sessions now (live-view.ts): the daemon's LiveView, or the primary's merge of its workers'. */
 export interface LiveSessions {
-  render(): LiveSessionsDocument;
+  render(): LiveSessionsDocument | Promise<LiveSessionsDocument>;
 }
 
 /**
@@ -93,14 +93,12 @@ export async function startHttpServer(
 
 /** A failure while reading the sessions is the view's alone: a 500, never an exception in the server. */
 function answerSessions(response: http.ServerResponse, live: LiveSessions): void {
-  let body: string;
-  try {
-    body = formatLiveJson(live.render());
-  } catch (error) {
-    response.writeHead(500, { 'content-type': 'text/plain' }).end(`sessions failed: ${String(error)}\n`);
-    return;
-  }
-  response
-    .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
-    .end(body);
+  // A throwing render() and a rejected one end alike.
+  new Promise<LiveSessionsDocument>((resolve) => resolve(live.render())).then(
+    (document) =>
+      response
+        .writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' })
+        .end(formatLiveJson(document)),
+    (error: unknown) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`sessions failed: ${String(error)}\n`),
+  );
 }

@@ -69,7 +69,8 @@ async function refresh() {
     const view = await response.json();
     rows.replaceChildren(...view.sessions.map(row));
     const omitted = view.omitted > 0 ? ' (' + view.omitted + ' more not listed)' : '';
-    status.textContent = view.total + ' session' + (view.total === 1 ? '' : 's') + omitted + ' at ' + view.generatedAt;
+    const unanswered = Array.isArray(view.unanswered) && view.unanswered.length > 0 ? '; no answer from ' + view.unanswered.join(', ') : '';
+    status.textContent = view.total + ' session' + (view.total === 1 ? '' : 's') + omitted + ' at ' + view.generatedAt + unanswered;
     status.className = '';
   } catch (error) {
     status.textContent = 'update failed: ' + (error instanceof Error ? error.message : String(error));

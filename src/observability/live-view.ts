@@ -57,6 +57,8 @@ export interface LiveSessionsDocument {
   readonly limit: number;
   readonly omitted: number;
   readonly sessions: readonly LiveSessionRow[];
+  /** With workers: those that did not answer in time, named; their sessions are missing from `total`. */
+  readonly unanswered?: readonly string[];
 }
 
 export interface LiveClock {
@@ -113,6 +115,22 @@ export function formatClient(host: string, port: number): string {
 /** Oldest first; sessions of one millisecond by id (base 36 counters: shorter is older). */
 export function compareSessions(a: SessionSnapshot, b: SessionSnapshot): number {
   return a.startedAt - b.startedAt || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** compareSessions for rendered rows: oldest first, ties by id. */
+function compareRows(a: LiveSessionRow, b: LiveSessionRow): number {
+  return Date.parse(a.startedAt) - Date.parse(b.startedAt) || a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * The documents of the workers of `workers: N` as one: rows merged oldest first and cut at
+ * `limit`, `total` the sum of theirs, `omitted` the rest. Each worker lists its own oldest
+ * `limit`, so the first `limit` of the merge are the oldest of all.
+ */
+export function mergeLiveDocuments(documents: readonly LiveSessionsDocument[], unanswered: readonly string[], wall: number, limit = MAX_LISTED_SESSIONS): LiveSessionsDocument {
+  const listed = documents.flatMap((document) => document.sessions).sort(compareRows).slice(0, limit);
+  const total = documents.reduce((sum, document) => sum + document.total, 0);
+  return { generatedAt: new Date(wall).toISOString(), total, limit, omitted: total - listed.length, sessions: listed, unanswered };
 }
 
 /**

@@ -26,6 +26,7 @@ export const REFUSAL_REASONS = [
   'data_stall',
   'client_denied',
   'client_session_limit',
+  'admission_unanswered',
   'tls_required',
   'clear_data_refused',
   'ccc_refused',

@@ -175,6 +175,8 @@ export class Metrics {
       name: 'ftpmasq_upstream_up',
       help: "1 when the site's upstream accepted a TCP connection at the last check (every 10 s), else 0.",
       labelNames: [SITE_LABEL],
+      // With workers each checks on its own: up when every one of them reached it, never a sum.
+      aggregator: 'min',
       registers,
     });
     this.publicAddressLookupFailures = new Counter({

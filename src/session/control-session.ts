@@ -14,6 +14,7 @@ import { ControlChannel } from './control-channel.js';
 import { IdleWaiter } from './idle-waiter.js';
 import { createUpstreamOpener, reportOpenFailure, type UpstreamOpener, type UpstreamSpareSource } from './login-router.js';
 import { reportTimeout, SessionTimers, TIMEOUT_REPLIES, type SessionTimeout } from './session-timers.js';
+import { nextSessionId } from './session-ids.js';
 import { UpstreamLink } from './upstream-link.js';
 
 /** Shared by all sessions of one daemon; `kernel` in kernel mode. */
@@ -36,8 +37,6 @@ const CLOSE_GRACE_MS = 2000;
 
 /** The answer to a command that comes after `beginDrain()`; the session ends with it. */
 export const DRAIN_REPLY = '421 Service shutting down, try again later.\r\n';
-
-let sessionCounter = 0;
 
 /**
  * One client control connection and everything it owns: the upstream control connection (its
@@ -70,7 +69,7 @@ export class ControlSession {
     /** Accepted on an implicit FTPS listener: TLS from the first byte. */
     private readonly implicitTls = false,
   ) {
-    this.id = (++sessionCounter).toString(36);
+    this.id = nextSessionId();
     this.log = context.logger.child({ session: this.id });
     tuneControlStream(conn.stream);
     this.client = new ControlChannel(conn.stream, {

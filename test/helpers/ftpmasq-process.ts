@@ -17,6 +17,7 @@ export const CLI_PATH = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 /** ftpmasq's own passive range (relay mode), inside the server's so one NAT range covers both. */
 export const FTPMASQ_PASSIVE_PORTS = '60000-60999';
 const READY_MESSAGE = 'ftpmasq ready';
+const ALL_WORKERS_READY_MESSAGE = 'every worker ready';
 const READY_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -246,8 +247,11 @@ export async function startFtpmasqWithArgs(options: FtpmasqArgsOptions): Promise
 
   const ready = await new Promise<string | undefined>((resolve) => {
     child.once('error', (error) => resolve(`cannot start: ${error.message}`));
-    void waitForLog((record) => record['msg'] === READY_MESSAGE, READY_TIMEOUT_MS).then((record) => {
-      if (record !== undefined) resolve(undefined);
+    void waitForLog((record) => record['msg'] === READY_MESSAGE, READY_TIMEOUT_MS).then(async (record) => {
+      // With workers (the default on a machine of several cores) a worker's line comes first: the
+      // process is ready, its /metrics answering for every worker, once the primary says all are.
+      const allReady = record === undefined || typeof record['worker'] !== 'number' ? record : await waitForLog((each) => each['msg'] === ALL_WORKERS_READY_MESSAGE, READY_TIMEOUT_MS);
+      if (allReady !== undefined) resolve(undefined);
       else {
         const exit = exitOf(child);
         resolve(exit === undefined ? `no "${READY_MESSAGE}" line within ${READY_TIMEOUT_MS} ms` : `exited ${exit.code ?? exit.signal} before it was ready`);

@@ -53,7 +53,7 @@ describe('ftpmasq check-config', () => {
       logLevel: 'warn',
       metricsListen: '127.0.0.1:9464',
       drainTimeout: '30s',
-      workers: 1,
+      workers: 'auto',
       sites: [
         {
           name: 'legacy',
@@ -137,6 +137,12 @@ describe('ftpmasq check-config', () => {
       text: TWO_SITES.replace('listen: 0.0.0.0:2121', 'listen: 127.0.0.1:21'),
       error: (path) =>
         `ftpmasq: ${path}: sites[1].listen[0]: site "archive" listens on 127.0.0.1:21, which overlaps 0.0.0.0:21 of site "legacy" (sites[0].listen[0])`,
+    },
+    {
+      title: 'workers above 1 beside a kernel-mode site, naming workers and why',
+      text: `workers: 2\n${TWO_SITES.replace('idleTimeout: 10m', 'mode: kernel')}`,
+      error: (path) =>
+        `ftpmasq: ${path}: workers: 2 workers cannot serve site "archive" in kernel mode: the kernel moves its data, so workers gain nothing, and each worker would replace the one nftables table (ip ftpmasq) the others use; set workers to 1 or auto`,
     },
   ];
 

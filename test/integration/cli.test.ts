@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LegacyFtpServer } from '../../src/demo/legacy-ftp-server.js';
@@ -152,6 +153,15 @@ describe('ftpmasq CLI', () => {
       expect(warnings).toMatchObject([{ openFilesLimit: 4096, needed: 20_084, maxSessions: 10_000, sessionsWithinLimit: 2006 }]);
       expect(String(warnings[0]?.['msg'])).toMatch(/^open files limit holds fewer sessions than --max-sessions allows; .*LimitNOFILE/);
       expect(records.at(-1)).toMatchObject({ msg: 'ftpmasq ready', openFilesLimit: 4096 });
+    });
+
+    it('the ready line says how many workers, the cores, and why fewer: a 10-port range keeps one process under auto', async () => {
+      const cores = availableParallelism();
+      const ready = (await startUpLines(4096, ['--max-sessions', '2006'])).at(-1);
+      expect(ready).toMatchObject({ msg: 'ftpmasq ready', workers: 1, cores });
+      if (cores > 1) expect(ready?.['workersLimitedBy']).toBe('site "default" has 10 passive ports (23800-23809); auto gives each worker at least 16');
+      const explicit = (await startUpLines(4096, ['--max-sessions', '2006', '--workers', '1'])).at(-1);
+      if (cores > 1) expect(explicit?.['workersLimitedBy']).toBe('workers is set to 1');
     });
 
     it('says nothing about open files once --max-sessions is what the warning named', async () => {

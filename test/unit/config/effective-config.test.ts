@@ -22,7 +22,7 @@ describe('renderEffectiveConfig', () => {
         'logLevel: info',
         'metricsListen: 127.0.0.1:9464',
         'drainTimeout: 30s',
-        'workers: 1',
+        'workers: auto',
         'sites:',
         '  - name: default',
         '    listen:',

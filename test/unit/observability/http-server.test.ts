@@ -129,6 +129,22 @@ describe('startHttpServer', () => {
       expect((await request(running, '/healthz')).status).toBe(200);
     });
 
+    it('/sessions: a view that answers later (the primary of workers) is awaited; one that rejects answers 500', async () => {
+      const later = { render: async (): Promise<LiveSessionsDocument> => ({ ...document, unanswered: ['worker 1 (pid 9)'] }) };
+      const running = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready }, later);
+      server = running;
+      const answer = await request(running, '/sessions');
+      expect(answer.status).toBe(200);
+      expect(JSON.parse(answer.body)).toEqual({ ...document, unanswered: ['worker 1 (pid 9)'] });
+      const rejecting = { render: (): Promise<LiveSessionsDocument> => Promise.reject(new Error('no workers')) };
+      const second = await startHttpServer({ host: '127.0.0.1', port: 0 }, metrics, { ready: () => ready }, rejecting);
+      try {
+        expect(await request(second, '/sessions')).toMatchObject({ status: 500, body: 'sessions failed: Error: no workers\n' });
+      } finally {
+        await second.close();
+      }
+    });
+
     it('/: the page with a strict policy that allows exactly its own script and style', async () => {
       const running = await startLive();
       const answer = await request(running, '/');
