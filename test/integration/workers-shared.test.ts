@@ -10,6 +10,7 @@ import { createProxyHarness } from '../helpers/proxy-harness.js';
 import { type Endpoint, RawFtpClient, waitUntil } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
 import { useSpawnedCli } from './support/spawned-cli.js';
+import { type StartedWorkers, waitForTwoWorkers } from './support/workers-cli.js';
 
 // This file's passive ranges: 31000-31099.
 const { scripted } = createProxyHarness({ passivePorts: '31090-31099' });
@@ -30,23 +31,9 @@ const { clients, configFile } = useSpawnedCli('fmq-workers-shared-', { workers: 
   return taken;
 });
 
-interface Started {
-  readonly control: Endpoint;
-  readonly metrics: Endpoint;
-}
-
-async function startWorkers(path: string): Promise<Started> {
+async function startWorkers(path: string): Promise<StartedWorkers> {
   proxy = await startLocalFtpmasq(['--config', path]);
-  const started = proxy;
-  for (const worker of [0, 1]) await started.waitForRecord((record) => record['msg'] === 'ftpmasq ready' && record['worker'] === worker, 10_000);
-  const primary = await started.waitForRecord((record) => record['msg'] === 'ftpmasq primary ready', 10_000);
-  const metricsMatch = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(String(primary['metrics']));
-  expect(metricsMatch).not.toBeNull();
-  const metrics = { host: '127.0.0.1', port: Number(metricsMatch?.[1]) };
-  await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 200, 10_000, () => 'the primary never saw both workers ready');
-  const listen = started.ready['listen'];
-  const first = Array.isArray(listen) ? String(listen[0]) : '';
-  return { control: { host: '127.0.0.1', port: Number(first.split(':').at(-1)) }, metrics };
+  return waitForTwoWorkers(proxy);
 }
 
 /** A connection the proxy refuses: its one reply, then the end. */

@@ -9,9 +9,10 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CLI_PATH, type LocalFtpmasq, startLocalFtpmasq } from '../helpers/ftpmasq-process.js';
 import { createProxyHarness } from '../helpers/proxy-harness.js';
-import { type Endpoint, RawFtpClient, waitUntil } from '../helpers/raw-ftp-client.js';
+import { type Endpoint, RawFtpClient } from '../helpers/raw-ftp-client.js';
 import { beginDownload, httpGet, patternedFile, seriesValue, sha256, trickleScript } from './support/daemon-fixtures.js';
 import { useSpawnedCli } from './support/spawned-cli.js';
+import { type StartedWorkers, waitForTwoWorkers } from './support/workers-cli.js';
 
 // This file's passive ranges: 29800-29899.
 const { scripted } = createProxyHarness({ passivePorts: '29800-29809' });
@@ -33,27 +34,9 @@ const { clients, configFile } = useSpawnedCli('fmq-workers-', { workers: '2' }, 
   return taken;
 });
 
-interface Started {
-  readonly control: Endpoint;
-  readonly metrics: Endpoint;
-}
-
-/** Both workers ready (each logs `ftpmasq ready` with its index and pid), and the primary's metrics address. */
-async function startWorkers(path: string): Promise<Started> {
+async function startWorkers(path: string): Promise<StartedWorkers> {
   proxy = await startLocalFtpmasq(['--config', path]);
-  const started = proxy;
-  await started.waitForRecord((record) => record['msg'] === 'ftpmasq ready' && record['worker'] === 1, 10_000);
-  await started.waitForRecord((record) => record['msg'] === 'ftpmasq ready' && record['worker'] === 0, 10_000);
-  const primary = await started.waitForRecord((record) => record['msg'] === 'ftpmasq primary ready', 10_000);
-  const listen = started.ready['listen'];
-  const first = Array.isArray(listen) ? String(listen[0]) : '';
-  const metricsMatch = /^http:\/\/127\.0\.0\.1:(\d+)\/metrics$/.exec(String(primary['metrics']));
-  expect(metricsMatch).not.toBeNull();
-  const metrics = { host: '127.0.0.1', port: Number(metricsMatch?.[1]) };
-  // A worker's `ftpmasq ready` line can come before the primary has its first health report, and
-  // until then the primary counts a worker's death as a failed start: wait for the primary's view.
-  await waitUntil(async () => (await httpGet(metrics, '/readyz')).status === 200, 10_000, () => 'the primary never saw both workers ready');
-  return { control: { host: '127.0.0.1', port: Number(first.split(':').at(-1)) }, metrics };
+  return waitForTwoWorkers(proxy);
 }
 
 async function openLoggedIn(endpoint: Endpoint): Promise<RawFtpClient> {
