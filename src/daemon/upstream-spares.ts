@@ -12,6 +12,7 @@
  * QUIT and closes it). A failed dial is counted and not retried until the next session starts.
  * One owner: the Site; `close()` ends every spare and every dial still in flight.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { SiteConfig } from '../config/types.js';
 import type { Conn } from '../net/conn.js';
 import { connectUpstream, upstreamTlsOf, type UpstreamTlsSession } from '../net/upstream-tls.js';
@@ -46,10 +47,6 @@ export class UpstreamSpares implements UpstreamSpareSource {
     private readonly log: Logger,
   ) {}
 
-  get size(): number {
-    return this.waiting.size;
-  }
-
   take(): PreconnectedUpstream | undefined {
     const spare = this.waiting.values().next().value;
     if (spare !== undefined) this.release(spare);
@@ -64,18 +61,13 @@ export class UpstreamSpares implements UpstreamSpareSource {
   }
 
   /**
-   * A reload: a different upstream (or connect timeout, or preconnect settings) makes every
-   * waiting spare stale; they are closed and later sessions dial the new one.
+   * A reload: a different upstream (or its TLS settings, connect timeout or max age) makes every
+   * waiting spare stale; they are closed and later sessions dial the new one. A lower count closes
+   * the oldest extra ones.
    */
   apply(next: SiteConfig): void {
-    const previous = this.site;
+    const keep = dialsAlike(this.site, next) ? (next.upstreamPreconnect ?? 0) : 0;
     this.site = next;
-    const same =
-      previous.upstream.host === next.upstream.host &&
-      previous.upstream.port === next.upstream.port &&
-      previous.upstreamConnectTimeoutMs === next.upstreamConnectTimeoutMs &&
-      previous.upstreamPreconnectMaxAgeMs === next.upstreamPreconnectMaxAgeMs;
-    const keep = same ? (next.upstreamPreconnect ?? 0) : 0;
     for (const spare of [...this.waiting].slice(0, Math.max(0, this.waiting.size - keep))) this.retire(spare, 'discarded');
   }
 
@@ -99,7 +91,7 @@ export class UpstreamSpares implements UpstreamSpareSource {
     connectUpstream(site, upstreamTls).then(
       (conn) => {
         this.dialling--;
-        if (this.closed || site !== this.site) return void this.quit(conn, 'discarded');
+        if (this.closed || !dialsAlike(site, this.site)) return void this.quit(conn, 'discarded');
         this.hold(conn, upstreamTls, site.upstreamPreconnectMaxAgeMs ?? 0);
       },
       (error: unknown) => {
@@ -173,4 +165,15 @@ export class UpstreamSpares implements UpstreamSpareSource {
   private report(outcome: PreconnectOutcome | undefined): void {
     this.metrics.preconnect(outcome, this.waiting.size);
   }
+}
+
+/** Whether a spare dialled for `a` is one `b` would have made: same server, TLS settings, timeout and max age. */
+export function dialsAlike(a: SiteConfig, b: SiteConfig): boolean {
+  return (
+    a.upstream.host === b.upstream.host &&
+    a.upstream.port === b.upstream.port &&
+    a.upstreamConnectTimeoutMs === b.upstreamConnectTimeoutMs &&
+    a.upstreamPreconnectMaxAgeMs === b.upstreamPreconnectMaxAgeMs &&
+    isDeepStrictEqual(a.upstreamTls, b.upstreamTls)
+  );
 }
